@@ -1,0 +1,163 @@
+"""The ``longcolbert`` command line: index, search, delete, info.
+
+    longcolbert index INDEX_DIR PATH... [--model M] [--document-length N]
+    longcolbert search INDEX_DIR QUERY [-k K] [--passages P] [--filter KEY=VALUE]... [--json]
+    longcolbert delete INDEX_DIR ID...
+    longcolbert info INDEX_DIR [--json]
+
+Errors end with one line on stderr (``error: ...``) and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from typing import Any, Sequence
+
+from .engine import Index
+from .errors import LongColBERTError
+
+
+def _parse_filter(items: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a repeated key means "any of"; VALUE is JSON if it parses, else text."""
+    where: dict[str, list] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise LongColBERTError(f"bad --filter {item!r}; write it as KEY=VALUE")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        values = value if isinstance(value, list) else [value]
+        where.setdefault(key, []).extend(values)
+    return {k: v[0] if len(v) == 1 else v for k, v in where.items()}
+
+
+def _print_hits(query: str, hits: list) -> None:
+    if not hits:
+        print(f"no results for {query!r}")
+    for rank, hit in enumerate(hits, start=1):
+        print(f"{rank}. {hit.id}  (score {hit.score:.3f})")
+        for passage in hit.passages:
+            pages = f", pages {','.join(map(str, passage.pages))}" if passage.pages else ""
+            print(f"   [{passage.start}:{passage.end}{pages}] score {passage.score:.3f}")
+            marked, cursor = [], passage.start
+            text = passage.text
+            for h in passage.highlights:
+                marked.append(text[cursor - passage.start : h.start - passage.start])
+                marked.append("[" + text[h.start - passage.start : h.end - passage.start] + "]")
+                cursor = h.end
+            marked.append(text[cursor - passage.start :])
+            body = " ".join("".join(marked).split())
+            print("   " + (body if len(body) <= 600 else body[:600] + " ..."))
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    with Index(args.index_dir, model=args.model, document_length=args.document_length) as index:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ids, problems = index.add_files(args.paths, show_progress=True)
+        for warning in caught:
+            print(f"warning: {warning.message}", file=sys.stderr)
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        info = index.info()
+    print(f"indexed {len(ids)} documents into {args.index_dir} "
+          f"({info['documents']} documents, {info['tokens']} tokens in all)")
+    return 1 if problems else 0
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    where = _parse_filter(args.filter or [])
+    with Index(args.index_dir, create=False) as index:
+        hits = index.search(args.query, k=args.k, passages=args.passages, filter=where or None)
+    if args.json:
+        print(json.dumps({"query": args.query, "results": [h.to_dict() for h in hits]},
+                         ensure_ascii=False))
+    else:
+        _print_hits(args.query, hits)
+    return 0
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    with Index(args.index_dir, create=False) as index:
+        index.delete(args.ids)
+        left = len(index)
+    print(f"deleted {len(args.ids)} documents from {args.index_dir} ({left} left)")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    with Index(args.index_dir, create=False) as index:
+        info = index.info()
+    if args.json:
+        print(json.dumps(info))
+    else:
+        for key, value in info.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="longcolbert",
+        description="Whole-document ColBERT search: best passages, highlights, exact offsets.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    index = commands.add_parser("index", help="index files or folders (creates or upserts)")
+    index.add_argument("index_dir")
+    index.add_argument("paths", nargs="+", metavar="PATH")
+    index.add_argument("--model", default=None,
+                       help="PyLate ColBERT hub id or folder (default: the index's, or "
+                            "mixedbread-ai/mxbai-edge-colbert-v0-32m)")
+    index.add_argument("--document-length", type=_positive, default=None,
+                       help="tokens per encoding window (default: the model's context)")
+    index.set_defaults(run=_cmd_index)
+
+    search = commands.add_parser("search", help="search an index")
+    search.add_argument("index_dir")
+    search.add_argument("query")
+    search.add_argument("-k", type=_positive, default=10, help="documents to return")
+    search.add_argument("--passages", type=int, default=3, help="passages per document")
+    search.add_argument("--filter", action="append", metavar="KEY=VALUE",
+                        help="metadata equality; repeat a key for any of several values")
+    search.add_argument("--json", action="store_true", help="print one JSON object")
+    search.set_defaults(run=_cmd_search)
+
+    delete = commands.add_parser("delete", help="delete documents by id")
+    delete.add_argument("index_dir")
+    delete.add_argument("ids", nargs="+", metavar="ID")
+    delete.set_defaults(run=_cmd_delete)
+
+    info = commands.add_parser("info", help="describe an index")
+    info.add_argument("index_dir")
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(run=_cmd_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except LongColBERTError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted; what was committed before stays indexed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,264 @@
+"""Encoding with character offsets: every kept embedding row knows its span in the original text.
+
+Rows equal PyLate's ``encode(is_query=False)`` rows (same tokenization, prefix,
+skiplist and normalisation); documents longer than the model context are cut into
+overlapping windows stitched back so each token appears once.
+
+>>> encoder = Encoder(load_model())  # doctest: +SKIP
+>>> doc = encoder.encode_documents(["Whole documents, not chunks."])[0]  # doctest: +SKIP
+>>> doc.embeddings.shape[0] == doc.offsets.shape[0]  # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .errors import InvalidInputError
+from .windows import owned_ranges, plan_windows
+
+# Roles of positions in a model input that are not document tokens.
+_LEAD, _PREFIX, _TRAIL = -1, -2, -3
+
+
+@dataclass
+class EncodedDocument:
+    """Token embeddings of one document and their ``(start, end)`` char spans.
+
+    Special and prefix tokens have empty spans at the start or end of the text.
+    """
+
+    embeddings: torch.Tensor  # float32 [n, dim], L2-normalised rows
+    offsets: np.ndarray  # int64 [n, 2]
+
+
+@dataclass
+class EncodedQuery:
+    """Query token embeddings; ``content`` marks tokens that come from the query text."""
+
+    embeddings: torch.Tensor  # float32 [q, dim]
+    content: np.ndarray  # bool [q]
+
+
+@dataclass
+class _Prepared:
+    ids: list[int]
+    offsets: np.ndarray  # [n, 2] into the original text
+    text_length: int
+
+
+def lowercase_with_map(text: str) -> tuple[str, np.ndarray]:
+    """``text.lower()`` and, for each of its characters, the index of the original character.
+
+    Some characters change length when lowercased ("İ" becomes "i̇"), so positions
+    in the lowercased text cannot be used on the original text directly.
+
+    >>> lowered, source = lowercase_with_map("İx")
+    >>> len(lowered), source.tolist()
+    (3, [0, 0, 1])
+    """
+    lowered = text.lower()
+    lengths = [len(ch.lower()) for ch in text]
+    if sum(lengths) != len(lowered):  # context-dependent casing changed a length
+        raise AssertionError("unexpected lowercase length")  # pragma: no cover
+    source = np.repeat(np.arange(len(text), dtype=np.int64), lengths)
+    return lowered, source
+
+
+def _trim_spans(text: str, spans: np.ndarray) -> np.ndarray:
+    """Drop whitespace at the edges of token spans (byte-level BPE glues it to words)."""
+    trimmed = spans.copy()
+    for row, (start, end) in enumerate(spans):
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            trimmed[row] = (start, end)
+    return trimmed
+
+
+class Encoder:
+    """Encodes documents (with offsets) and queries with a PyLate ColBERT model.
+
+    ``token_budget`` bounds the padded tokens of one forward batch; a window
+    longer than the budget runs alone. ``overlap`` is the token overlap of
+    consecutive windows of a long document.
+    """
+
+    def __init__(self, model: Any, *, token_budget: int = 8192, overlap: int | None = None):
+        self.model = model
+        self.tokenizer = model.tokenizer
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise InvalidInputError(
+                "the model's tokenizer is not a fast tokenizer, so character offsets are "
+                "unavailable; use a checkpoint that ships tokenizer.json"
+            )
+        self.lowercase = bool(getattr(model[0], "do_lower_case", False))
+        self.context = int(model.document_length)
+        self.prefix_id = model.document_prefix_id
+        self.lead, self.trail = self._special_frame()
+        specials = len(self.lead) + len(self.trail)
+        self.window = self.context - specials - (1 if self.prefix_id is not None else 0)
+        if self.window < 1:
+            raise InvalidInputError(
+                f"document length {self.context} leaves no room for text; use a larger one"
+            )
+        self.overlap = overlap if overlap is not None else min(self.window // 4, 512)
+        self.token_budget = token_budget
+        self.skiplist = set(int(i) for i in model.skiplist)
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+
+    # -- documents -------------------------------------------------------------------
+
+    def _prepare(self, text: str) -> _Prepared:
+        stripped = text.strip()
+        if not stripped:
+            raise InvalidInputError("a document is empty or only whitespace; give it some text")
+        lead = len(text) - len(text.lstrip())
+        to_tokenize, source = (
+            lowercase_with_map(stripped) if self.lowercase else (stripped, None)
+        )
+        encoding = self.tokenizer(
+            to_tokenize,
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            verbose=False,
+        )
+        spans = np.asarray(encoding["offset_mapping"], dtype=np.int64).reshape(-1, 2)
+        if source is not None and len(spans):
+            starts = source[np.minimum(spans[:, 0], len(source) - 1)]
+            ends = source[np.maximum(spans[:, 1] - 1, 0)] + 1
+            spans = np.stack([starts, np.maximum(ends, starts)], axis=1)
+        return _Prepared(list(encoding["input_ids"]), _trim_spans(stripped, spans) + lead, len(text))
+
+    def _special_frame(self) -> tuple[list[int], list[int]]:
+        """The special tokens the tokenizer puts before and after a text (e.g. CLS / SEP)."""
+        probe = self.tokenizer("x", add_special_tokens=True, return_special_tokens_mask=True)
+        special = probe["special_tokens_mask"]
+        content = [i for i, flag in enumerate(special) if not flag]
+        ids = probe["input_ids"]
+        return ids[: content[0]], ids[content[-1] + 1 :]
+
+    def _window_input(self, ids: list[int], start: int, end: int) -> tuple[list[int], list[int]]:
+        """Model input ids for tokens ``start:end`` and the role of each position."""
+        full = self.lead + ids[start:end] + self.trail
+        roles = [_LEAD] * len(self.lead) + list(range(start, end)) + [_TRAIL] * len(self.trail)
+        if self.prefix_id is not None:  # PyLate inserts the prefix after the first token
+            full = full[:1] + [self.prefix_id] + full[1:]
+            roles = roles[:1] + [_PREFIX] + roles[1:]
+        return full, roles
+
+    @torch.inference_mode()
+    def encode_documents(
+        self, texts: Sequence[str], *, show_progress: bool | None = None
+    ) -> list[EncodedDocument]:
+        """Encode whole documents of any length; see :class:`EncodedDocument`."""
+        prepared = [self._prepare(text) for text in texts]
+        # One model input per window; keep[i] lists (position, role) pairs to keep.
+        inputs: list[tuple[int, int, list[int], list[tuple[int, int]]]] = []
+        for doc_index, doc in enumerate(prepared):
+            windows = plan_windows(len(doc.ids), self.window, self.overlap)
+            owned = owned_ranges(windows)
+            for w, ((start, end), (own_start, own_end)) in enumerate(zip(windows, owned)):
+                full, roles = self._window_input(doc.ids, start, end)
+                keep = []
+                for position, (token, role) in enumerate(zip(full, roles)):
+                    if token in self.skiplist:
+                        continue
+                    if role >= 0:
+                        if own_start <= role < own_end:
+                            keep.append((position, role))
+                    elif (role == _TRAIL and w == len(windows) - 1) or (
+                        role != _TRAIL and w == 0
+                    ):
+                        keep.append((position, role))
+                inputs.append((doc_index, w, full, keep))
+
+        rows: dict[tuple[int, int], torch.Tensor] = {}
+        total = sum(len(item[2]) for item in inputs)
+        if show_progress is None:
+            show_progress = total >= 50_000
+        progress = tqdm(total=total, unit="tok", desc="Encoding", disable=not show_progress)
+        for batch in self._batches(inputs):
+            embeddings = self._forward([item[2] for item in batch])
+            for (doc_index, w, _, keep), matrix in zip(batch, embeddings):
+                positions = torch.tensor([p for p, _ in keep], dtype=torch.long)
+                rows[(doc_index, w)] = matrix[positions].float().cpu()
+            progress.update(sum(len(item[2]) for item in batch))
+        progress.close()
+
+        results = []
+        for doc_index, doc in enumerate(prepared):
+            parts, spans = [], []
+            for doc_i, w, _, keep in inputs:
+                if doc_i != doc_index:
+                    continue
+                parts.append(rows[(doc_index, w)])
+                for _, role in keep:
+                    if role >= 0:
+                        spans.append(doc.offsets[role])
+                    elif role == _TRAIL:
+                        spans.append((doc.text_length, doc.text_length))
+                    else:
+                        spans.append((0, 0))
+            embeddings = torch.cat(parts) if parts else torch.zeros(0, 0)
+            results.append(
+                EncodedDocument(embeddings, np.asarray(spans, dtype=np.int64).reshape(-1, 2))
+            )
+        return results
+
+    def _batches(self, inputs: list) -> list[list]:
+        """Group model inputs, longest first, so padded tokens stay within the budget."""
+        ordered = sorted(inputs, key=lambda item: -len(item[2]))
+        batches, current = [], []
+        for item in ordered:
+            width = len(current[0][2]) if current else len(item[2])
+            if current and width * (len(current) + 1) > self.token_budget:
+                batches.append(current)
+                current = []
+            current.append(item)
+        if current:
+            batches.append(current)
+        return batches
+
+    def _forward(self, sequences: list[list[int]]) -> torch.Tensor:
+        width = max(len(s) for s in sequences)
+        ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for i, seq in enumerate(sequences):
+            ids[i, : len(seq)] = torch.tensor(seq)
+            mask[i, : len(seq)] = 1
+        device = self.model.device
+        features = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+        out = self.model(features)
+        return torch.nn.functional.normalize(out["token_embeddings"], p=2, dim=-1)
+
+    # -- queries ---------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def encode_query(self, query: str) -> EncodedQuery:
+        """Encode a query exactly as PyLate does (prefix, expansion tokens)."""
+        if not query or not query.strip():
+            raise InvalidInputError("the query is empty; give a question or some keywords")
+        out = self.model.encode(
+            [query],
+            is_query=True,
+            output_value=None,
+            convert_to_numpy=False,
+            show_progress_bar=False,
+        )
+        embeddings = out["token_embeddings"][0].float().cpu()
+        ids = out["input_ids"][0].cpu().numpy()
+        mask = out["masks"][0].cpu().numpy().astype(bool)
+        not_content = set(self.tokenizer.all_special_ids)
+        if self.model.query_prefix_id is not None:
+            not_content.add(int(self.model.query_prefix_id))
+        content = np.array([int(i) not in not_content for i in ids], dtype=bool)
+        return EncodedQuery(embeddings[mask], content[mask])

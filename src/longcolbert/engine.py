@@ -1,0 +1,420 @@
+"""The engine: an index folder you add whole documents to and search for their best passages.
+
+>>> from longcolbert import Index
+>>> index = Index("./my-index")                                     # doctest: +SKIP
+>>> index.add(["The notice period is three months."], ids=["contract"])  # doctest: +SKIP
+>>> hits = index.search("notice period", k=3)                       # doctest: +SKIP
+>>> hits[0].passages[0].highlights                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+from filelock import FileLock
+
+from .encoder import EncodedDocument, EncodedQuery, Encoder
+from .errors import InvalidInputError, LongColBERTError
+from .loaders import Document, load_paths
+from .model import DEFAULT_MODEL, ModelFingerprint, fingerprint, load_model, normalize_model_name
+from .passages import best_passages, maxsim
+from .plaid import PlaidIndex
+from .results import Hit
+from .store import Filter, Store, StoredDocument
+
+STORE_FILE = "store.sqlite"
+LOCK_FILE = "write.lock"
+
+
+class _ModelHolder:
+    """Loads the model (and its encoder) on first use, so `info` or `delete` never load it."""
+
+    def __init__(self, model: str | Any, document_length: int | None, device: str | None,
+                 token_budget: int):
+        self._source = model
+        self._document_length = document_length
+        self._device = device
+        self._token_budget = token_budget
+        self._encoder: Encoder | None = None
+
+    @property
+    def name(self) -> str:
+        if isinstance(self._source, str):
+            return normalize_model_name(self._source)
+        return getattr(self._source, "longcolbert_name", "")
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            model = self._source
+            if isinstance(model, str):
+                model = load_model(model, document_length=self._document_length, device=self._device)
+            self._encoder = Encoder(model, token_budget=self._token_budget)
+        return self._encoder
+
+
+def _score_hit(
+    doc: StoredDocument,
+    embeddings: torch.Tensor,
+    query: EncodedQuery,
+    n_passages: int,
+    passage_tokens: int,
+    document_score: str,
+) -> Hit:
+    """Score one document against the query; see :mod:`longcolbert.passages`."""
+    if embeddings.shape[0] != doc.offsets.shape[0]:
+        raise LongColBERTError(
+            f"document {doc.id!r} has {embeddings.shape[0]} embeddings but "
+            f"{doc.offsets.shape[0]} offsets; the index folder is damaged: index it again"
+        )
+    similarities = (query.embeddings @ embeddings.T).numpy()
+    passages = best_passages(
+        doc.text, doc.offsets, similarities, query.content,
+        passage_tokens=passage_tokens, n_passages=max(1, n_passages), page_map=doc.page_map,
+    )
+    if document_score == "maxsim":
+        score = maxsim(similarities)
+    else:
+        score = passages[0].score if passages else 0.0
+    return Hit(doc.id, score, doc.metadata, passages[:n_passages])
+
+
+class Index:
+    """A longcolbert index folder: a SQLite store plus a PLAID index, kept consistent.
+
+    ``model`` is a PyLate ColBERT hub id, a local folder, or a loaded model; by
+    default the one the index was built with (``mixedbread-ai/mxbai-edge-colbert-v0-32m``
+    for a new index). ``document_length`` overrides the model context per window.
+    ``passage_tokens`` is the target passage length. A document is ranked by the
+    MaxSim of its best passage (``document_score="passage"``; see the README for
+    why) among the PLAID top ``candidates`` documents.
+
+    >>> index = Index("./idx", model="./my-local-colbert")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        model: str | Any | None = None,
+        *,
+        document_length: int | None = None,
+        device: str | None = None,
+        create: bool = True,
+        passage_tokens: int = 200,
+        candidates: int = 100,
+        document_score: str = "passage",
+        token_budget: int = 8192,
+    ):
+        self.path = Path(path)
+        if not (self.path / STORE_FILE).exists():
+            if not create:
+                raise InvalidInputError(
+                    f"no longcolbert index at {self.path}; create one with "
+                    f"`longcolbert index {self.path} FILES...`"
+                )
+            if self.path.exists() and not self.path.is_dir():
+                raise InvalidInputError(f"{self.path} is a file; give a folder for the index")
+            self.path.mkdir(parents=True, exist_ok=True)
+        if document_score not in ("passage", "maxsim"):
+            raise InvalidInputError("document_score must be 'passage' or 'maxsim'")
+        self.store = Store(self.path / STORE_FILE)
+        self._lock = FileLock(str(self.path / LOCK_FILE))
+        stored = self.stored_fingerprint
+        if model is None:
+            model = stored.name if stored else DEFAULT_MODEL
+            if stored and document_length is None:
+                document_length = stored.document_length
+        self._model = _ModelHolder(model, document_length, device, token_budget)
+        if stored and isinstance(model, str) and self._model.name != stored.name:
+            stored.check_compatible(
+                ModelFingerprint(self._model.name, stored.dim, stored.query_prefix,
+                                 stored.document_prefix, 0, 0)
+            )
+        self.passage_tokens = passage_tokens
+        self.candidates = candidates
+        self.document_score = document_score
+        self.plaid = PlaidIndex(self.path, self._generation())
+
+    # -- state -----------------------------------------------------------------------
+
+    @property
+    def stored_fingerprint(self) -> ModelFingerprint | None:
+        raw = self.store.get_meta("model")
+        return ModelFingerprint.from_dict(json.loads(raw)) if raw else None
+
+    @property
+    def encoder(self) -> Encoder:
+        """The document/query encoder (loads the model on first use)."""
+        encoder = self._model.encoder
+        stored = self.stored_fingerprint
+        if stored is not None:
+            stored.check_compatible(fingerprint(encoder.model))
+        return encoder
+
+    def _generation(self) -> int:
+        return int(self.store.get_meta("generation") or 0)
+
+    def _refresh(self) -> None:
+        """Follow changes another process committed."""
+        self.plaid.load(self._generation())
+
+    def __len__(self) -> int:
+        return self.store.count()
+
+    def close(self) -> None:
+        self.plaid.close()
+        self.store.close()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -----------------------------------------------------------------------
+
+    def add(
+        self,
+        texts: Sequence[str],
+        *,
+        ids: Sequence[str] | None = None,
+        metadatas: Sequence[Mapping[str, Any]] | None = None,
+        page_maps: Sequence[Sequence[tuple[int, int, int]]] | None = None,
+        show_progress: bool | None = None,
+    ) -> list[str]:
+        """Add (or replace, by id) whole documents; returns their ids.
+
+        Ids default to ``"0"``, ``"1"``... after the current count.
+        """
+        if isinstance(texts, str):
+            raise InvalidInputError("add() takes a list of texts; wrap the text in a list")
+        n = len(texts)
+        if ids is None:
+            start = self.store.count()
+            ids = [str(start + i) for i in range(n)]
+        documents = [
+            Document(
+                str(ids[i]),
+                texts[i],
+                dict(metadatas[i]) if metadatas else {},
+                [tuple(p) for p in page_maps[i]] if page_maps else [],
+            )
+            for i in range(n)
+        ]
+        if (metadatas is not None and len(metadatas) != n) or len(ids) != n or (
+            page_maps is not None and len(page_maps) != n
+        ):
+            raise InvalidInputError("texts, ids, metadatas and page_maps must have the same length")
+        return self.add_documents(documents, show_progress=show_progress)
+
+    def add_documents(
+        self, documents: Sequence[Document], *, show_progress: bool | None = None
+    ) -> list[str]:
+        """Add (or replace, by id) documents; all of them land together or none does."""
+        if not documents:
+            raise InvalidInputError("no documents given; pass at least one")
+        ids = [d.id for d in documents]
+        if len(set(ids)) != len(ids):
+            duplicate = next(i for i in ids if ids.count(i) > 1)
+            raise InvalidInputError(f"id {duplicate!r} appears twice in one add; give unique ids")
+        for doc in documents:
+            if not isinstance(doc.text, str) or not doc.text.strip():
+                raise InvalidInputError(
+                    f"document {doc.id!r} is empty or only whitespace; give it some text"
+                )
+        encoder = self.encoder
+        encoded = encoder.encode_documents([d.text for d in documents], show_progress=show_progress)
+        self._write(documents, encoded, fingerprint(encoder.model))
+        return ids
+
+    def add_files(
+        self, paths: Iterable[str | Path], *, show_progress: bool | None = None
+    ) -> tuple[list[str], list[LongColBERTError]]:
+        """Index files and folders (text, Markdown, reST, PDF...); returns (ids, problems).
+
+        A file that cannot be read is reported in ``problems``; the others are indexed.
+        """
+        documents, problems = load_paths(paths)
+        ids = self.add_documents(documents, show_progress=show_progress) if documents else []
+        return ids, list(problems)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Delete documents by id; an unknown id is an error and nothing is deleted."""
+        if isinstance(ids, str):
+            ids = [ids]
+        with self._lock:
+            self._refresh()
+            found = self.store.plaid_ids(ids)
+            unknown = [i for i in ids if i not in found]
+            if unknown:
+                raise InvalidInputError(
+                    f"no document with id {unknown[0]!r} in {self.path}; list ids with "
+                    f"`longcolbert info {self.path}` or check the spelling"
+                )
+            self._commit(sorted(set(found.values())), [], [], None)
+
+    def _write(
+        self,
+        documents: Sequence[Document],
+        encoded: Sequence[EncodedDocument],
+        model_fingerprint: ModelFingerprint,
+    ) -> None:
+        with self._lock:
+            self._refresh()
+            replaced = sorted(self.store.plaid_ids([d.id for d in documents]).values())
+            stored = [
+                StoredDocument(d.id, d.text, d.metadata, d.page_map, e.offsets)
+                for d, e in zip(documents, encoded)
+            ]
+            self._commit(replaced, stored, [e.embeddings for e in encoded], model_fingerprint)
+
+    def _commit(
+        self,
+        delete: list[int],
+        documents: list[StoredDocument],
+        embeddings: list[torch.Tensor],
+        model_fingerprint: ModelFingerprint | None,
+    ) -> None:
+        """Build the next PLAID generation, then commit it with the store rows in one transaction."""
+        current = self._generation()
+        nxt = current + 1
+        remaining = self.store.count() - len(delete)
+        self.plaid.build_next(nxt, remaining=remaining, delete=delete, add=embeddings)
+        with self.store.transaction():
+            self.store.remove(delete)
+            self.store.insert(documents, first_plaid_id=remaining)
+            if model_fingerprint is not None and self.store.get_meta("model") is None:
+                self.store.set_meta("model", json.dumps(model_fingerprint.to_dict()))
+            self.store.set_meta("generation", str(nxt))
+        self.plaid.load(nxt)
+        self.plaid.remove_litter(keep=nxt)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def get(self, doc_id: str) -> StoredDocument:
+        """A stored document (text, metadata, page map, offsets) by id."""
+        doc = self.store.get(doc_id)
+        if doc is None:
+            raise InvalidInputError(f"no document with id {doc_id!r} in {self.path}")
+        return doc
+
+    def ids(self) -> list[str]:
+        return self.store.ids()
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        passages: int = 3,
+        filter: Filter | None = None,
+    ) -> list[Hit]:
+        """The ``k`` best documents for ``query``, each with its best ``passages``.
+
+        ``filter`` maps metadata keys to a value (equality) or a list (any of);
+        it restricts the PLAID search itself, not its top-k.
+        """
+        if k <= 0:
+            raise InvalidInputError(f"k must be at least 1 (got {k})")
+        if passages < 0:
+            raise InvalidInputError(f"passages must be 0 or more (got {passages})")
+        self._refresh()
+        encoded = self.encoder.encode_query(query)
+        if self.plaid.empty:
+            return []
+        subset = None
+        if filter:
+            subset = self.store.matching(filter)
+            if not subset:
+                return []
+        depth = max(k, self.candidates)
+        found = self.plaid.search(encoded.embeddings, depth, subset)
+        if not found:
+            return []
+        plaid_ids = [p for p, _ in found]
+        documents = self.store.by_plaid_ids(plaid_ids)
+        embeddings = self.plaid.embeddings(plaid_ids)
+        hits = [
+            _score_hit(doc, emb, encoded, passages, self.passage_tokens, self.document_score)
+            for doc, emb in zip(documents, embeddings)
+        ]
+        hits.sort(key=lambda h: -h.score)
+        return hits[:k]
+
+    def info(self) -> dict[str, Any]:
+        """``{"model", "dim", "documents", "tokens", "bytes"}`` of the index folder."""
+        stored = self.stored_fingerprint
+        size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        return {
+            "model": stored.name if stored else self._model.name,
+            "dim": stored.dim if stored else None,
+            "documents": self.store.count(),
+            "tokens": self.store.tokens(),
+            "bytes": size,
+        }
+
+
+class Reranker:
+    """Orders candidate texts by MaxSim of their best passage, no index needed.
+
+    >>> reranker = Reranker()                                   # doctest: +SKIP
+    >>> hits = reranker.rerank("notice period", ["...", "..."])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        model: str | Any = DEFAULT_MODEL,
+        *,
+        document_length: int | None = None,
+        device: str | None = None,
+        passage_tokens: int = 200,
+        document_score: str = "passage",
+        token_budget: int = 8192,
+    ):
+        self._model = _ModelHolder(model, document_length, device, token_budget)
+        self.passage_tokens = passage_tokens
+        self.document_score = document_score
+
+    @property
+    def encoder(self) -> Encoder:
+        return self._model.encoder
+
+    def rerank(
+        self,
+        query: str,
+        texts: Sequence[str],
+        *,
+        ids: Sequence[str] | None = None,
+        metadatas: Sequence[Mapping[str, Any]] | None = None,
+        top_n: int | None = None,
+        passages: int = 1,
+    ) -> list[Hit]:
+        """Score every text against ``query``; best first, at most ``top_n``.
+
+        Ids default to the texts' positions (``"0"``, ``"1"``...).
+        """
+        if isinstance(texts, str):
+            raise InvalidInputError("rerank() takes a list of texts; wrap the text in a list")
+        if not texts:
+            return []
+        ids = [str(i) for i in (ids if ids is not None else range(len(texts)))]
+        encoded_query = self.encoder.encode_query(query)
+        encoded = self.encoder.encode_documents(list(texts))
+        hits = [
+            _score_hit(
+                StoredDocument(doc_id, text, dict(metadatas[i]) if metadatas else {}, [], e.offsets),
+                e.embeddings,
+                encoded_query,
+                passages,
+                self.passage_tokens,
+                self.document_score,
+            )
+            for i, (doc_id, text, e) in enumerate(zip(ids, texts, encoded))
+        ]
+        order = np.argsort([-h.score for h in hits], kind="stable")
+        ranked = [hits[i] for i in order]
+        return ranked[:top_n] if top_n is not None else ranked

