@@ -325,6 +325,11 @@ class Index:
         self._refresh()
         encoded = self.encoder.encode_query(query)
         if self.plaid.empty:
+            if self.store.count():
+                raise LongColBERTError(
+                    f"{self.plaid.path()} is missing although the store holds documents; "
+                    "the index folder is damaged: index the documents again"
+                )
             return []
         subset = None
         if filter:

@@ -27,6 +27,7 @@ import torch
 
 from .errors import UnsafeIndexError
 
+_MIN_CREATE_TOKENS = 256
 _GENERATION = re.compile(r"^plaid-(\d+)(\.tmp)?$")
 
 
@@ -105,8 +106,8 @@ class PlaidIndex:
             return
         self.close()
         self.generation = generation
-        if generation > 0:
-            folder = self.path(generation)
+        folder = self.path(generation)
+        if folder.is_dir():  # an empty index has no folder
             check_safe(folder)
             self._index = self._open(folder)
 
@@ -181,7 +182,7 @@ class PlaidIndex:
             if embeddings and remaining > 0:
                 writer.update(embeddings, start_from_scratch=-1, buffer_size=0)
             elif embeddings:
-                writer.create(embeddings, start_from_scratch=-1)
+                self._create(writer, embeddings)
         finally:
             writer.close()
         check_safe(temporary)
@@ -189,6 +190,29 @@ class PlaidIndex:
         _fsync_tree(temporary)
         temporary.rename(target)
         _fsync_dir(self.root)
+
+    @staticmethod
+    def _create(writer: Any, embeddings: list[torch.Tensor]) -> None:
+        """Create a fresh PLAID index; a tiny one gets a temporary filler document.
+
+        fast-plaid cannot train its codec on a handful of tokens ("no heldout
+        samples"), and exact duplicates break its k-means, so the real rows are
+        repeated with a little seeded noise into one extra document that is deleted
+        right after creation.
+        """
+        tokens = sum(e.shape[0] for e in embeddings)
+        if tokens >= _MIN_CREATE_TOKENS:
+            writer.create(embeddings, start_from_scratch=-1)
+            return
+        rows = torch.cat(embeddings)
+        repeats = -(-_MIN_CREATE_TOKENS // rows.shape[0])
+        noise = torch.randn(
+            (repeats * rows.shape[0], rows.shape[1]), generator=torch.Generator().manual_seed(0)
+        )
+        filler = torch.nn.functional.normalize(rows.repeat(repeats, 1) + 0.01 * noise, dim=-1)
+        filler = filler[:_MIN_CREATE_TOKENS]
+        writer.create(embeddings + [filler], start_from_scratch=-1)
+        writer.delete([len(embeddings)])
 
     def remove_litter(self, keep: int) -> None:
         """Delete generation folders other than ``keep`` (left by crashes or replaced)."""

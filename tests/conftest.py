@@ -1,0 +1,38 @@
+"""Shared fixtures: real local ColBERT checkpoints (no model hub), built once per session."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from local_models import build_standin, build_tiny_modernbert  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def standin_path(tmp_path_factory) -> str:
+    """all-MiniLM-L6-v2 (BERT, 512 positions) as a PyLate ColBERT checkpoint."""
+    return str(build_standin(tmp_path_factory.mktemp("models") / "standin"))
+
+
+@pytest.fixture(scope="session")
+def tiny_path(tmp_path_factory) -> str:
+    """A tiny random ModernBERT ColBERT (RoPE, byte-level BPE, lowercasing)."""
+    return str(build_tiny_modernbert(tmp_path_factory.mktemp("models") / "tiny"))
+
+
+@pytest.fixture(scope="session")
+def standin_model(standin_path):
+    from longcolbert.model import load_model
+
+    return load_model(standin_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_path):
+    from longcolbert.model import load_model
+
+    return load_model(tiny_path)

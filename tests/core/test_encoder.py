@@ -1,0 +1,149 @@
+"""The encoder: rows equal PyLate's, offsets exact on unicode, long documents windowed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from longcolbert.encoder import Encoder, lowercase_with_map
+from longcolbert.errors import InvalidInputError
+from longcolbert.model import load_model
+from longcolbert.windows import owned_ranges, plan_windows
+
+UNICODE_TEXT = (
+    "  İstanbul'da ΣΟΦΟΣ naïve café — 東京都の天気は晴れ。 Emoji 😀🎉 and e\u0301 "
+    "combining; Straße, ﬁle, ǅ and \u0130I.\nSecond line, with (punctuation)!  "
+)
+TEXTS = [
+    "Whole documents are indexed with late interaction, then searched by passage.",
+    UNICODE_TEXT,
+    "Short.",
+    "A longer one. " * 30,
+]
+
+
+@pytest.mark.parametrize("which", ["standin_model", "tiny_model"])
+def test_rows_equal_pylate_encode(which, request):
+    model = request.getfixturevalue(which)
+    ours = Encoder(model, token_budget=256).encode_documents(TEXTS)
+    reference = model.encode(TEXTS, is_query=False, convert_to_numpy=False)
+    for doc, ref in zip(ours, reference):
+        assert doc.embeddings.shape == ref.shape
+        assert float((doc.embeddings - ref.cpu()).abs().max()) <= 1e-5
+        assert doc.offsets.shape == (ref.shape[0], 2)
+
+
+def test_lowercase_map_handles_length_changes():
+    lowered, source = lowercase_with_map("Aİ\u0130Σ")
+    assert lowered == "Aİ\u0130Σ".lower()
+    assert len(lowered) == 6 and source.tolist() == [0, 1, 1, 2, 2, 3]
+
+
+def test_offsets_slice_the_original_text_on_unicode(tiny_model):
+    """Byte-level BPE with lowercasing: each token is (part of) the lowercased span."""
+    encoder = Encoder(tiny_model)
+    doc = encoder.encode_documents([UNICODE_TEXT])[0]
+    prepared = encoder._prepare(UNICODE_TEXT)
+    tokenizer = tiny_model.tokenizer
+    content = [(tid, span) for tid, span in zip(prepared.ids, prepared.offsets)]
+    assert len(content) > 30
+    for tid, (start, end) in content:
+        assert 0 <= start < end <= len(UNICODE_TEXT)
+        piece = tokenizer.decode([tid])
+        if "\ufffd" in piece or not piece.strip():
+            continue  # a partial UTF-8 character or a bare space
+        assert piece.strip() in UNICODE_TEXT[start:end].lower(), (piece, UNICODE_TEXT[start:end])
+    # every kept row's span is one of the token spans, or empty for special tokens
+    spans = {tuple(s) for _, s in content}
+    for start, end in doc.offsets:
+        assert (start, end) in spans or start == end
+    assert doc.offsets[:, 0].tolist() == sorted(doc.offsets[:, 0].tolist())
+
+
+def test_offsets_match_wordpieces(standin_model):
+    """BERT WordPiece (lowercases, strips accents): each piece is its normalised span."""
+    encoder = Encoder(standin_model)
+    prepared = encoder._prepare(UNICODE_TEXT)
+    normalizer = standin_model.tokenizer.backend_tokenizer.normalizer
+    tokens = standin_model.tokenizer.convert_ids_to_tokens(prepared.ids)
+    checked = 0
+    for token, (start, end) in zip(tokens, prepared.offsets):
+        if token == "[UNK]":
+            continue
+        normalized = normalizer.normalize_str(UNICODE_TEXT[start:end]).strip()  # CJK gets spaces
+        assert normalized == token.removeprefix("##")
+        checked += 1
+    assert checked > 30
+
+
+def test_windowing_five_times_the_context(tiny_path):
+    model = load_model(tiny_path, document_length=64)
+    encoder = Encoder(model, token_budget=512)
+    text = " ".join(f"word{i} is here." for i in range(120))
+    prepared = encoder._prepare(text)
+    assert len(prepared.ids) >= 5 * 64
+    doc = encoder.encode_documents([text])[0]
+    kept = [i for i in prepared.ids if i not in encoder.skiplist]
+    # every kept token once, plus CLS, [D] and SEP
+    assert doc.embeddings.shape[0] == len(kept) + 3
+    content = doc.offsets[2:-1]
+    expected = np.array([s for i, s in zip(prepared.ids, prepared.offsets) if i not in encoder.skiplist])
+    assert np.array_equal(content, expected)
+    # each token's row comes from the window where it has the most two-sided context
+    windows = plan_windows(len(prepared.ids), encoder.window, encoder.overlap)
+    assert len(windows) >= 5
+    position = len(prepared.ids) // 2
+    owner = next(w for w, (a, b) in enumerate(owned_ranges(windows)) if a <= position < b)
+    start, end = windows[owner]
+    full, _ = encoder._window_input(prepared.ids, start, end)
+    direct = encoder._forward([full])[0]
+    row_in_window = len(encoder.lead) + 1 + (position - start)
+    kept_before = sum(1 for i in prepared.ids[:position] if i not in encoder.skiplist)
+    if prepared.ids[position] not in encoder.skiplist:
+        assert torch.allclose(doc.embeddings[2 + kept_before], direct[row_in_window], atol=1e-5)
+
+
+def test_owned_ranges_pick_the_most_context():
+    for n, window, overlap in [(50, 10, 3), (97, 16, 8), (33, 33, 4), (200, 64, 16)]:
+        windows = plan_windows(n, window, overlap)
+        covered = []
+        for (a, b), (s, e) in zip(windows, owned_ranges(windows)):
+            assert s <= e and a <= s and e <= b
+            covered.extend(range(s, e))
+        assert covered == list(range(n))
+        for (s, e), w in zip(owned_ranges(windows), range(len(windows))):
+            for p in range(s, e):
+                def context(k):
+                    a, b = windows[k]
+                    left = n if a == 0 else p - a
+                    right = n if b == n else b - 1 - p
+                    return min(left, right) if a <= p < b else -1
+                assert context(w) == max(context(k) for k in range(len(windows)))
+
+
+def test_token_budget_does_not_change_results(tiny_model):
+    texts = [f"Document number {i}. " * (i * 7 + 1) for i in range(6)]
+    small = Encoder(tiny_model, token_budget=64).encode_documents(texts)
+    large = Encoder(tiny_model, token_budget=100_000).encode_documents(texts)
+    for a, b in zip(small, large):
+        assert np.array_equal(a.offsets, b.offsets)
+        assert float((a.embeddings - b.embeddings).abs().max()) <= 1e-5
+    batches = Encoder(tiny_model, token_budget=64)._batches(
+        [(0, 0, [1] * n, []) for n in (10, 20, 30, 40, 100)]
+    )
+    for batch in batches:
+        assert len(batch) == 1 or len(batch) * max(len(item[2]) for item in batch) <= 64
+
+
+def test_empty_text_is_a_clear_error(tiny_model):
+    with pytest.raises(InvalidInputError, match="empty"):
+        Encoder(tiny_model).encode_documents(["ok", "   \n "])
+    with pytest.raises(InvalidInputError, match="query is empty"):
+        Encoder(tiny_model).encode_query("  ")
+
+
+def test_query_content_marks_real_tokens(standin_model):
+    query = Encoder(standin_model).encode_query("notice period")
+    assert query.embeddings.shape[0] == standin_model.query_length
+    assert query.content.sum() == 2  # "notice", "period"; CLS, [Q], SEP and expansion are not

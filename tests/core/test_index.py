@@ -1,0 +1,181 @@
+"""The index folder: add, upsert, delete, reopen, filters, safety, crash consistency."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from longcolbert import Index, IncompatibleModelError, InvalidInputError, UnsafeIndexError
+from longcolbert.plaid import check_safe
+
+DOCS = {
+    "contract": "Employment contract. Either party may terminate this agreement. "
+    "The notice period for termination is three months, given in writing.",
+    "recipe": "Bake the bread at 220 degrees for forty minutes. Let the dough rise overnight.",
+    "astronomy": "Jupiter is the largest planet of the solar system. It has many moons.",
+    "python": "The os module returns the current working directory with getcwd.",
+    "garden": "Water tomatoes in the morning. Prune the roses in early spring.",
+}
+META = {
+    "contract": {"topic": "law", "year": 2021},
+    "recipe": {"topic": "food", "year": 2020},
+    "astronomy": {"topic": "science", "year": 2021},
+    "python": {"topic": "software", "year": 2023},
+    "garden": {"topic": "home", "year": 2020},
+}
+
+
+def build(path, model):
+    index = Index(path, model=model)
+    index.add(list(DOCS.values()), ids=list(DOCS), metadatas=[META[i] for i in DOCS])
+    return index
+
+
+def as_json(hits):
+    return json.dumps([h.to_dict() for h in hits], sort_keys=True)
+
+
+def test_add_search_and_results_shape(tmp_path, standin_path):
+    index = build(tmp_path / "idx", standin_path)
+    assert len(index) == 5
+    hits = index.search("what is the notice period for termination", k=3, passages=2)
+    assert hits[0].id == "contract"
+    assert hits[0].metadata == {"topic": "law", "year": 2021}
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    text = index.get("contract").text
+    for hit in hits:
+        for p in hit.passages:
+            assert index.get(hit.id).text[p.start : p.end] == p.text
+    words = {text[h.start : h.end] for h in hits[0].passages[0].highlights}
+    assert {"notice", "period", "termination"} <= words
+
+
+def test_upsert_replaces_and_delete_removes(tmp_path, standin_path):
+    index = build(tmp_path / "idx", standin_path)
+    index.add(["The notice period is now six weeks."], ids=["contract"], metadatas=[{"topic": "law"}])
+    assert len(index) == 5
+    assert index.get("contract").text == "The notice period is now six weeks."
+    hit = index.search("notice period", k=1)[0]
+    assert hit.id == "contract" and "six weeks" in hit.passages[0].text
+    index.delete(["recipe", "garden"])
+    assert sorted(index.ids()) == ["astronomy", "contract", "python"]
+    assert {h.id for h in index.search("bread dough oven", k=5)} <= {"astronomy", "contract", "python"}
+    # every remaining document is still found by its own text (PLAID ids were renumbered)
+    for doc_id in index.ids():
+        assert index.search(index.get(doc_id).text, k=1)[0].id == doc_id
+    index.delete(["astronomy", "contract", "python"])
+    assert len(index) == 0 and index.search("anything", k=3) == []
+    index.add(["Fresh start after emptying."], ids=["new"])
+    assert index.search("fresh start", k=3)[0].id == "new"
+
+
+def test_reopen_in_a_fresh_process_gives_identical_results(tmp_path, standin_path):
+    path = tmp_path / "idx"
+    with build(path, standin_path) as index:
+        here = as_json(index.search("largest planet", k=5, passages=2))
+    code = (
+        "import json, sys; from longcolbert import Index\n"
+        f"hits = Index({str(path)!r}, create=False).search('largest planet', k=5, passages=2)\n"
+        "print(json.dumps([h.to_dict() for h in hits], sort_keys=True))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == here
+
+
+def test_filters_restrict_the_plaid_search_itself(tmp_path, standin_path):
+    index = build(tmp_path / "idx", standin_path)
+    index.candidates = 1  # only one PLAID candidate: post-filtering a top-1 would find nothing
+    query = "what is the notice period for termination"
+    assert index.search(query, k=1)[0].id == "contract"
+    hits = index.search(query, k=1, filter={"topic": "food"})
+    assert [h.id for h in hits] == ["recipe"]
+    hits = index.search(query, k=5, filter={"topic": ["food", "home"]})
+    assert {h.id for h in hits} == {"recipe", "garden"}
+    hits = index.search(query, k=5, filter={"year": 2021, "topic": "science"})
+    assert [h.id for h in hits] == ["astronomy"]
+    assert index.search(query, k=5, filter={"topic": "nothing"}) == []
+    with pytest.raises(InvalidInputError, match="filter"):
+        index.search(query, filter={"topic": {"$ne": 1}})
+
+
+def test_bad_inputs_are_clear_and_lose_nothing(tmp_path, standin_path, tiny_path):
+    empty = Index(tmp_path / "empty", model=standin_path)
+    assert empty.search("anything") == []
+    index = build(tmp_path / "idx", standin_path)
+    for bad in ([""], ["   \n\t"]):
+        with pytest.raises(InvalidInputError, match="empty or only whitespace"):
+            index.add(["fine text"] + bad, ids=["a", "b"])
+    with pytest.raises(InvalidInputError, match="no document with id 'missing'"):
+        index.delete(["python", "missing"])
+    with pytest.raises(InvalidInputError, match="appears twice"):
+        index.add(["x", "y"], ids=["d", "d"])
+    with pytest.raises(InvalidInputError, match="k must be"):
+        index.search("x", k=0)
+    assert sorted(index.ids()) == sorted(DOCS)
+    with pytest.raises(IncompatibleModelError, match="built with model"):
+        Index(tmp_path / "idx", model=tiny_path)
+    with pytest.raises(InvalidInputError, match="no longcolbert index"):
+        Index(tmp_path / "nowhere", create=False)
+    assert Index(tmp_path / "idx", create=False).search("planet", k=1)[0].id == "astronomy"
+
+
+def test_index_folder_never_holds_pickles(tmp_path, standin_path):
+    path = tmp_path / "idx"
+    index = build(path, standin_path)
+    index.add(["One more document about planets."], ids=["more"])
+    index.delete(["garden"])
+    index.close()
+    plaid_folders = [p for p in path.iterdir() if p.name.startswith("plaid-")]
+    assert len(plaid_folders) == 1
+    assert not list(plaid_folders[0].glob("embeddings.npy")) and not list(plaid_folders[0].glob("buffer.npy"))
+    check_safe(plaid_folders[0])
+    # a stranger's folder with a pickled array is refused before fast-plaid can load it
+    np.save(plaid_folders[0] / "buffer.npy", np.array([object()], dtype=object), allow_pickle=True)
+    with pytest.raises(UnsafeIndexError, match="pickled"):
+        Index(path, create=False)
+
+
+ADD_SCRIPT = """
+import sys
+from longcolbert import Index
+index = Index(sys.argv[1], model=sys.argv[2])
+for round in range(1000):
+    ids = [f"add{round}-{i}" for i in range(3)]
+    index.add([f"Round {round} document {i} about topic {i}." for i in range(3)], ids=ids)
+    print(round, flush=True)
+"""
+
+
+@pytest.mark.parametrize("delay", [0.3, 1.1])
+def test_killed_add_leaves_a_consistent_index(tmp_path, standin_path, delay):
+    path = tmp_path / "idx"
+    build(path, standin_path).close()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ADD_SCRIPT, str(path), standin_path],
+        stdout=subprocess.PIPE, text=True,
+    )
+    first = proc.stdout.readline()  # the model is loaded and one round committed
+    assert first.strip() == "0"
+    time.sleep(delay)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    index = Index(path, create=False)
+    ids = index.ids()
+    rounds = {i.split("-")[0] for i in ids if i.startswith("add")}
+    for r in rounds:  # each add landed whole or not at all
+        assert {f"{r}-{i}" for i in range(3)} <= set(ids)
+    assert len(ids) == 5 + 3 * len(rounds)
+    for doc_id in ["contract", sorted(ids)[-1]]:
+        assert index.search(index.get(doc_id).text, k=1)[0].id == doc_id
+    index.add(["After the crash."], ids=["after"])
+    assert [p.name for p in path.iterdir() if p.name.startswith("plaid-")] == [
+        f"plaid-{index.plaid.generation}"
+    ]
