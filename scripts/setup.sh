@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Set up a development checkout: a .venv with longcolbert and its test tools, plus
+# the Debian documentation packages the tests and benchmarks read (when apt is there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-doc texlive-latex-base-doc >/dev/null
+fi
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[test]"
