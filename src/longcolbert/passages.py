@@ -120,7 +120,7 @@ def best_passages(
         np.maximum.at(unit_max.T, layout.row_unit[with_rows], similarities[:, with_rows].T)
 
     windows = _unit_windows(layout.unit_tokens, passage_tokens)
-    scores = np.array([_window_score(unit_max[:, a:b]) for a, b in windows])
+    scores = _window_scores(unit_max, windows)
     chosen: list[tuple[int, int, float]] = []
     taken = np.zeros(n_units, dtype=bool)
     for index in np.argsort(-scores, kind="stable"):
@@ -160,11 +160,28 @@ def best_passage_score(
     return found[0].score if found else 0.0
 
 
-def _window_score(unit_max: np.ndarray) -> float:
-    best = unit_max.max(axis=1)
-    if not np.isfinite(best).any():
-        return float("-inf")
-    return float(best[np.isfinite(best)].sum())
+def _window_scores(unit_max: np.ndarray, windows: list[tuple[int, int]]) -> np.ndarray:
+    """MaxSim of every window ``[a, b)`` of units, from per-unit maxima, via a sparse table.
+
+    Level ``k`` of the table holds the max over ``2**k`` consecutive units, so any
+    range max is the max of two overlapping power-of-two blocks.
+    """
+    starts = np.array([a for a, _ in windows])
+    lengths = np.array([b - a for a, b in windows])
+    levels = [unit_max]
+    while (1 << len(levels)) <= lengths.max():
+        previous, step = levels[-1], 1 << (len(levels) - 1)
+        levels.append(np.maximum(previous[:, :-step], previous[:, step:]))
+    best = np.empty((unit_max.shape[0], len(windows)), dtype=unit_max.dtype)
+    level_of = np.floor(np.log2(lengths)).astype(int)
+    for k in np.unique(level_of):
+        chosen = np.flatnonzero(level_of == k)
+        a = starts[chosen]
+        b_block = a + lengths[chosen] - (1 << k)
+        best[:, chosen] = np.maximum(levels[k][:, a], levels[k][:, b_block])
+    finite = np.isfinite(best)
+    scores = np.where(finite, best, 0.0).sum(axis=0)
+    return np.where(finite.any(axis=0), scores, -np.inf)
 
 
 def _unit_windows(unit_tokens: np.ndarray, target: int) -> list[tuple[int, int]]:

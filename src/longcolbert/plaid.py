@@ -73,7 +73,8 @@ def _fsync_dir(folder: Path) -> None:
 class PlaidIndex:
     """Search and copy-on-write updates over the PLAID generation folders of one index folder.
 
-    ``n_full_scores`` and ``n_ivf_probe`` are fast-plaid's search settings.
+    ``n_ivf_probe`` is fast-plaid's search setting; ``n_full_scores`` caps the
+    documents it scores exactly (four times the asked depth, at most this).
     """
 
     def __init__(
@@ -134,7 +135,7 @@ class PlaidIndex:
         results = self._index.search(
             queries_embeddings=query.unsqueeze(0).float(),
             top_k=top_k,
-            n_full_scores=max(self.n_full_scores, top_k),
+            n_full_scores=max(top_k, min(self.n_full_scores, 4 * top_k)),
             n_ivf_probe=self.n_ivf_probe,
             show_progress=False,
             subset=[list(subset)] if subset is not None else None,
