@@ -82,8 +82,9 @@ def main() -> None:
 
     loaded = load_model(model)
     results = []
-    settings = [(False, score, depth) for score in ("maxsim", "passage") for depth in (10, 30)]
-    settings += [(True, score, 30) for score in ("maxsim", "passage")]
+    settings = [(expansion, score, 10) for expansion in (False, True)
+                for score in ("maxsim", "passage")]
+    settings.append((False, "passage", 30))
     for expansion, score, depth in settings:  # the stand-in ships without query expansion
         loaded.do_query_expansion = expansion
         with Index(args.index, model=loaded, create=False, document_score=score,

@@ -194,12 +194,13 @@ class Encoder:
             progress.update(sum(len(item[2]) for item in batch))
         progress.close()
 
+        by_document: dict[int, list] = {}
+        for item in inputs:
+            by_document.setdefault(item[0], []).append(item)
         results = []
         for doc_index, doc in enumerate(prepared):
             parts, spans = [], []
-            for doc_i, w, _, keep in inputs:
-                if doc_i != doc_index:
-                    continue
+            for _, w, _, keep in by_document[doc_index]:
                 parts.append(rows[(doc_index, w)])
                 for _, role in keep:
                     if role >= 0:

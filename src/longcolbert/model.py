@@ -106,14 +106,17 @@ def load_model(
     source = normalize_model_name(name_or_path)
     try:
         model = models.ColBERT(model_name_or_path=source, device=device)
-    except OSError as exc:
-        local = os.environ.get("HF_HUB_OFFLINE") == "1"
+    except Exception as exc:  # hub, network and file errors come in many types
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         hint = (
             "it is not a local folder and the hub is offline (HF_HUB_OFFLINE=1)"
-            if local
+            if offline
             else "check the hub id or the folder path, and your network"
         )
-        raise InvalidInputError(f"cannot load model {name_or_path!r}: {hint}") from exc
+        reason = " ".join(str(exc).split())[:160]
+        raise InvalidInputError(
+            f"cannot load model {name_or_path!r}: {hint} ({type(exc).__name__}: {reason})"
+        ) from exc
     model.eval()
     model.document_length = context_length(model, source, document_length)
     model.longcolbert_name = source

@@ -149,17 +149,6 @@ def best_passages(
     return passages
 
 
-def best_passage_score(
-    text: str, offsets: np.ndarray, similarities: np.ndarray, *, passage_tokens: int = 200
-) -> float:
-    """Score of the best passage window alone (the document score longcolbert ranks by)."""
-    found = best_passages(
-        text, offsets, similarities, np.zeros(similarities.shape[0], dtype=bool),
-        passage_tokens=passage_tokens, n_passages=1,
-    )
-    return found[0].score if found else 0.0
-
-
 def _window_scores(unit_max: np.ndarray, windows: list[tuple[int, int]]) -> np.ndarray:
     """MaxSim of every window ``[a, b)`` of units, from per-unit maxima, via a sparse table.
 

@@ -56,7 +56,11 @@ class Passage:
 
 @dataclass(frozen=True)
 class Hit:
-    """One document: its id, score (the score of its best passage), metadata and passages."""
+    """One document: its id, score, metadata and best passages.
+
+    ``score`` is the MaxSim of the query against the document's best passage plus
+    its special tokens ([CLS], [D], [SEP]), which summarise the whole document.
+    """
 
     id: str
     score: float
