@@ -11,9 +11,9 @@ With ``S = Q @ D.T`` (query tokens x document tokens, cosine similarities):
   similarity. Special, prefix and expansion query tokens count in scores but
   make no highlights.
 
->>> units = sentence_units("One. Two!\\nThree")
->>> units
-[(0, 4), (5, 9), (10, 15)]
+>>> text = "One. Two!\\nThree\\nwrapped.\\n\\n- item"
+>>> print(" | ".join(text[s:e].replace("\\n", "/") for s, e in sentence_units(text)))
+One. | Two! | Three/wrapped. | - item
 """
 
 from __future__ import annotations
@@ -26,11 +26,19 @@ import numpy as np
 
 from .results import Highlight, Passage
 
-_BOUNDARY = re.compile(r"\n\s*|(?<=[.!?;:])\s+|(?<=[。！？；])")
+# Where a passage may start or end: after a sentence (or clause) end, at a blank
+# line, before a list item or heading marker, after CJK sentence punctuation.
+# A single line break inside a hard-wrapped paragraph is not a boundary.
+_BOUNDARY = re.compile(
+    r"(?<=[.!?;:])(?<!\b\d\.)(?<!\b\d\d\.)\s+"  # not after an enumerator like "2."
+    r"|\n[ \t]*\n\s*"
+    r"|\n(?=[ \t]*(?:[-*+•#>|]|\d+[.)]|\.\. )\s?)"
+    r"|(?<=[。！？；])"
+)
 
 
 def sentence_units(text: str) -> list[tuple[int, int]]:
-    """Char spans of sentences and lines, trimmed of surrounding whitespace."""
+    """Char spans of sentences, paragraphs and list items, trimmed of whitespace."""
     units, position = [], 0
     for match in _BOUNDARY.finditer(text):
         _add_trimmed(text, position, match.start(), units)

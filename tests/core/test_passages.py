@@ -18,9 +18,9 @@ TEXT = (
 
 
 def test_sentence_units_trim_and_split():
-    text = "  First one. Second?\n\nThird line\nlast  "
+    text = "  First one. Second?\n\nThird line\nwrapped here\n- an item\n2. another\n\nend  "
     assert [text[s:e] for s, e in sentence_units(text)] == [
-        "First one.", "Second?", "Third line", "last",
+        "First one.", "Second?", "Third line\nwrapped here", "- an item", "2. another", "end",
     ]
 
 
