@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -145,11 +146,9 @@ class Index:
             if stored and document_length is None:
                 document_length = stored.document_length
         self._model = _ModelHolder(model, document_length, device, token_budget)
-        if stored and isinstance(model, str) and self._model.name != stored.name:
-            stored.check_compatible(
-                ModelFingerprint(self._model.name, stored.dim, stored.query_prefix,
-                                 stored.document_prefix, 0, 0)
-            )
+        if stored and isinstance(model, str):  # a wrong name fails before any loading
+            stored.check_compatible(replace(stored, name=self._model.name))
+        self._model_checked = False
         self.passage_tokens = passage_tokens
         self.candidates = candidates
         self.document_score = document_score
@@ -166,9 +165,11 @@ class Index:
     def encoder(self) -> Encoder:
         """The document/query encoder (loads the model on first use)."""
         encoder = self._model.encoder
-        stored = self.stored_fingerprint
-        if stored is not None:
-            stored.check_compatible(fingerprint(encoder.model))
+        if not self._model_checked:
+            stored = self.stored_fingerprint
+            if stored is not None:
+                stored.check_compatible(fingerprint(encoder.model))
+                self._model_checked = True
         return encoder
 
     def _generation(self) -> int:
