@@ -22,7 +22,7 @@ from .encoder import EncodedDocument, EncodedQuery, Encoder
 from .errors import InvalidInputError, LongColBERTError
 from .loaders import Document, load_paths
 from .model import DEFAULT_MODEL, ModelFingerprint, fingerprint, load_model, normalize_model_name
-from .passages import best_passages, maxsim
+from .passages import best_passages, maxsim, passage_document_score
 from .plaid import PlaidIndex
 from .results import Hit
 from .store import Filter, Store, StoredDocument
@@ -80,23 +80,8 @@ def _score_hit(
     if document_score == "maxsim":
         score = maxsim(similarities)
     else:
-        score = _best_passage_score(doc.offsets, similarities, passages)
+        score = passage_document_score(doc.offsets, similarities, passages)
     return Hit(doc.id, score, doc.metadata, passages[:n_passages])
-
-
-def _best_passage_score(offsets: np.ndarray, similarities: np.ndarray, passages: list) -> float:
-    """MaxSim of the query against the best passage plus the document's special tokens.
-
-    The special rows (CLS, [D], SEP: empty spans) summarise the whole document;
-    the passage brings the local evidence. Unlike MaxSim over every token, this
-    does not grow with the document's length (see benchmarks/README.md).
-    """
-    if not passages:
-        return maxsim(similarities)
-    best = passages[0]
-    special = offsets[:, 1] == offsets[:, 0]
-    rows = special | ((offsets[:, 0] >= best.start) & (offsets[:, 1] <= best.end))
-    return maxsim(similarities[:, rows])
 
 
 class Index:
@@ -213,6 +198,10 @@ class Index:
         if ids is None:
             start = self.store.count()
             ids = [str(start + i) for i in range(n)]
+        if (metadatas is not None and len(metadatas) != n) or len(ids) != n or (
+            page_maps is not None and len(page_maps) != n
+        ):
+            raise InvalidInputError("texts, ids, metadatas and page_maps must have the same length")
         documents = [
             Document(
                 str(ids[i]),
@@ -222,10 +211,6 @@ class Index:
             )
             for i in range(n)
         ]
-        if (metadatas is not None and len(metadatas) != n) or len(ids) != n or (
-            page_maps is not None and len(page_maps) != n
-        ):
-            raise InvalidInputError("texts, ids, metadatas and page_maps must have the same length")
         return self.add_documents(documents, show_progress=show_progress)
 
     def add_documents(

@@ -102,6 +102,23 @@ def maxsim(similarities: np.ndarray) -> float:
     return float(similarities.max(axis=1).sum())
 
 
+def passage_document_score(
+    offsets: np.ndarray, similarities: np.ndarray, passages: list[Passage]
+) -> float:
+    """MaxSim of the query against the best passage plus the document's special tokens.
+
+    The special rows (CLS, [D], SEP: empty spans) summarise the whole document;
+    the passage brings the local evidence. Unlike MaxSim over every token, this
+    does not grow with the document's length (see benchmarks/README.md).
+    """
+    if not passages:
+        return maxsim(similarities)
+    best = passages[0]
+    special = offsets[:, 1] == offsets[:, 0]
+    rows = special | ((offsets[:, 0] >= best.start) & (offsets[:, 1] <= best.end))
+    return maxsim(similarities[:, rows])
+
+
 def best_passages(
     text: str,
     offsets: np.ndarray,

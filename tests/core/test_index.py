@@ -114,6 +114,8 @@ def test_bad_inputs_are_clear_and_lose_nothing(tmp_path, standin_path, tiny_path
             index.add(["fine text"] + bad, ids=["a", "b"])
     with pytest.raises(InvalidInputError, match="no document with id 'missing'"):
         index.delete(["python", "missing"])
+    with pytest.raises(InvalidInputError, match="same length"):
+        index.add(["x", "y"], ids=["only-one"])
     with pytest.raises(InvalidInputError, match="appears twice"):
         index.add(["x", "y"], ids=["d", "d"])
     with pytest.raises(InvalidInputError, match="k must be"):
