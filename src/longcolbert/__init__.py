@@ -17,7 +17,7 @@ from .errors import (
 )
 from .loaders import Document
 from .model import DEFAULT_MODEL, load_model
-from .results import Highlight, Hit, Passage
+from .results import Highlight, Hit, Passage, passage_id
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -33,5 +33,6 @@ __all__ = [
     "Reranker",
     "UnsafeIndexError",
     "load_model",
+    "passage_id",
 ]
 __version__ = "0.1.0"

@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -113,6 +114,7 @@ class Encoder:
         self.token_budget = token_budget
         self.skiplist = set(int(i) for i in model.skiplist)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        self._turn = threading.Lock()
 
     # -- documents -------------------------------------------------------------------
 
@@ -155,11 +157,16 @@ class Encoder:
             roles = roles[:1] + [_PREFIX] + roles[1:]
         return full, roles
 
-    @torch.inference_mode()
     def encode_documents(
         self, texts: Sequence[str], *, show_progress: bool | None = None
     ) -> list[EncodedDocument]:
         """Encode whole documents of any length; see :class:`EncodedDocument`."""
+        with self._turn, torch.inference_mode():
+            return self._encode_documents(texts, show_progress)
+
+    def _encode_documents(
+        self, texts: Sequence[str], show_progress: bool | None
+    ) -> list[EncodedDocument]:
         prepared = [self._prepare(text) for text in texts]
         # One model input per window; keep[i] lists (position, role) pairs to keep.
         inputs: list[tuple[int, int, list[int], list[tuple[int, int]]]] = []
@@ -243,18 +250,18 @@ class Encoder:
 
     # -- queries ---------------------------------------------------------------------
 
-    @torch.inference_mode()
     def encode_query(self, query: str) -> EncodedQuery:
         """Encode a query exactly as PyLate does (prefix, expansion tokens)."""
-        if not query or not query.strip():
+        if not isinstance(query, str) or not query.strip():
             raise InvalidInputError("the query is empty; give a question or some keywords")
-        out = self.model.encode(
-            [query],
-            is_query=True,
-            output_value=None,
-            convert_to_numpy=False,
-            show_progress_bar=False,
-        )
+        with self._turn, torch.inference_mode():
+            out = self.model.encode(
+                [query],
+                is_query=True,
+                output_value=None,
+                convert_to_numpy=False,
+                show_progress_bar=False,
+            )
         embeddings = out["token_embeddings"][0].float().cpu()
         ids = out["input_ids"][0].cpu().numpy()
         mask = out["masks"][0].cpu().numpy().astype(bool)

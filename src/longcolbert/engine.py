@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -24,7 +25,7 @@ from .loaders import Document, load_paths
 from .model import DEFAULT_MODEL, ModelFingerprint, fingerprint, load_model, normalize_model_name
 from .passages import best_passages, maxsim, passage_document_score
 from .plaid import PlaidIndex
-from .results import Hit
+from .results import Hit, Passage
 from .store import Filter, Store, StoredDocument
 
 STORE_FILE = "store.sqlite"
@@ -138,6 +139,7 @@ class Index:
         self.candidates = candidates
         self.document_score = document_score
         self.plaid = PlaidIndex(self.path, self._generation())
+        self._thread_lock = threading.RLock()  # one connection and PLAID handle, many threads
 
     # -- state -----------------------------------------------------------------------
 
@@ -196,8 +198,7 @@ class Index:
             raise InvalidInputError("add() takes a list of texts; wrap the text in a list")
         n = len(texts)
         if ids is None:
-            start = self.store.count()
-            ids = [str(start + i) for i in range(n)]
+            ids = self._free_ids(n)
         if (metadatas is not None and len(metadatas) != n) or len(ids) != n or (
             page_maps is not None and len(page_maps) != n
         ):
@@ -212,6 +213,16 @@ class Index:
             for i in range(n)
         ]
         return self.add_documents(documents, show_progress=show_progress)
+
+    def _free_ids(self, n: int) -> list[str]:
+        """``n`` numeric ids (``"0"``, ``"1"``...) that no stored document uses."""
+        taken = set(self.store.ids())
+        ids, candidate = [], self.store.count()
+        while len(ids) < n:
+            if str(candidate) not in taken:
+                ids.append(str(candidate))
+            candidate += 1
+        return ids
 
     def add_documents(
         self, documents: Sequence[Document], *, show_progress: bool | None = None
@@ -230,7 +241,8 @@ class Index:
                 )
         encoder = self.encoder
         encoded = encoder.encode_documents([d.text for d in documents], show_progress=show_progress)
-        self._write(documents, encoded, fingerprint(encoder.model))
+        with self._thread_lock:
+            self._write(documents, encoded, fingerprint(encoder.model))
         return ids
 
     def add_files(
@@ -248,7 +260,7 @@ class Index:
         """Delete documents by id; an unknown id is an error and nothing is deleted."""
         if isinstance(ids, str):
             ids = [ids]
-        with self._lock:
+        with self._thread_lock, self._lock:
             self._refresh()
             found = self.store.plaid_ids(ids)
             unknown = [i for i in ids if i not in found]
@@ -299,13 +311,15 @@ class Index:
 
     def get(self, doc_id: str) -> StoredDocument:
         """A stored document (text, metadata, page map, offsets) by id."""
-        doc = self.store.get(doc_id)
+        with self._thread_lock:
+            doc = self.store.get(doc_id)
         if doc is None:
             raise InvalidInputError(f"no document with id {doc_id!r} in {self.path}")
         return doc
 
     def ids(self) -> list[str]:
-        return self.store.ids()
+        with self._thread_lock:
+            return self.store.ids()
 
     def search(
         self,
@@ -324,8 +338,14 @@ class Index:
             raise InvalidInputError(f"k must be at least 1 (got {k})")
         if passages < 0:
             raise InvalidInputError(f"passages must be 0 or more (got {passages})")
-        self._refresh()
         encoded = self.encoder.encode_query(query)
+        with self._thread_lock:
+            return self._search(encoded, k, passages, filter)
+
+    def _search(
+        self, encoded: EncodedQuery, k: int, passages: int, filter: Filter | None
+    ) -> list[Hit]:
+        self._refresh()
         if self.plaid.empty:
             if self.store.count():
                 raise LongColBERTError(
@@ -351,6 +371,27 @@ class Index:
         ]
         hits.sort(key=lambda h: -h.score)
         return hits[:k]
+
+    def search_passages(
+        self,
+        query: str,
+        *,
+        k: int = 4,
+        per_document: int = 1,
+        filter: Filter | None = None,
+    ) -> list[tuple[Hit, Passage]]:
+        """The ``k`` best passages, at most ``per_document`` from each of the best documents.
+
+        Ordered by document rank, then by passage score within a document. Each
+        passage comes with its :class:`Hit` (document id, score, metadata).
+
+        >>> for hit, passage in index.search_passages("notice period", k=4):  # doctest: +SKIP
+        ...     print(hit.id, passage.start, passage.end)
+        """
+        if per_document < 1:
+            raise InvalidInputError(f"per_document must be at least 1 (got {per_document})")
+        hits = self.search(query, k=k, passages=per_document, filter=filter)
+        return [(hit, passage) for hit in hits for passage in hit.passages][:k]
 
     def info(self) -> dict[str, Any]:
         """``{"model", "dim", "documents", "tokens", "bytes"}`` of the index folder."""

@@ -74,3 +74,12 @@ class Hit:
             "metadata": dict(self.metadata),
             "passages": [p.to_dict() for p in self.passages],
         }
+
+
+def passage_id(doc_id: str, passage: Passage) -> str:
+    """A stable id for one passage of one document: ``"<doc id>#<start>-<end>"``.
+
+    >>> passage_id("handbook.pdf", Passage("Notice.", 120, 127, 0.9))
+    'handbook.pdf#120-127'
+    """
+    return f"{doc_id}#{passage.start}-{passage.end}"

@@ -180,3 +180,38 @@ def test_killed_add_leaves_a_consistent_index(tmp_path, standin_path, delay):
     assert [p.name for p in path.iterdir() if p.name.startswith("plaid-")] == [
         f"plaid-{index.plaid.generation}"
     ]
+
+
+def test_search_passages_flattens_best_documents_in_rank_order(tmp_path, standin_path):
+    index = build(tmp_path / "idx", standin_path)
+    long_text = " ".join(DOCS.values()) * 4  # several passages in one document
+    index.add([long_text], ids=["mixed"], metadatas=[{"topic": "mixed"}])
+    hits = index.search("notice period for termination", k=6, passages=2)
+    found = index.search_passages("notice period for termination", k=3, per_document=2)
+    assert len(found) == 3
+    expected = [(h.id, p) for h in hits for p in h.passages][:3]
+    assert [(h.id, p) for h, p in found] == expected
+    assert sum(1 for h, _ in found if h.id == found[0][0].id) <= 2
+    with pytest.raises(InvalidInputError, match="per_document"):
+        index.search_passages("x", per_document=0)
+
+
+def test_default_ids_never_overwrite_a_stored_document(tmp_path, standin_path):
+    index = Index(tmp_path / "idx", model=standin_path)
+    assert index.add(["first text about bread", "second text about moons"]) == ["0", "1"]
+    index.delete(["0"])
+    new = index.add(["third text about gardens"])
+    assert new == ["2"]
+    assert sorted(index.ids()) == ["1", "2"]
+    assert index.get("1").text == "second text about moons"
+
+
+def test_searches_from_several_threads_match_sequential_results(tmp_path, standin_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    index = build(tmp_path / "idx", standin_path)
+    queries = ["notice period", "bread dough", "planet moons", "working directory"] * 3
+    sequential = [as_json(index.search(q, k=2)) for q in queries]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parallel = list(pool.map(lambda q: as_json(index.search(q, k=2)), queries))
+    assert parallel == sequential
