@@ -36,3 +36,21 @@ def tiny_model(tiny_path):
     from longcolbert.model import load_model
 
     return load_model(tiny_path)
+
+
+@pytest.fixture(scope="session")
+def corpus_index_path(tmp_path_factory, standin_model) -> str:
+    """An index folder (stand-in model) of the small corpus plus the real PDF when installed.
+
+    Shared read-only: tests that add or delete build their own index.
+    """
+    from corpus import DOCS, META, REAL_PDF
+
+    from longcolbert import Index
+
+    path = tmp_path_factory.mktemp("indexes") / "corpus"
+    with Index(path, model=standin_model) as index:
+        index.add(list(DOCS.values()), ids=list(DOCS), metadatas=[META[i] for i in DOCS])
+        if REAL_PDF.exists():
+            index.add_files([REAL_PDF])
+    return str(path)

@@ -43,6 +43,18 @@ class Passage:
     pages: list[int] = field(default_factory=list)
     highlights: list[Highlight] = field(default_factory=list)
 
+    def local_highlights(self) -> list[dict[str, Any]]:
+        """The highlights as ``{"start", "end", "score"}`` relative to ``text``.
+
+        >>> p = Passage("Notice: three months.", 100, 121, 0.9, highlights=[Highlight(108, 113, 0.8)])
+        >>> p.local_highlights()
+        [{'start': 8, 'end': 13, 'score': 0.8}]
+        """
+        return [
+            {"start": h.start - self.start, "end": h.end - self.start, "score": h.score}
+            for h in self.highlights
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,

@@ -15,22 +15,7 @@ import pytest
 from longcolbert import Index, IncompatibleModelError, InvalidInputError, UnsafeIndexError
 from longcolbert.plaid import check_safe
 
-DOCS = {
-    "contract": "Employment contract. Either party may terminate this agreement. "
-    "The notice period for termination is three months, given in writing.",
-    "recipe": "Bake the bread at 220 degrees for forty minutes. Let the dough rise overnight.",
-    "astronomy": "Jupiter is the largest planet of the solar system. It has many moons.",
-    "python": "The os module returns the current working directory with getcwd.",
-    "garden": "Water tomatoes in the morning. Prune the roses in early spring.",
-}
-META = {
-    "contract": {"topic": "law", "year": 2021},
-    "recipe": {"topic": "food", "year": 2020},
-    "astronomy": {"topic": "science", "year": 2021},
-    "python": {"topic": "software", "year": 2023},
-    "garden": {"topic": "home", "year": 2020},
-}
-
+from corpus import DOCS, META
 
 def build(path, model):
     index = Index(path, model=model)

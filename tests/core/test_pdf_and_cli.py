@@ -14,10 +14,7 @@ from pypdf import PdfWriter
 from longcolbert import Index
 from longcolbert.cli import main
 
-REAL_PDF = Path("/usr/share/doc/texlive-doc/generic/hyph-utf8/hyphenation-distribution.pdf")
-needs_pdf = pytest.mark.skipif(
-    not REAL_PDF.exists(), reason="texlive-latex-base-doc is not installed (the set-up installs it)"
-)
+from corpus import REAL_PDF, needs_pdf
 
 
 def run_cli(capsys, *args) -> tuple[int, str, str]:

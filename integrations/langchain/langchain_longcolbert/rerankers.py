@@ -1,0 +1,119 @@
+"""LongColBERTReranker: a LangChain document compressor that reranks whole documents by MaxSim.
+
+>>> from langchain_longcolbert import LongColBERTReranker
+>>> reranker = LongColBERTReranker(top_n=3)                    # doctest: +SKIP
+>>> reranker.compress_documents(documents, "notice period")    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.callbacks import Callbacks
+from langchain_core.documents import BaseDocumentCompressor, Document
+from longcolbert import DEFAULT_MODEL, Hit, Reranker, passage_id
+from pydantic import ConfigDict, Field, PrivateAttr
+
+
+class LongColBERTReranker(BaseDocumentCompressor):
+    """Reranks documents of any length (up to 32k tokens each) with ColBERT MaxSim.
+
+    Each document is scored by its best passage, so a long document is neither
+    truncated nor diluted. Returns new ``Document`` objects (the inputs are never
+    changed) with ``metadata["relevance_score"]`` and ``metadata["highlights"]``.
+    With ``return_passages=True`` each kept document is shrunk to its best
+    passage(s), with ``start_index`` / ``end_index`` into the original text.
+
+    Instantiate:
+        .. code-block:: python
+
+            from langchain_longcolbert import LongColBERTReranker
+
+            reranker = LongColBERTReranker(top_n=3, return_passages=True)
+
+    Use with a retriever:
+        .. code-block:: python
+
+            from langchain_classic.retrievers import ContextualCompressionRetriever
+
+            retriever = ContextualCompressionRetriever(
+                base_compressor=reranker, base_retriever=base_retriever
+            )
+    """
+
+    model: Any = Field(default=DEFAULT_MODEL, repr=False)
+    """PyLate ColBERT hub id, local folder, or loaded model."""
+
+    top_n: int | None = Field(default=3, ge=1)
+    """How many documents to keep; ``None`` keeps them all, reordered."""
+
+    return_passages: bool = False
+    """Return each kept document's best passage(s) instead of its whole text."""
+
+    passages_per_document: int = Field(default=1, ge=1)
+    """Passages per document when ``return_passages`` is set."""
+
+    document_length: int | None = None
+    """Tokens per model window; by default the model's own context (32,000 for the default)."""
+
+    device: str | None = None
+    """Torch device for the model (``"cuda"``, ``"cpu"``...); by default PyLate's choice."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    _engine: Reranker | None = PrivateAttr(default=None)
+
+    @property
+    def engine(self) -> Reranker:
+        """The longcolbert ``Reranker`` (loads the model on first use)."""
+        if self._engine is None:
+            self._engine = Reranker(
+                self.model, document_length=self.document_length, device=self.device
+            )
+        return self._engine
+
+    def _reranked(self, hit: Hit, source: Document) -> list[Document]:
+        metadata = copy.deepcopy(source.metadata)
+        metadata["relevance_score"] = hit.score
+        if not self.return_passages:
+            metadata["highlights"] = [h.to_dict() for p in hit.passages for h in p.highlights]
+            return [Document(page_content=source.page_content, id=source.id, metadata=metadata)]
+        shrunk = []
+        for passage in hit.passages:
+            extra = {
+                "passage_score": passage.score,
+                "start_index": passage.start,
+                "end_index": passage.end,
+                "highlights": passage.local_highlights(),
+            }
+            shrunk.append(
+                Document(
+                    page_content=passage.text,
+                    id=passage_id(source.id, passage) if source.id else None,
+                    metadata={**copy.deepcopy(metadata), **extra},
+                )
+            )
+        return shrunk
+
+    def compress_documents(
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
+    ) -> Sequence[Document]:
+        """The ``top_n`` documents most relevant to ``query``, best first."""
+        if not documents:
+            return []
+        hits = self.engine.rerank(
+            query,
+            [d.page_content for d in documents],
+            top_n=self.top_n,
+            passages=self.passages_per_document if self.return_passages else 1,
+        )
+        return [doc for hit in hits for doc in self._reranked(hit, documents[int(hit.id)])]
+
+    async def acompress_documents(
+        self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
+    ) -> Sequence[Document]:
+        """Async ``compress_documents``: the model runs in a worker thread."""
+        return await asyncio.to_thread(self.compress_documents, documents, query, callbacks)

@@ -1,0 +1,214 @@
+"""LongColBERTRetriever: a LangChain retriever over a longcolbert index folder.
+
+>>> from langchain_longcolbert import LongColBERTRetriever
+>>> retriever = LongColBERTRetriever.from_texts(
+...     ["The notice period is three months."], index_path="./idx")  # doctest: +SKIP
+>>> retriever.invoke("notice period", k=1)[0].metadata["highlights"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+import warnings
+from collections.abc import Iterable, Sequence
+from os import PathLike
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForRetrieverRun,
+    CallbackManagerForRetrieverRun,
+)
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from longcolbert import Hit, Index, Passage, passage_id
+from pydantic import ConfigDict, Field, model_validator
+
+_SEARCH_OPTIONS = ("k", "passages_per_document", "filter")
+
+
+def passage_document(hit: Hit, passage: Passage) -> Document:
+    """One passage of a search hit as a LangChain ``Document``.
+
+    ``metadata`` holds the document's own metadata plus ``doc_id``, ``doc_score``,
+    ``passage_score``, ``start_index`` / ``end_index`` (offsets of the passage in
+    the document), ``pages`` (PDFs) and ``highlights`` relative to ``page_content``.
+    """
+    metadata = {
+        **hit.metadata,
+        "doc_id": hit.id,
+        "doc_score": hit.score,
+        "passage_score": passage.score,
+        "start_index": passage.start,
+        "end_index": passage.end,
+        "highlights": passage.local_highlights(),
+    }
+    if passage.pages:
+        metadata["pages"] = list(passage.pages)
+    return Document(page_content=passage.text, id=passage_id(hit.id, passage), metadata=metadata)
+
+
+class LongColBERTRetriever(BaseRetriever):
+    """Retrieves the best passages of the best whole documents, with MaxSim highlights.
+
+    Documents of up to 32k tokens are indexed whole (no chunking); each result is
+    one passage of one document, with its offsets and the words that matched.
+
+    Setup:
+        ``pip install langchain-longcolbert``
+
+    Instantiate:
+        .. code-block:: python
+
+            from langchain_longcolbert import LongColBERTRetriever
+
+            retriever = LongColBERTRetriever(index="./my-index", k=4)
+
+    Invoke:
+        .. code-block:: python
+
+            docs = retriever.invoke("notice period", k=3, filter={"topic": "law"})
+            docs[0].metadata["highlights"]  # [{"start": 4, "end": 10, "score": 0.83}, ...]
+    """
+
+    index: Index
+    """The longcolbert ``Index``, or the path of an index folder (created if missing)."""
+
+    model: Any = Field(default=None, repr=False)
+    """PyLate ColBERT hub id, local folder or loaded model, used when ``index`` is a
+    path; by default the model the index was built with
+    (``mixedbread-ai/mxbai-edge-colbert-v0-32m`` for a new one)."""
+
+    k: int = Field(default=4, ge=1)
+    """How many passages (``Document`` objects) to return."""
+
+    passages_per_document: int = Field(default=1, ge=1)
+    """At most this many passages from one document."""
+
+    filter: dict[str, Any] | None = None
+    """Metadata filter applied inside the search: ``{key: value}`` for equality,
+    ``{key: [v1, v2]}`` for any of; several keys must all match."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _open_index(cls, values: Any) -> Any:
+        if isinstance(values, dict) and isinstance(values.get("index"), (str, PathLike)):
+            values = {**values, "index": Index(values["index"], model=values.get("model"))}
+        return values
+
+    # -- building ----------------------------------------------------------------------
+
+    @classmethod
+    def from_documents(
+        cls,
+        documents: Sequence[Document],
+        index_path: str | PathLike,
+        *,
+        model: Any = None,
+        ids: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> LongColBERTRetriever:
+        """Index LangChain documents whole in ``index_path`` and return a retriever over it.
+
+        >>> LongColBERTRetriever.from_documents(docs, "./idx", k=4)  # doctest: +SKIP
+        """
+        retriever = cls(index=Index(index_path, model=model), model=model, **kwargs)
+        retriever.add_documents(documents, ids=ids)
+        return retriever
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: Sequence[str],
+        index_path: str | PathLike,
+        *,
+        metadatas: Sequence[dict[str, Any]] | None = None,
+        ids: Sequence[str] | None = None,
+        model: Any = None,
+        **kwargs: Any,
+    ) -> LongColBERTRetriever:
+        """Index plain texts whole in ``index_path`` and return a retriever over it."""
+        if isinstance(texts, str):
+            raise ValueError("from_texts() takes a list of texts; wrap the text in a list")
+        metadatas = metadatas or [{} for _ in texts]
+        if len(metadatas) != len(texts):
+            raise ValueError("texts and metadatas must have the same length")
+        documents = [Document(page_content=t, metadata=dict(m)) for t, m in zip(texts, metadatas)]
+        return cls.from_documents(documents, index_path, model=model, ids=ids, **kwargs)
+
+    @classmethod
+    def from_files(
+        cls,
+        paths: Iterable[str | PathLike],
+        index_path: str | PathLike,
+        *,
+        model: Any = None,
+        **kwargs: Any,
+    ) -> LongColBERTRetriever:
+        """Index files and folders (text, Markdown, PDF with page numbers...) in ``index_path``."""
+        retriever = cls(index=Index(index_path, model=model), model=model, **kwargs)
+        retriever.add_files(paths)
+        return retriever
+
+    def add_documents(
+        self, documents: Sequence[Document], *, ids: Sequence[str] | None = None, **kwargs: Any
+    ) -> list[str]:
+        """Add (or replace, by id) whole documents; returns their ids.
+
+        Ids come from ``ids``, else each ``Document.id``, else a new UUID.
+        """
+        if ids is not None and len(ids) != len(documents):
+            raise ValueError("documents and ids must have the same length")
+        doc_ids = [
+            str(ids[i]) if ids is not None else (d.id or str(uuid.uuid4()))
+            for i, d in enumerate(documents)
+        ]
+        return self.index.add(
+            [d.page_content for d in documents],
+            ids=doc_ids,
+            metadatas=[d.metadata for d in documents],
+            **kwargs,
+        )
+
+    def add_files(self, paths: Iterable[str | PathLike]) -> list[str]:
+        """Index files and folders; a file that cannot be read is a warning, the rest land."""
+        ids, problems = self.index.add_files(paths)
+        for problem in problems:
+            warnings.warn(str(problem), stacklevel=2)
+        return ids
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Delete whole documents by id (the ``doc_id`` of their passages)."""
+        self.index.delete(list(ids))
+
+    # -- retrieving --------------------------------------------------------------------
+
+    def _search(self, query: str, options: dict[str, Any]) -> list[Document]:
+        unknown = sorted(set(options) - set(_SEARCH_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"unknown search option {unknown[0]!r}; use one of {', '.join(_SEARCH_OPTIONS)}"
+            )
+        def option(name: str) -> Any:
+            value = options.get(name)
+            return getattr(self, name) if value is None else value
+
+        found = self.index.search_passages(
+            query,
+            k=option("k"),
+            per_document=option("passages_per_document"),
+            filter=option("filter"),
+        )
+        return [passage_document(hit, passage) for hit, passage in found]
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        return self._search(query, kwargs)
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
+    ) -> list[Document]:
+        return await asyncio.to_thread(self._search, query, kwargs)

@@ -1,0 +1,80 @@
+"""LongColBERTReranker: ordering, top_n, passage mode, no mutation, async."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from corpus import DOCS
+from langchain_core.documents import Document
+from langchain_longcolbert import LongColBERTReranker
+
+QUERY = "what is the notice period for termination"
+FILLER = "Water tomatoes in the morning and prune the roses in early spring. " * 80
+
+
+@pytest.fixture
+def documents() -> list[Document]:
+    docs = [Document(page_content=t, id=i, metadata={"source": i}) for i, t in DOCS.items()
+            if i != "contract"]
+    # the answer sits after ~1,100 tokens of filler: beyond one 512-token window
+    buried = FILLER + "The notice period for termination is three months. " + FILLER
+    docs.insert(1, Document(page_content=buried, id="long-contract", metadata={"nested": {"a": 1}}))
+    return docs
+
+
+def test_orders_by_relevance_and_keeps_top_n(standin_model, documents):
+    reranker = LongColBERTReranker(model=standin_model, top_n=2)
+    out = reranker.compress_documents(documents, QUERY)
+    assert len(out) == 2
+    assert out[0].id == "long-contract"
+    assert out[0].page_content == documents[1].page_content  # the whole text by default
+    scores = [d.metadata["relevance_score"] for d in out]
+    assert scores == sorted(scores, reverse=True)
+    everything = LongColBERTReranker(model=standin_model, top_n=None).compress_documents(
+        documents, QUERY
+    )
+    assert len(everything) == len(documents)
+    assert [d.id for d in everything[:2]] == [d.id for d in out]
+    words = {out[0].page_content[h["start"] : h["end"]] for h in out[0].metadata["highlights"]}
+    assert {"notice", "period", "termination"} <= words
+
+
+def test_passage_mode_returns_best_passages_with_offsets(standin_model, documents):
+    reranker = LongColBERTReranker(
+        model=standin_model, top_n=1, return_passages=True, passages_per_document=2
+    )
+    out = reranker.compress_documents(documents, QUERY)
+    assert 1 <= len(out) <= 2
+    source = documents[1].page_content
+    best = out[0]
+    assert "The notice period for termination is three months." in best.page_content
+    assert len(best.page_content) < len(source) / 4
+    for doc in out:
+        meta = doc.metadata
+        assert source[meta["start_index"] : meta["end_index"]] == doc.page_content
+        assert doc.id == f"long-contract#{meta['start_index']}-{meta['end_index']}"
+        assert meta["nested"] == {"a": 1} and "relevance_score" in meta
+        for h in meta["highlights"]:
+            assert 0 <= h["start"] < h["end"] <= len(doc.page_content)
+    words = {best.page_content[h["start"] : h["end"]] for h in best.metadata["highlights"]}
+    assert {"notice", "period"} <= words
+
+
+def test_never_mutates_the_callers_documents(standin_model, documents):
+    before = copy.deepcopy(documents)
+    for mode in (False, True):
+        out = LongColBERTReranker(
+            model=standin_model, top_n=3, return_passages=mode
+        ).compress_documents(documents, QUERY)
+        out[0].metadata["nested"]["a"] = "changed"  # a deep copy, not the caller's dict
+        out[0].metadata["extra"] = 1
+    assert documents == before
+    assert LongColBERTReranker(model=standin_model).compress_documents([], QUERY) == []
+
+
+async def test_async_gives_the_same_documents(standin_model, documents):
+    reranker = LongColBERTReranker(model=standin_model, top_n=3, return_passages=True)
+    assert await reranker.acompress_documents(documents, QUERY) == reranker.compress_documents(
+        documents, QUERY
+    )
