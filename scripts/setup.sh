@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up a development checkout: a .venv with longcolbert and its test tools, plus
-# the Debian documentation packages the tests and benchmarks read (when apt is there).
+# Set up a development checkout: a .venv with longcolbert, its LangChain and LlamaIndex
+# integrations and the test tools, plus the Debian documentation packages the tests
+# and benchmarks read (when apt is there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
@@ -9,4 +10,7 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
 fi
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test]" \
+    -e integrations/langchain \
+    -e integrations/llama-index-retrievers \
+    -e integrations/llama-index-postprocessor

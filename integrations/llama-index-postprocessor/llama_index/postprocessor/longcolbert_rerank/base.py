@@ -1,0 +1,146 @@
+"""LongColBERTRerank: rerank nodes of any length (up to 32k tokens) by ColBERT MaxSim.
+
+>>> rerank = LongColBERTRerank(top_n=3, return_passages=True)          # doctest: +SKIP
+>>> rerank.postprocess_nodes(nodes, query_str="notice period")          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.callbacks import CBEventType, EventPayload
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import (
+    BaseNode,
+    MetadataMode,
+    NodeRelationship,
+    NodeWithScore,
+    QueryBundle,
+    RelatedNodeInfo,
+    TextNode,
+)
+from longcolbert import DEFAULT_MODEL, Hit, Reranker, passage_id
+
+dispatcher = get_dispatcher(__name__)
+
+#: Metadata the reranker adds that an LLM or an embedding model need not read.
+SCORING_KEYS = ["passage_score", "highlights"]
+
+
+def _with_metadata(node: BaseNode, extra: dict[str, Any], **changes: Any) -> BaseNode:
+    """A copy of ``node`` with more metadata (the input node is left as it was)."""
+    copy = node.model_copy(deep=True)
+    for key, value in changes.items():
+        setattr(copy, key, value)
+    copy.metadata = {**copy.metadata, **extra}
+    copy.excluded_llm_metadata_keys = sorted({*copy.excluded_llm_metadata_keys, *SCORING_KEYS})
+    copy.excluded_embed_metadata_keys = sorted({*copy.excluded_embed_metadata_keys, *SCORING_KEYS})
+    return copy
+
+
+class LongColBERTRerank(BaseNodePostprocessor):
+    """Reranks nodes by the ColBERT MaxSim of their best passage, whatever their length.
+
+    Returns new nodes (inputs are never changed) scored by relevance, with
+    ``highlights`` (``{"start", "end", "score"}`` relative to the node text) in
+    their metadata. With ``return_passages=True`` each kept node is shrunk to its
+    best passage(s): a new ``TextNode`` whose char offsets and SOURCE relationship
+    point into the original document.
+
+    >>> from llama_index.postprocessor.longcolbert_rerank import LongColBERTRerank
+    >>> rerank = LongColBERTRerank(top_n=3)  # doctest: +SKIP
+    """
+
+    model: str = Field(default=DEFAULT_MODEL, description="PyLate ColBERT hub id or local folder.")
+    top_n: int = Field(default=5, ge=1, description="How many nodes to keep.")
+    return_passages: bool = Field(
+        default=False, description="Shrink each kept node to its best passage(s)."
+    )
+    passages_per_node: int = Field(
+        default=1, ge=1, description="Passages per node when return_passages is set."
+    )
+    document_length: int | None = Field(
+        default=None, description="Tokens per model window; by default the model's context."
+    )
+    device: str | None = Field(default=None, description="Torch device; by default PyLate's.")
+
+    _engine: Reranker | None = PrivateAttr(default=None)
+
+    def __init__(self, *, model: Any = DEFAULT_MODEL, **kwargs: Any) -> None:
+        loaded = None if isinstance(model, str) else model
+        name = model if loaded is None else getattr(model, "longcolbert_name", type(model).__name__)
+        super().__init__(model=name, **kwargs)
+        if loaded is not None:  # an already loaded PyLate model is used as is
+            self._engine = Reranker(loaded, document_length=self.document_length)
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "LongColBERTRerank"
+
+    @property
+    def engine(self) -> Reranker:
+        """The longcolbert ``Reranker`` (loads the model on first use)."""
+        if self._engine is None:
+            self._engine = Reranker(
+                self.model, document_length=self.document_length, device=self.device
+            )
+        return self._engine
+
+    def _reranked(self, hit: Hit, source: NodeWithScore) -> list[NodeWithScore]:
+        node = source.node
+        if not self.return_passages:
+            highlights = [h.to_dict() for p in hit.passages for h in p.highlights]
+            return [NodeWithScore(node=_with_metadata(node, {"highlights": highlights}), score=hit.score)]
+        base = node.start_char_idx if isinstance(node, TextNode) else None
+        document = node.source_node or RelatedNodeInfo(node_id=node.node_id)
+        shrunk = []
+        for passage in hit.passages:
+            extra = {"passage_score": passage.score, "highlights": passage.local_highlights()}
+            shrunk_node = TextNode(
+                id_=passage_id(node.node_id, passage),
+                text=passage.text,
+                start_char_idx=None if base is None else base + passage.start,
+                end_char_idx=None if base is None else base + passage.end,
+                metadata={**node.metadata},
+                excluded_llm_metadata_keys=list(node.excluded_llm_metadata_keys),
+                excluded_embed_metadata_keys=list(node.excluded_embed_metadata_keys),
+                relationships={NodeRelationship.SOURCE: document},
+            )
+            shrunk.append(NodeWithScore(node=_with_metadata(shrunk_node, extra), score=hit.score))
+        return shrunk
+
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        if query_bundle is None:
+            raise ValueError("LongColBERTRerank needs the query: pass query_bundle or query_str")
+        dispatcher.event(
+            ReRankStartEvent(
+                query=query_bundle, nodes=nodes, top_n=self.top_n, model_name=self.model
+            )
+        )
+        if not nodes:
+            dispatcher.event(ReRankEndEvent(nodes=[]))
+            return []
+        with self.callback_manager.event(
+            CBEventType.RERANKING,
+            payload={
+                EventPayload.NODES: nodes,
+                EventPayload.MODEL_NAME: self.model,
+                EventPayload.QUERY_STR: query_bundle.query_str,
+                EventPayload.TOP_K: self.top_n,
+            },
+        ) as event:
+            hits = self.engine.rerank(
+                query_bundle.query_str,
+                [n.node.get_content(metadata_mode=MetadataMode.NONE) for n in nodes],
+                top_n=self.top_n,
+                passages=self.passages_per_node if self.return_passages else 1,
+            )
+            reranked = [out for hit in hits for out in self._reranked(hit, nodes[int(hit.id)])]
+            event.on_end(payload={EventPayload.NODES: reranked})
+        dispatcher.event(ReRankEndEvent(nodes=reranked))
+        return reranked

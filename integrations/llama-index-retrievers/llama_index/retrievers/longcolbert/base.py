@@ -1,0 +1,198 @@
+"""LongColBERTRetriever: passages of whole documents as LlamaIndex nodes.
+
+>>> from llama_index.core import Document
+>>> retriever = LongColBERTRetriever.from_documents(
+...     [Document(text="The notice period is three months.", doc_id="contract")],
+...     index_path="./idx")                                  # doctest: +SKIP
+>>> retriever.retrieve("notice period")[0].node.ref_doc_id   # doctest: +SKIP
+'contract'
+"""
+
+from __future__ import annotations
+
+import asyncio
+from os import PathLike
+from typing import Any, Sequence
+
+from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.schema import (
+    BaseNode,
+    NodeRelationship,
+    NodeWithScore,
+    QueryBundle,
+    RelatedNodeInfo,
+    TextNode,
+)
+from llama_index.core.vector_stores.types import (
+    FilterCondition,
+    FilterOperator,
+    MetadataFilter,
+    MetadataFilters,
+)
+from longcolbert import Document as EngineDocument
+from longcolbert import Hit, Index, Passage, passage_id
+
+#: Metadata the retriever adds that an LLM or an embedding model need not read.
+SCORING_KEYS = ["doc_score", "passage_score", "highlights"]
+
+
+def to_engine_filter(filters: MetadataFilters | None) -> dict[str, Any] | None:
+    """LlamaIndex ``MetadataFilters`` as the engine's filter (``{key: value or [values]}``).
+
+    Supports ``EQ`` and ``IN`` joined by ``AND``, and ``OR`` over one key;
+    anything else is a ``ValueError`` that says what to use instead.
+
+    >>> to_engine_filter(MetadataFilters(filters=[MetadataFilter(key="topic", value="law")]))
+    {'topic': 'law'}
+    """
+    if filters is None or not filters.filters:
+        return None
+    condition = filters.condition or FilterCondition.AND
+    allowed = "use == (FilterOperator.EQ) or in (FilterOperator.IN), joined by AND"
+    if condition not in (FilterCondition.AND, FilterCondition.OR):
+        raise ValueError(f"filter condition {condition.value!r} is not supported; {allowed}")
+    wanted: dict[str, list[Any]] = {}
+    for item in filters.filters:
+        if not isinstance(item, MetadataFilter):
+            raise ValueError(f"nested MetadataFilters are not supported; {allowed}")
+        if item.operator == FilterOperator.EQ:
+            values = [item.value]
+        elif item.operator == FilterOperator.IN:
+            values = list(item.value) if isinstance(item.value, (list, tuple)) else [item.value]
+        else:
+            raise ValueError(
+                f"filter operator {item.operator.value!r} on {item.key!r} is not supported; {allowed}"
+            )
+        if item.key in wanted and condition == FilterCondition.AND:
+            raise ValueError(f"two AND filters on {item.key!r}; give one filter per key ({allowed})")
+        wanted.setdefault(item.key, []).extend(values)
+    if condition == FilterCondition.OR and len(wanted) > 1:
+        raise ValueError(f"OR across different keys ({', '.join(wanted)}) is not supported; {allowed}")
+    return {key: values[0] if len(values) == 1 else values for key, values in wanted.items()}
+
+
+def passage_node(hit: Hit, passage: Passage) -> NodeWithScore:
+    """One passage of a search hit as a ``TextNode`` scored by the passage's MaxSim.
+
+    ``start_char_idx`` / ``end_char_idx`` index the source document; ``highlights``
+    are ``{"start", "end", "score"}`` relative to the node text.
+    """
+    metadata = {
+        **hit.metadata,
+        "doc_score": hit.score,
+        "passage_score": passage.score,
+        "highlights": passage.local_highlights(),
+    }
+    if passage.pages:
+        metadata["pages"] = list(passage.pages)
+    node = TextNode(
+        id_=passage_id(hit.id, passage),
+        text=passage.text,
+        start_char_idx=passage.start,
+        end_char_idx=passage.end,
+        metadata=metadata,
+        excluded_llm_metadata_keys=list(SCORING_KEYS),
+        excluded_embed_metadata_keys=list(SCORING_KEYS),
+        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=hit.id)},
+    )
+    return NodeWithScore(node=node, score=passage.score)
+
+
+def _engine_document(document: BaseNode | EngineDocument) -> EngineDocument:
+    if isinstance(document, EngineDocument):
+        return document
+    if isinstance(document, BaseNode):
+        return EngineDocument(document.id_, document.get_content(), dict(document.metadata))
+    raise TypeError(
+        f"cannot index a {type(document).__name__}; give LlamaIndex Documents or "
+        "longcolbert.Document objects (e.g. from longcolbert.loaders.load_paths)"
+    )
+
+
+class LongColBERTRetriever(BaseRetriever):
+    """Retrieves the best passages of the best whole documents from a longcolbert index.
+
+    Each result is a ``TextNode`` holding one passage, with ``start_char_idx`` /
+    ``end_char_idx`` into its document, a SOURCE relationship (``node.ref_doc_id``
+    is the document id), the document's metadata, ``doc_score``,
+    ``passage_score``, ``pages`` (PDFs) and ``highlights``.
+
+    Args:
+        index: A longcolbert ``Index`` or the path of an index folder (created if missing).
+        model: Model hub id, local folder or loaded model when ``index`` is a path;
+            by default the one the index was built with.
+        similarity_top_k: How many passages (nodes) to return.
+        passages_per_document: At most this many passages from one document.
+        filters: LlamaIndex ``MetadataFilters`` (EQ and IN) applied inside the search.
+
+    >>> retriever = LongColBERTRetriever("./my-index", similarity_top_k=4)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        index: Index | str | PathLike,
+        *,
+        model: Any = None,
+        similarity_top_k: int = 4,
+        passages_per_document: int = 1,
+        filters: MetadataFilters | None = None,
+        callback_manager: CallbackManager | None = None,
+        verbose: bool = False,
+    ) -> None:
+        if similarity_top_k < 1 or passages_per_document < 1:
+            raise ValueError("similarity_top_k and passages_per_document must be at least 1")
+        self.index = index if isinstance(index, Index) else Index(index, model=model)
+        self.similarity_top_k = similarity_top_k
+        self.passages_per_document = passages_per_document
+        self.filters = filters
+        to_engine_filter(filters)  # a bad filter fails here, not at the first query
+        super().__init__(callback_manager=callback_manager, verbose=verbose)
+
+    @classmethod
+    def from_documents(
+        cls,
+        documents: Sequence[BaseNode | EngineDocument],
+        index_path: str | PathLike,
+        *,
+        model: Any = None,
+        show_progress: bool = False,
+        **kwargs: Any,
+    ) -> LongColBERTRetriever:
+        """Index whole documents (LlamaIndex readers' or longcolbert's) and return a retriever."""
+        retriever = cls(Index(index_path, model=model), **kwargs)
+        retriever.insert_documents(documents, show_progress=show_progress)
+        return retriever
+
+    @classmethod
+    def from_persist_dir(cls, persist_dir: str | PathLike, **kwargs: Any) -> LongColBERTRetriever:
+        """Open an existing index folder (an error if there is none)."""
+        return cls(Index(persist_dir, model=kwargs.pop("model", None), create=False), **kwargs)
+
+    def insert(self, document: BaseNode | EngineDocument) -> None:
+        """Add (or replace, by ``doc_id``) one whole document."""
+        self.insert_documents([document])
+
+    def insert_documents(
+        self, documents: Sequence[BaseNode | EngineDocument], *, show_progress: bool = False
+    ) -> list[str]:
+        """Add (or replace, by id) whole documents in one step; returns their ids."""
+        return self.index.add_documents(
+            [_engine_document(d) for d in documents], show_progress=show_progress
+        )
+
+    def delete_ref_doc(self, ref_doc_id: str) -> None:
+        """Delete a document (every passage node with this ``ref_doc_id``)."""
+        self.index.delete([ref_doc_id])
+
+    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        found = self.index.search_passages(
+            query_bundle.query_str,
+            k=self.similarity_top_k,
+            per_document=self.passages_per_document,
+            filter=to_engine_filter(self.filters),
+        )
+        return [passage_node(hit, passage) for hit, passage in found]
+
+    async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+        return await asyncio.to_thread(self._retrieve, query_bundle)

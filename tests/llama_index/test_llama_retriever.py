@@ -1,0 +1,144 @@
+"""LlamaIndex LongColBERTRetriever: nodes, offsets, relationships, filters, persistence, async."""
+
+from __future__ import annotations
+
+import pytest
+from corpus import DOCS, META, REAL_PDF, needs_pdf
+from llama_index.core import Document, SimpleDirectoryReader
+from llama_index.core.schema import NodeRelationship, TextNode
+from llama_index.core.vector_stores.types import (
+    FilterCondition,
+    FilterOperator,
+    MetadataFilter,
+    MetadataFilters,
+)
+from llama_index.retrievers.longcolbert import LongColBERTRetriever
+from loop_check import run_counting_ticks
+
+from longcolbert import Index, InvalidInputError
+from longcolbert.loaders import load_paths
+
+QUERY = "what is the notice period for termination"
+
+
+@pytest.fixture
+def shared_index(corpus_index_path, standin_model) -> Index:
+    return Index(corpus_index_path, model=standin_model, create=False)
+
+
+def test_nodes_are_passages_with_exact_offsets_and_a_source(shared_index):
+    retriever = LongColBERTRetriever(shared_index, similarity_top_k=3)
+    results = retriever.retrieve(QUERY)
+    assert len(results) == 3
+    assert results[0].node.ref_doc_id == "contract"
+    for hit in results:
+        node = hit.node
+        assert isinstance(node, TextNode)
+        source = shared_index.get(node.ref_doc_id).text
+        assert source[node.start_char_idx : node.end_char_idx] == node.text
+        assert node.relationships[NodeRelationship.SOURCE].node_id == node.ref_doc_id
+        assert node.node_id == f"{node.ref_doc_id}#{node.start_char_idx}-{node.end_char_idx}"
+        assert hit.score == node.metadata["passage_score"]
+        for h in node.metadata["highlights"]:
+            assert 0 <= h["start"] < h["end"] <= len(node.text)
+        # scores and highlights stay out of what the LLM reads
+        assert "highlights" not in node.get_content(metadata_mode="llm")
+    top = results[0].node
+    assert top.metadata["topic"] == "law" and top.metadata["year"] == 2021
+    words = {top.text[h["start"] : h["end"]] for h in top.metadata["highlights"]}
+    assert {"notice", "period", "termination"} <= words
+    doc_scores = [r.node.metadata["doc_score"] for r in results]
+    assert doc_scores == sorted(doc_scores, reverse=True)
+
+
+def test_top_k_and_passages_per_document(shared_index):
+    assert len(LongColBERTRetriever(shared_index, similarity_top_k=1).retrieve(QUERY)) == 1
+    five = LongColBERTRetriever(shared_index, similarity_top_k=5).retrieve(QUERY)
+    assert len({r.node.ref_doc_id for r in five}) == 5
+    if REAL_PDF.exists():
+        retriever = LongColBERTRetriever(
+            shared_index, similarity_top_k=3, passages_per_document=3,
+            filters=MetadataFilters(filters=[MetadataFilter(key="file_type", value="pdf")]),
+        )
+        nodes = [r.node for r in retriever.retrieve("MiKTeX options maintenance settings admin")]
+        assert len(nodes) == 3 and {n.ref_doc_id for n in nodes} == {REAL_PDF.name}
+        assert all(3 in n.metadata["pages"] for n in nodes[:1])
+
+
+def test_metadata_filters_translate_to_the_in_search_filter(shared_index):
+    def ids(filters: MetadataFilters) -> set[str]:
+        retriever = LongColBERTRetriever(shared_index, similarity_top_k=5, filters=filters)
+        return {r.node.ref_doc_id for r in retriever.retrieve(QUERY)}
+
+    eq = MetadataFilter(key="topic", value="food")
+    assert ids(MetadataFilters(filters=[eq])) == {"recipe"}
+    within = MetadataFilter(key="topic", value=["food", "home"], operator=FilterOperator.IN)
+    assert ids(MetadataFilters(filters=[within])) == {"recipe", "garden"}
+    year = MetadataFilter(key="year", value=2021)
+    assert ids(MetadataFilters(filters=[year])) == {"contract", "astronomy"}
+    both = MetadataFilters(filters=[year, MetadataFilter(key="topic", value="science")])
+    assert ids(both) == {"astronomy"}
+    either = MetadataFilters(
+        filters=[eq, MetadataFilter(key="topic", value="law")], condition=FilterCondition.OR
+    )
+    assert ids(either) == {"recipe", "contract"}
+    with pytest.raises(ValueError, match="operator '>' on 'year' is not supported"):
+        LongColBERTRetriever(
+            shared_index,
+            filters=MetadataFilters(
+                filters=[MetadataFilter(key="year", value=2020, operator=FilterOperator.GT)]
+            ),
+        )
+    with pytest.raises(ValueError, match="OR across different keys"):
+        LongColBERTRetriever(
+            shared_index, filters=MetadataFilters(filters=[eq, year], condition="or")
+        )
+
+
+async def test_aretrieve_matches_retrieve_without_blocking_the_loop(shared_index):
+    retriever = LongColBERTRetriever(shared_index, similarity_top_k=3)
+    expected = retriever.retrieve(QUERY)
+    results, ticks = await run_counting_ticks(retriever.aretrieve(QUERY))
+    assert [(r.node.node_id, r.score) for r in results] == [
+        (r.node.node_id, r.score) for r in expected
+    ]
+    assert ticks >= 3
+
+
+def test_reader_documents_persist_insert_and_delete(tmp_path, standin_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for doc_id, text in DOCS.items():
+        (folder / f"{doc_id}.txt").write_text(text, encoding="utf-8")
+    documents = SimpleDirectoryReader(str(folder), filename_as_id=True).load_data()
+    retriever = LongColBERTRetriever.from_documents(
+        documents, tmp_path / "idx", model=standin_path, similarity_top_k=2
+    )
+    top = retriever.retrieve("bake bread dough")[0].node
+    assert top.metadata["file_name"] == "recipe.txt"
+    recipe_id = top.ref_doc_id
+    assert recipe_id == next(d.doc_id for d in documents if d.metadata["file_name"] == "recipe.txt")
+
+    reopened = LongColBERTRetriever.from_persist_dir(tmp_path / "idx", similarity_top_k=2)
+    assert [r.node.node_id for r in reopened.retrieve("bake bread dough")] == [
+        r.node.node_id for r in retriever.retrieve("bake bread dough")
+    ]
+    reopened.insert(Document(text="Sourdough needs a starter fed with flour.", doc_id="sourdough"))
+    assert "sourdough" in {r.node.ref_doc_id for r in reopened.retrieve("bread starter flour")}
+    reopened.delete_ref_doc(recipe_id)
+    assert recipe_id not in {r.node.ref_doc_id for r in reopened.retrieve("bake bread dough")}
+    with pytest.raises(InvalidInputError, match="no document with id"):
+        reopened.delete_ref_doc(recipe_id)
+    with pytest.raises(InvalidInputError, match="no longcolbert index"):
+        LongColBERTRetriever.from_persist_dir(tmp_path / "missing")
+
+
+@needs_pdf
+def test_engine_pdf_loader_documents_give_pages(tmp_path, standin_model):
+    documents, problems = load_paths([REAL_PDF])
+    assert problems == []
+    retriever = LongColBERTRetriever.from_documents(documents, tmp_path / "idx", model=standin_model)
+    node = retriever.retrieve("MiKTeX options maintenance settings admin")[0].node
+    assert node.ref_doc_id == REAL_PDF.name and 3 in node.metadata["pages"]
+    text = retriever.index.get(REAL_PDF.name).text
+    assert text[node.start_char_idx : node.end_char_idx] == node.text
