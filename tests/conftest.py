@@ -46,11 +46,13 @@ def corpus_index_path(tmp_path_factory, standin_model) -> str:
     """
     from corpus import DOCS, META, REAL_PDF
 
-    from longcolbert import Index
+    from longcolbert import Document, Index
+    from longcolbert.loaders import load_paths
 
+    documents = [Document(i, text, META[i]) for i, text in DOCS.items()]
+    if REAL_PDF.exists():
+        documents += load_paths([REAL_PDF])[0]
     path = tmp_path_factory.mktemp("indexes") / "corpus"
     with Index(path, model=standin_model) as index:
-        index.add(list(DOCS.values()), ids=list(DOCS), metadatas=[META[i] for i in DOCS])
-        if REAL_PDF.exists():
-            index.add_files([REAL_PDF])
+        index.add_documents(documents)  # one add: the PLAID codec learns from every document
     return str(path)

@@ -359,10 +359,13 @@ class Index:
             if not subset:
                 return []
         depth = max(k, self.candidates)
-        found = self.plaid.search(encoded.embeddings, depth, subset)
-        if not found:
+        in_scope = subset if subset is not None else range(self.store.count())
+        if len(in_scope) <= depth:  # every candidate fits: score them all, exactly
+            plaid_ids = list(in_scope)
+        else:
+            plaid_ids = [p for p, _ in self.plaid.search(encoded.embeddings, depth, subset)]
+        if not plaid_ids:
             return []
-        plaid_ids = [p for p, _ in found]
         documents = self.store.by_plaid_ids(plaid_ids)
         embeddings = self.plaid.embeddings(plaid_ids)
         hits = [
