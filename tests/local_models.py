@@ -6,6 +6,8 @@
   weights.
 * ``build_tiny_modernbert``: a tiny random ModernBERT ColBERT (RoPE, long context)
   with a byte-level BPE tokenizer and lowercasing, for fast unit tests.
+* ``build_shape_twin``: mxbai-edge-colbert-v0-32m's shape with random weights, for
+  speed and memory benchmarks.
 """
 
 from __future__ import annotations
@@ -46,29 +48,23 @@ def build_standin(folder: Path) -> Path:
     return folder
 
 
-def build_tiny_modernbert(folder: Path) -> Path:
-    """Save a tiny random ModernBERT ColBERT with a trained byte-level BPE tokenizer."""
-    folder = Path(folder)
-    if (folder / "modules.json").exists():
-        return folder
-    import torch
-    from pylate import models
+def _save_byte_bpe_tokenizer(base: Path, texts: list[str], *, vocab_size: int, max_length: int):
+    """Train a byte-level BPE tokenizer (CLS/SEP frame, like ModernBERT's) and save it in ``base``."""
     from tokenizers import Tokenizer, decoders, models as tok_models, pre_tokenizers, processors
     from tokenizers import trainers
-    from transformers import ModernBertConfig, ModernBertModel, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
-    base = folder.parent / (folder.name + "-base")
     base.mkdir(parents=True, exist_ok=True)
     tokenizer = Tokenizer(tok_models.BPE(unk_token="[UNK]"))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     trainer = trainers.BpeTrainer(
-        vocab_size=600,
+        vocab_size=vocab_size,
         special_tokens=specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    tokenizer.train_from_iterator(_SAMPLE_TEXT * 20, trainer=trainer)
+    tokenizer.train_from_iterator(texts, trainer=trainer)
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         special_tokens=[("[CLS]", tokenizer.token_to_id("[CLS]")),
@@ -78,9 +74,23 @@ def build_tiny_modernbert(folder: Path) -> Path:
         tokenizer_object=tokenizer,
         pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
         sep_token="[SEP]", mask_token="[MASK]",
-        model_max_length=8192,
+        model_max_length=max_length,
     )
     fast.save_pretrained(base)
+    return fast
+
+
+def build_tiny_modernbert(folder: Path) -> Path:
+    """Save a tiny random ModernBERT ColBERT with a trained byte-level BPE tokenizer."""
+    folder = Path(folder)
+    if (folder / "modules.json").exists():
+        return folder
+    import torch
+    from pylate import models
+    from transformers import ModernBertConfig, ModernBertModel
+
+    base = folder.parent / (folder.name + "-base")
+    fast = _save_byte_bpe_tokenizer(base, _SAMPLE_TEXT * 20, vocab_size=600, max_length=8192)
     torch.manual_seed(0)
     config = ModernBertConfig(
         vocab_size=len(fast),
@@ -104,5 +114,50 @@ def build_tiny_modernbert(folder: Path) -> Path:
     torch.manual_seed(0)
     model = models.ColBERT(str(base), device="cpu", embedding_size=16, document_length=512)
     model[0].do_lower_case = True  # as mxbai-edge-colbert does
+    model.save(str(folder))
+    return folder
+
+
+def build_shape_twin(folder: Path, texts: list[str]) -> Path:
+    """A shape twin of mxbai-edge-colbert-v0-32m: its ModernBERT config, random weights.
+
+    10 layers, hidden 384, intermediate 576, 6 heads, vocabulary 50,368, local
+    window 128, global attention every 3rd layer, global RoPE theta 160,000, a
+    64-dim projection and a 32,000-token document length. The tokenizer is a
+    byte-level BPE trained on ``texts`` (only token counts matter for speed).
+    """
+    folder = Path(folder)
+    if (folder / "modules.json").exists():
+        return folder
+    import torch
+    from pylate import models
+    from transformers import ModernBertConfig, ModernBertModel
+
+    base = folder.parent / (folder.name + "-base")
+    fast = _save_byte_bpe_tokenizer(base, texts, vocab_size=8000, max_length=32768)
+    config = ModernBertConfig(
+        vocab_size=50368,
+        hidden_size=384,
+        intermediate_size=576,
+        num_hidden_layers=10,
+        num_attention_heads=6,
+        max_position_embeddings=32768,
+        local_attention=128,
+        global_attn_every_n_layers=3,
+        global_rope_theta=160000.0,
+        pad_token_id=fast.pad_token_id,
+        cls_token_id=fast.cls_token_id,
+        sep_token_id=fast.sep_token_id,
+        bos_token_id=fast.cls_token_id,
+        eos_token_id=fast.sep_token_id,
+    )
+    torch.manual_seed(0)
+    ModernBertModel(config).save_pretrained(base)
+    (base / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": 32768, "do_lower_case": True})
+    )
+    torch.manual_seed(0)
+    model = models.ColBERT(str(base), device="cpu", embedding_size=64, document_length=32000)
+    model[0].do_lower_case = True
     model.save(str(folder))
     return folder

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .attention import packed_forward, supports_packing
 from .errors import InvalidInputError
 from .windows import owned_ranges, plan_windows
 
@@ -115,6 +116,8 @@ class Encoder:
         self.skiplist = set(int(i) for i in model.skiplist)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self._turn = threading.Lock()
+        # ModernBERT runs packed (no padding, banded local attention); others pad.
+        self.packed = supports_packing(model)
 
     # -- documents -------------------------------------------------------------------
 
@@ -223,20 +226,27 @@ class Encoder:
         return results
 
     def _batches(self, inputs: list) -> list[list]:
-        """Group model inputs, longest first, so padded tokens stay within the budget."""
+        """Group model inputs, longest first, so the (padded) tokens stay within the budget."""
         ordered = sorted(inputs, key=lambda item: -len(item[2]))
-        batches, current = [], []
+        batches, current, total = [], [], 0
         for item in ordered:
             width = len(current[0][2]) if current else len(item[2])
-            if current and width * (len(current) + 1) > self.token_budget:
+            cost = total + len(item[2]) if self.packed else width * (len(current) + 1)
+            if current and cost > self.token_budget:
                 batches.append(current)
-                current = []
+                current, total = [], 0
             current.append(item)
+            total += len(item[2])
         if current:
             batches.append(current)
         return batches
 
-    def _forward(self, sequences: list[list[int]]) -> torch.Tensor:
+    def _forward(self, sequences: list[list[int]]) -> list[torch.Tensor] | torch.Tensor:
+        if self.packed:
+            return [
+                torch.nn.functional.normalize(rows, p=2, dim=-1)
+                for rows in packed_forward(self.model, sequences)
+            ]
         width = max(len(s) for s in sequences)
         ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(sequences), width), dtype=torch.long)

@@ -122,18 +122,20 @@ def test_owned_ranges_pick_the_most_context():
                 assert context(w) == max(context(k) for k in range(len(windows)))
 
 
-def test_token_budget_does_not_change_results(tiny_model):
+def test_token_budget_does_not_change_results(tiny_model, standin_model):
     texts = [f"Document number {i}. " * (i * 7 + 1) for i in range(6)]
     small = Encoder(tiny_model, token_budget=64).encode_documents(texts)
     large = Encoder(tiny_model, token_budget=100_000).encode_documents(texts)
     for a, b in zip(small, large):
         assert np.array_equal(a.offsets, b.offsets)
         assert float((a.embeddings - b.embeddings).abs().max()) <= 1e-5
-    batches = Encoder(tiny_model, token_budget=64)._batches(
-        [(0, 0, [1] * n, []) for n in (10, 20, 30, 40, 100)]
-    )
-    for batch in batches:
-        assert len(batch) == 1 or len(batch) * max(len(item[2]) for item in batch) <= 64
+    for model in (tiny_model, standin_model):  # packed (ModernBERT) and padded (BERT) batches
+        encoder = Encoder(model, token_budget=64)
+        batches = encoder._batches([(0, 0, [1] * n, []) for n in (10, 20, 30, 40, 100)])
+        for batch in batches:
+            lengths = [len(item[2]) for item in batch]
+            cost = sum(lengths) if encoder.packed else len(batch) * max(lengths)
+            assert len(batch) == 1 or cost <= 64
 
 
 def test_empty_text_is_a_clear_error(tiny_model):

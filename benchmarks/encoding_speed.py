@@ -1,0 +1,173 @@
+"""Encoding speed and memory: longcolbert's encoder against stock PyLate ``encode``.
+
+Runs on a shape twin of mxbai-edge-colbert-v0-32m (its ModernBERT config, random
+weights; see ``tests/local_models.py``) with documents cut from Python's library
+docs to exact token counts. Every configuration runs in its own process, so its
+peak RSS is its own.
+
+    .venv/bin/python benchmarks/encoding_speed.py            # all, about 12 minutes on 2 cores
+    .venv/bin/python benchmarks/encoding_speed.py --only 8k  # one size
+
+Results go to ``benchmarks/results/encoding_speed.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import platform
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+DOCS_GLOB = "/usr/share/doc/python3*/html/_sources/library/*.txt"
+DEFAULT_TWIN = HERE / "work" / "twin"
+
+# name -> (documents: list of token counts, as a seeded recipe)
+SETS = {
+    "32k": {"lengths": [31999]},  # + the [D] prefix: 32,000, the model context
+    "8k": {"lengths": [8000]},
+    "mixed": {"mixed": (120, 100, 2000)},  # 120 documents of 100-2,000 tokens
+    "8k-x3": {"lengths": [8000] * 3},
+    "8k-x8": {"lengths": [8000] * 8},
+}
+RUNS = [  # (set, encoder)
+    ("32k", "stock"), ("32k", "longcolbert"),
+    ("8k", "stock"), ("8k", "longcolbert"),
+    ("mixed", "stock"), ("mixed", "longcolbert"),
+    ("8k-x3", "stock"), ("8k-x3", "longcolbert"), ("8k-x8", "longcolbert"),
+]
+
+
+def source_texts() -> list[str]:
+    paths = sorted(glob.glob(DOCS_GLOB))
+    if not paths:
+        sys.exit("error: Python's docs are missing; install python3-doc (scripts/setup.sh does)")
+    return [Path(p).read_text(encoding="utf-8") for p in paths]
+
+
+def documents(tokenizer, name: str) -> list[str]:
+    """Texts of the set ``name``, each exactly its token count with CLS and SEP."""
+    recipe = SETS[name]
+    if "mixed" in recipe:
+        count, low, high = recipe["mixed"]
+        rng = random.Random(0)
+        lengths = [rng.randint(low, high) for _ in range(count)]
+    else:
+        lengths = recipe["lengths"]
+    text = "\n".join(source_texts())
+    offsets = tokenizer(text[:2_000_000], add_special_tokens=False,
+                        return_offsets_mapping=True, verbose=False)["offset_mapping"]
+    out, token = [], 0
+    for n in lengths:
+        content = n - 2  # CLS and SEP
+        start = offsets[token][0]
+        end = offsets[token + content - 1][1]
+        out.append(text[start:end])
+        token += content
+    return out
+
+
+def child(name: str, encoder_kind: str, twin: Path) -> dict:
+    """One configuration, in this process: encode the set, report time and peak RSS."""
+    import torch
+
+    from longcolbert.encoder import Encoder
+    from longcolbert.model import load_model
+
+    model = load_model(str(twin))
+    texts = documents(model.tokenizer, name)
+    rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    if encoder_kind == "stock":
+        out = model.encode(texts, is_query=False, batch_size=32, show_progress_bar=False,
+                           convert_to_numpy=False)
+        rows = sum(int(e.shape[0]) for e in out)
+    else:
+        out = Encoder(model).encode_documents(texts, show_progress=False)
+        rows = sum(int(e.embeddings.shape[0]) for e in out)
+    wall = time.perf_counter() - started
+    tokens = sum(len(model.tokenizer(t, verbose=False)["input_ids"]) for t in texts)
+    return {
+        "set": name,
+        "encoder": encoder_kind,
+        "documents": len(texts),
+        "tokens": tokens,
+        "rows": rows,
+        "wall_s": round(wall, 2),
+        "tokens_per_s": round(tokens / wall, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "rss_after_load_mb": round(rss_loaded),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def equality(twin: Path) -> dict:
+    """Max abs difference of longcolbert's rows and stock PyLate's on a 2k-token document."""
+    from longcolbert.encoder import Encoder
+    from longcolbert.model import load_model
+
+    model = load_model(str(twin))
+    model.tokenizer.model_max_length = 32768
+    texts = documents(model.tokenizer, "8k")
+    text = texts[0][: len(texts[0]) // 4]
+    ours = Encoder(model).encode_documents([text])[0].embeddings
+    stock = model.encode([text], is_query=False, convert_to_numpy=False)[0].cpu()
+    return {"tokens": int(stock.shape[0]), "max_abs_diff": float((ours - stock).abs().max())}
+
+
+def run_child(args: list[str]) -> dict:
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"args": args, "error": done.stderr.strip().splitlines()[-1:]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--twin", type=Path, default=DEFAULT_TWIN)
+    parser.add_argument("--only", choices=sorted(SETS), action="append")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "encoding_speed.json")
+    parser.add_argument("--child", nargs=2, metavar=("SET", "ENCODER"), help=argparse.SUPPRESS)
+    parser.add_argument("--equality", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child[0], args.child[1], args.twin)))
+        return
+    if args.equality:
+        print(json.dumps(equality(args.twin)))
+        return
+
+    from local_models import build_shape_twin
+
+    build_shape_twin(args.twin, source_texts())
+    results = {"machine": {"cpu": platform.processor() or platform.machine(),
+                           "cores": __import__("os").cpu_count(), "python": platform.python_version()},
+               "equality_2k": run_child(["--twin", str(args.twin), "--equality"]), "runs": []}
+    print(json.dumps(results["equality_2k"]), flush=True)
+    for name, kind in RUNS:
+        if args.only and name not in args.only:
+            continue
+        result = run_child(["--twin", str(args.twin), "--child", name, kind])
+        print(json.dumps(result), flush=True)
+        results["runs"].append(result)
+    by = {(r.get("set"), r.get("encoder")): r for r in results["runs"]}
+    ratios = {}
+    for name in SETS:
+        stock, ours = by.get((name, "stock")), by.get((name, "longcolbert"))
+        if stock and ours and "wall_s" in stock and "wall_s" in ours:
+            ratios[name] = round(ours["wall_s"] / stock["wall_s"], 3)
+    results["time_ratio_longcolbert_over_stock"] = ratios
+    print(json.dumps(ratios))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
