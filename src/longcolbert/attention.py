@@ -120,6 +120,8 @@ def packed_attention(
         window = int(getattr(module.config, "sliding_window", sliding_window - 1))
         bias = layout.band(window, query.device)
         out = banded_attention(query, key, value, bias, window, scale)
+    elif len(layout.bounds) == 2:  # one window: no slicing, no copy
+        out = F.scaled_dot_product_attention(query, key, value, scale=scale)
     else:
         edges = layout.bounds
         out = torch.cat(
