@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from corpus import DOCS, META, REAL_PDF, needs_pdf
+from corpus import DOCS, REAL_PDF, needs_pdf
 from llama_index.core import Document, SimpleDirectoryReader
 from llama_index.core.schema import NodeRelationship, TextNode
 from llama_index.core.vector_stores.types import (
