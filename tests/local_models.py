@@ -80,8 +80,20 @@ def _save_byte_bpe_tokenizer(base: Path, texts: list[str], *, vocab_size: int, m
     return fast
 
 
-def build_tiny_modernbert(folder: Path) -> Path:
-    """Save a tiny random ModernBERT ColBERT with a trained byte-level BPE tokenizer."""
+def _build_modernbert_colbert(
+    folder: Path,
+    texts: list[str],
+    *,
+    tokenizer_vocab: int,
+    max_length: int,
+    config: dict,
+    embedding_size: int,
+    document_length: int,
+) -> Path:
+    """Save a random ModernBERT (``config``) as a lowercasing PyLate ColBERT (idempotent).
+
+    The vocabulary is the trained tokenizer's unless ``config`` sets ``vocab_size``.
+    """
     folder = Path(folder)
     if (folder / "modules.json").exists():
         return folder
@@ -90,32 +102,48 @@ def build_tiny_modernbert(folder: Path) -> Path:
     from transformers import ModernBertConfig, ModernBertModel
 
     base = folder.parent / (folder.name + "-base")
-    fast = _save_byte_bpe_tokenizer(base, _SAMPLE_TEXT * 20, vocab_size=600, max_length=8192)
-    torch.manual_seed(0)
-    config = ModernBertConfig(
-        vocab_size=len(fast),
-        hidden_size=32,
-        intermediate_size=48,
-        num_hidden_layers=3,
-        num_attention_heads=2,
-        max_position_embeddings=8192,
-        local_attention=16,
-        global_attn_every_n_layers=3,
+    fast = _save_byte_bpe_tokenizer(base, texts, vocab_size=tokenizer_vocab, max_length=max_length)
+    backbone = ModernBertConfig(
+        **{"vocab_size": len(fast), **config},
+        max_position_embeddings=max_length,
         pad_token_id=fast.pad_token_id,
         cls_token_id=fast.cls_token_id,
         sep_token_id=fast.sep_token_id,
         bos_token_id=fast.cls_token_id,
         eos_token_id=fast.sep_token_id,
     )
-    ModernBertModel(config).save_pretrained(base)
+    torch.manual_seed(0)
+    ModernBertModel(backbone).save_pretrained(base)
     (base / "sentence_bert_config.json").write_text(
-        json.dumps({"max_seq_length": 8192, "do_lower_case": True})
+        json.dumps({"max_seq_length": max_length, "do_lower_case": True})
     )
     torch.manual_seed(0)
-    model = models.ColBERT(str(base), device="cpu", embedding_size=16, document_length=512)
+    model = models.ColBERT(
+        str(base), device="cpu", embedding_size=embedding_size, document_length=document_length
+    )
     model[0].do_lower_case = True  # as mxbai-edge-colbert does
     model.save(str(folder))
     return folder
+
+
+def build_tiny_modernbert(folder: Path) -> Path:
+    """Save a tiny random ModernBERT ColBERT with a trained byte-level BPE tokenizer."""
+    return _build_modernbert_colbert(
+        folder,
+        _SAMPLE_TEXT * 20,
+        tokenizer_vocab=600,
+        max_length=8192,
+        config={
+            "hidden_size": 32,
+            "intermediate_size": 48,
+            "num_hidden_layers": 3,
+            "num_attention_heads": 2,
+            "local_attention": 16,
+            "global_attn_every_n_layers": 3,
+        },
+        embedding_size=16,
+        document_length=512,
+    )
 
 
 def build_shape_twin(folder: Path, texts: list[str]) -> Path:
@@ -126,38 +154,21 @@ def build_shape_twin(folder: Path, texts: list[str]) -> Path:
     64-dim projection and a 32,000-token document length. The tokenizer is a
     byte-level BPE trained on ``texts`` (only token counts matter for speed).
     """
-    folder = Path(folder)
-    if (folder / "modules.json").exists():
-        return folder
-    import torch
-    from pylate import models
-    from transformers import ModernBertConfig, ModernBertModel
-
-    base = folder.parent / (folder.name + "-base")
-    fast = _save_byte_bpe_tokenizer(base, texts, vocab_size=8000, max_length=32768)
-    config = ModernBertConfig(
-        vocab_size=50368,
-        hidden_size=384,
-        intermediate_size=576,
-        num_hidden_layers=10,
-        num_attention_heads=6,
-        max_position_embeddings=32768,
-        local_attention=128,
-        global_attn_every_n_layers=3,
-        global_rope_theta=160000.0,
-        pad_token_id=fast.pad_token_id,
-        cls_token_id=fast.cls_token_id,
-        sep_token_id=fast.sep_token_id,
-        bos_token_id=fast.cls_token_id,
-        eos_token_id=fast.sep_token_id,
+    return _build_modernbert_colbert(
+        folder,
+        texts,
+        tokenizer_vocab=8000,
+        max_length=32768,
+        config={
+            "vocab_size": 50368,
+            "hidden_size": 384,
+            "intermediate_size": 576,
+            "num_hidden_layers": 10,
+            "num_attention_heads": 6,
+            "local_attention": 128,
+            "global_attn_every_n_layers": 3,
+            "global_rope_theta": 160000.0,
+        },
+        embedding_size=64,
+        document_length=32000,
     )
-    torch.manual_seed(0)
-    ModernBertModel(config).save_pretrained(base)
-    (base / "sentence_bert_config.json").write_text(
-        json.dumps({"max_seq_length": 32768, "do_lower_case": True})
-    )
-    torch.manual_seed(0)
-    model = models.ColBERT(str(base), device="cpu", embedding_size=64, document_length=32000)
-    model[0].do_lower_case = True
-    model.save(str(folder))
-    return folder

@@ -27,7 +27,8 @@ def test_each_document_is_one_passage_with_offsets_and_highlights(retriever):
         source = retriever.index.get(meta["doc_id"]).text
         assert source[meta["start_index"] : meta["end_index"]] == doc.page_content
         assert doc.id == f"{meta['doc_id']}#{meta['start_index']}-{meta['end_index']}"
-        assert meta["passage_score"] <= meta["doc_score"] + 1e-6 or meta["doc_id"] != "contract"
+        # a document scores its best passage plus its special tokens: never less than a passage
+        assert meta["passage_score"] <= meta["doc_score"] + 1e-6
         for h in meta["highlights"]:
             assert 0 <= h["start"] < h["end"] <= len(doc.page_content)
     words = {top.page_content[h["start"] : h["end"]] for h in top.metadata["highlights"]}
