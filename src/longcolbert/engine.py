@@ -23,7 +23,13 @@ from .encoder import EncodedDocument, EncodedQuery, Encoder
 from .errors import InvalidInputError, LongColBERTError
 from .loaders import Document, load_paths
 from .model import DEFAULT_MODEL, ModelFingerprint, fingerprint, load_model, normalize_model_name
-from .passages import best_passages, maxsim, passage_document_score
+from .passages import (
+    best_passages,
+    maxsim,
+    passage_document_score,
+    sentence_units,
+    with_highlights,
+)
 from .plaid import PlaidIndex
 from .results import Hit, Passage
 from .store import Filter, Store, StoredDocument
@@ -61,28 +67,56 @@ class _ModelHolder:
 
 def _score_hit(
     doc: StoredDocument,
-    embeddings: torch.Tensor,
+    similarities: np.ndarray,
     query: EncodedQuery,
     n_passages: int,
     passage_tokens: int,
     document_score: str,
 ) -> Hit:
-    """Score one document against the query; see :mod:`longcolbert.passages`."""
-    if embeddings.shape[0] != doc.offsets.shape[0]:
+    """Score one document from its query x row ``similarities``; see :mod:`longcolbert.passages`.
+
+    Passages come without highlights; :func:`_rank` adds them to the hits it keeps.
+    """
+    if similarities.shape[1] != doc.offsets.shape[0]:
         raise LongColBERTError(
-            f"document {doc.id!r} has {embeddings.shape[0]} embeddings but "
+            f"document {doc.id!r} has {similarities.shape[1]} embeddings but "
             f"{doc.offsets.shape[0]} offsets; the index folder is damaged: index it again"
         )
-    similarities = (query.embeddings @ embeddings.T).numpy()
     passages = best_passages(
-        doc.text, doc.offsets, similarities, query.content,
-        passage_tokens=passage_tokens, n_passages=max(1, n_passages), page_map=doc.page_map,
+        doc.text, doc.offsets, similarities, query.content, passage_tokens=passage_tokens,
+        n_passages=max(1, n_passages), page_map=doc.page_map, highlights=False,
+        units=doc.units,
     )
     if document_score == "maxsim":
         score = maxsim(similarities)
     else:
         score = passage_document_score(doc.offsets, similarities, passages)
     return Hit(doc.id, score, doc.metadata, passages[:n_passages])
+
+
+def _rank(
+    documents: Sequence[StoredDocument],
+    similarities: Sequence[np.ndarray],
+    query: EncodedQuery,
+    n_passages: int,
+    passage_tokens: int,
+    document_score: str,
+    top: int | None,
+) -> list[Hit]:
+    """Score every document, keep the ``top`` best, and highlight only their passages."""
+    hits = [
+        _score_hit(doc, sims, query, n_passages, passage_tokens, document_score)
+        for doc, sims in zip(documents, similarities)
+    ]
+    ranked = []
+    for i in np.argsort([-hit.score for hit in hits], kind="stable")[:top]:
+        doc, sims = documents[i], similarities[i]
+        highlighted = [
+            with_highlights(p, doc.text, doc.offsets, sims, query.content)
+            for p in hits[i].passages
+        ]
+        ranked.append(replace(hits[i], passages=highlighted))
+    return ranked
 
 
 class Index:
@@ -281,7 +315,8 @@ class Index:
             self._refresh()
             replaced = sorted(self.store.plaid_ids([d.id for d in documents]).values())
             stored = [
-                StoredDocument(d.id, d.text, d.metadata, d.page_map, e.offsets)
+                StoredDocument(d.id, d.text, d.metadata, d.page_map, e.offsets,
+                               np.array(sentence_units(d.text), dtype=np.int64).reshape(-1, 2))
                 for d, e in zip(documents, encoded)
             ]
             self._commit(replaced, stored, [e.embeddings for e in encoded], model_fingerprint)
@@ -297,7 +332,7 @@ class Index:
         current = self._generation()
         nxt = current + 1
         remaining = self.store.count() - len(delete)
-        self.plaid.build_next(nxt, remaining=remaining, delete=delete, add=embeddings)
+        self.plaid.build_next(nxt, delete=delete, add=embeddings)
         with self.store.transaction():
             self.store.remove(delete)
             self.store.insert(documents, first_plaid_id=remaining)
@@ -361,19 +396,14 @@ class Index:
         depth = max(k, self.candidates)
         in_scope = subset if subset is not None else range(self.store.count())
         if len(in_scope) <= depth:  # every candidate fits: score them all, exactly
-            plaid_ids = list(in_scope)
+            found = self.plaid.score(encoded.embeddings, list(in_scope))
         else:
-            plaid_ids = [p for p, _ in self.plaid.search(encoded.embeddings, depth, subset)]
-        if not plaid_ids:
+            found = self.plaid.search(encoded.embeddings, depth, subset)
+        if not found.positions:
             return []
-        documents = self.store.by_plaid_ids(plaid_ids)
-        embeddings = self.plaid.embeddings(plaid_ids)
-        hits = [
-            _score_hit(doc, emb, encoded, passages, self.passage_tokens, self.document_score)
-            for doc, emb in zip(documents, embeddings)
-        ]
-        hits.sort(key=lambda h: -h.score)
-        return hits[:k]
+        documents = self.store.by_plaid_ids(found.positions)
+        return _rank(documents, found.similarities, encoded, passages, self.passage_tokens,
+                     self.document_score, k)
 
     def search_passages(
         self,
@@ -455,17 +485,10 @@ class Reranker:
         ids = [str(i) for i in (ids if ids is not None else range(len(texts)))]
         encoded_query = self.encoder.encode_query(query)
         encoded = self.encoder.encode_documents(list(texts))
-        hits = [
-            _score_hit(
-                StoredDocument(doc_id, text, dict(metadatas[i]) if metadatas else {}, [], e.offsets),
-                e.embeddings,
-                encoded_query,
-                passages,
-                self.passage_tokens,
-                self.document_score,
-            )
+        documents = [
+            StoredDocument(doc_id, text, dict(metadatas[i]) if metadatas else {}, [], e.offsets)
             for i, (doc_id, text, e) in enumerate(zip(ids, texts, encoded))
         ]
-        order = np.argsort([-h.score for h in hits], kind="stable")
-        ranked = [hits[i] for i in order]
-        return ranked[:top_n] if top_n is not None else ranked
+        similarities = [(encoded_query.embeddings @ e.embeddings.T).numpy() for e in encoded]
+        return _rank(documents, similarities, encoded_query, passages,
+                     self.passage_tokens, self.document_score, top_n)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -63,36 +63,40 @@ class DocumentLayout:
     Units longer than ``passage_tokens`` tokens are split at token boundaries.
     """
 
-    units: list[tuple[int, int]]  # char spans
+    units: np.ndarray  # [n_units, 2] char spans
     row_unit: np.ndarray  # [n_rows] unit index, -1 for rows without text (special tokens)
     unit_tokens: np.ndarray  # [n_units] rows per unit
 
     @classmethod
-    def build(cls, text: str, offsets: np.ndarray, passage_tokens: int) -> "DocumentLayout":
-        spans = sentence_units(text)
-        starts = np.array([s for s, _ in spans] or [0], dtype=np.int64)
+    def build(
+        cls, text: str, offsets: np.ndarray, passage_tokens: int, spans: np.ndarray | None = None
+    ) -> "DocumentLayout":
+        """Lay out ``text``; ``spans`` are its :func:`sentence_units` if already known."""
+        spans = np.asarray(sentence_units(text) if spans is None else spans, dtype=np.int64)
+        spans = spans.reshape(-1, 2)
         has_text = offsets[:, 1] > offsets[:, 0]
-        owner = np.searchsorted(starts, offsets[:, 0], side="right") - 1
+        owner = np.searchsorted(spans[:, 0], offsets[:, 0], side="right") - 1
         owner = np.where(has_text & (owner >= 0), owner, -1)
-        order = np.argsort(owner, kind="stable")
-        bounds = np.searchsorted(owner[order], np.arange(len(spans) + 1))
-        units: list[tuple[int, int]] = []
+        rows = np.flatnonzero(owner >= 0)
+        rows = rows[np.argsort(owner[rows], kind="stable")]
+        counts = np.bincount(owner[rows], minlength=len(spans))
+        pieces = np.maximum(1, -(-counts // passage_tokens))
+        first_piece = np.concatenate([[0], np.cumsum(pieces)[:-1]]).astype(np.int64)
+        rank = np.arange(len(rows)) - np.concatenate([[0], np.cumsum(counts)[:-1]])[owner[rows]]
         row_unit = np.full(len(offsets), -1, dtype=np.int64)
-        for u, (u_start, u_end) in enumerate(spans):
-            rows = order[bounds[u] : bounds[u + 1]]
-            if len(rows) == 0:
-                units.append((u_start, u_end))
-                continue
-            for piece in range(0, len(rows), passage_tokens):
-                chunk = rows[piece : piece + passage_tokens]
+        row_unit[rows] = first_piece[owner[rows]] + rank // passage_tokens
+        units = np.repeat(spans, pieces, axis=0)
+        for u in np.flatnonzero(pieces > 1):  # rare: a unit longer than a passage
+            unit_rows = rows[owner[rows] == u]
+            for piece in range(pieces[u]):
+                chunk = unit_rows[piece * passage_tokens : (piece + 1) * passage_tokens]
+                index = first_piece[u] + piece
                 # tokens may share a character (byte-level BPE): never overlap the last piece
-                start = u_start if piece == 0 else max(int(offsets[chunk[0], 0]), units[-1][1])
-                last = piece + passage_tokens >= len(rows)
-                end = u_end if last else max(int(offsets[chunk[-1], 1]), start)
-                row_unit[chunk] = len(units)
-                units.append((start, end))
-        counts = np.bincount(row_unit[row_unit >= 0], minlength=len(units))
-        return cls(units, row_unit, counts)
+                start = spans[u, 0] if piece == 0 else max(int(offsets[chunk[0], 0]), units[index - 1, 1])
+                end = spans[u, 1] if piece == pieces[u] - 1 else max(int(offsets[chunk[-1], 1]), start)
+                units[index] = (start, end)
+        unit_tokens = np.bincount(row_unit[rows], minlength=len(units))
+        return cls(units, row_unit, unit_tokens)
 
 
 def maxsim(similarities: np.ndarray) -> float:
@@ -128,21 +132,28 @@ def best_passages(
     passage_tokens: int = 200,
     n_passages: int = 3,
     page_map: list[tuple[int, int, int]] | None = None,
+    highlights: bool = True,
+    units: np.ndarray | None = None,
 ) -> list[Passage]:
     """The ``n_passages`` best non-overlapping passages, best first, with highlights.
 
     ``similarities`` is ``Q @ D.T`` ([query tokens, rows]); ``content`` marks the
     query tokens that may make highlights; ``page_map`` holds ``(start, end, page)``.
+    With ``highlights=False`` they are left empty (add them later with
+    :func:`with_highlights`); ``units`` are the text's :func:`sentence_units` if known.
     """
-    layout = DocumentLayout.build(text, offsets, passage_tokens)
-    if not layout.units or n_passages <= 0:
+    layout = DocumentLayout.build(text, offsets, passage_tokens, units)
+    if not len(layout.units) or n_passages <= 0:
         return []
     n_units = len(layout.units)
     # Per-unit maxima: [query tokens, units]; units without rows stay at -inf.
     unit_max = np.full((similarities.shape[0], n_units), -np.inf, dtype=np.float32)
-    with_rows = layout.row_unit >= 0
-    if with_rows.any():
-        np.maximum.at(unit_max.T, layout.row_unit[with_rows], similarities[:, with_rows].T)
+    with_rows = np.flatnonzero(layout.row_unit >= 0)
+    if len(with_rows):
+        rows = with_rows[np.argsort(layout.row_unit[with_rows], kind="stable")]
+        owners = layout.row_unit[rows]
+        first = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
+        unit_max[:, owners[first]] = np.maximum.reduceat(similarities[:, rows], first, axis=1)
 
     windows = _unit_windows(layout.unit_tokens, passage_tokens)
     scores = _window_scores(unit_max, windows)
@@ -159,7 +170,7 @@ def best_passages(
 
     passages = []
     for a, b, score in chosen:
-        start, end = layout.units[a][0], layout.units[b - 1][1]
+        start, end = int(layout.units[a, 0]), int(layout.units[b - 1, 1])
         rows = np.flatnonzero((layout.row_unit >= a) & (layout.row_unit < b))
         passages.append(
             Passage(
@@ -168,10 +179,24 @@ def best_passages(
                 end=end,
                 score=score,
                 pages=_pages(start, end, page_map),
-                highlights=_highlights(text, offsets, similarities, content, rows, start, end),
+                highlights=(
+                    _highlights(text, offsets, similarities, content, rows, start, end)
+                    if highlights else []
+                ),
             )
         )
     return passages
+
+
+def with_highlights(
+    passage: Passage, text: str, offsets: np.ndarray, similarities: np.ndarray,
+    content: np.ndarray,
+) -> Passage:
+    """``passage`` with its highlights: the tokens inside it that win a content query token."""
+    inside = (offsets[:, 0] >= passage.start) & (offsets[:, 1] <= passage.end)
+    rows = np.flatnonzero(inside & (offsets[:, 1] > offsets[:, 0]))
+    found = _highlights(text, offsets, similarities, content, rows, passage.start, passage.end)
+    return replace(passage, highlights=found)
 
 
 def _window_scores(unit_max: np.ndarray, windows: list[tuple[int, int]]) -> np.ndarray:
@@ -200,18 +225,11 @@ def _window_scores(unit_max: np.ndarray, windows: list[tuple[int, int]]) -> np.n
 
 def _unit_windows(unit_tokens: np.ndarray, target: int) -> list[tuple[int, int]]:
     """For each start unit, the shortest run of units holding at least ``target`` tokens."""
-    windows, end, total = [], 0, 0
     n = len(unit_tokens)
-    for start in range(n):
-        if end < start:
-            end, total = start, 0
-        while end < n and total < target:
-            total += int(unit_tokens[end])
-            end += 1
-        windows.append((start, max(end, start + 1)))
-        if end > start:
-            total -= int(unit_tokens[start])
-    return windows
+    total = np.concatenate([[0], np.cumsum(unit_tokens)])
+    ends = np.searchsorted(total, total[:-1] + target, side="left")
+    ends = np.maximum(np.minimum(ends, n), np.arange(1, n + 1))
+    return list(zip(range(n), ends.tolist()))
 
 
 def _pages(start: int, end: int, page_map: list[tuple[int, int, int]] | None) -> list[int]:

@@ -1,14 +1,20 @@
-"""The PLAID half of an index folder, through fast-plaid, written copy-on-write.
+"""The PLAID half of an index folder: compressed token embeddings, an inverted file, and search.
 
-Each change builds a new generation folder ``plaid-<n>`` from a copy of the current
-one; the store's commit of ``n`` is the moment the change happens. A crash before
-that commit leaves the old generation in use and the new folder as litter, which
-the next writer removes. Generation 0 is an empty index (no folder).
+A generation folder ``plaid-<n>`` holds the residual codec (:mod:`longcolbert.codec`),
+every token's centroid id (``codes.npy``) and packed residual (``residuals.npy``),
+and each document's token count (``doclens.npy``), documents in store order.
+Only plain NumPy arrays and JSON: opening a folder never unpickles anything.
 
-fast-plaid keeps small indexes' raw embeddings (``embeddings.npy``) and its update
-buffer (``buffer.npy``) as pickled NumPy object arrays, and reloads them with
-``allow_pickle=True``. longcolbert never lets it write them (``start_from_scratch``
-below zero, no buffer) and refuses any folder whose ``.npy`` files hold objects.
+Search, as in PLAID: score the query against the centroids; for each query token
+probe its ``n_probe`` best centroids in the inverted file (centroid -> documents
+holding it, built in memory on load) to estimate every document's MaxSim at the
+centroid level; decompress the ``n_full`` best documents by that estimate and rank
+them by MaxSim on their decompressed embeddings.
+
+Changes are copy-on-write: each one writes the next generation folder in full and
+the store's commit of ``n`` is the moment it happens. A crash before that commit
+leaves the old generation in use and the new folder as litter, which the next
+writer removes. Generation 0 is an empty index (no folder).
 
 >>> PlaidIndex.folder_name(3)
 'plaid-3'
@@ -16,18 +22,23 @@ below zero, no buffer) and refuses any folder whose ``.npy`` files hold objects.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
-from .errors import UnsafeIndexError
+from .codec import ResidualCodec, load_array
+from .errors import LongColBERTError, UnsafeIndexError
 
-_MIN_CREATE_TOKENS = 256
+FORMAT = "longcolbert-plaid"
+FORMAT_VERSION = 1
+RETRAIN_GROWTH = 4  # retrain the codec when the index outgrows its training set this much
 _GENERATION = re.compile(r"^plaid-(\d+)(\.tmp)?$")
 
 
@@ -53,6 +64,267 @@ def check_safe(folder: Path) -> None:
             )
 
 
+@dataclass
+class Candidates:
+    """Documents found for one query, best first: positions, MaxSim, similarities."""
+
+    positions: list[int]
+    scores: list[float]
+    similarities: list[np.ndarray]  # float32 [query tokens, document tokens] each
+
+
+@dataclass
+class _Contents:
+    """One generation in memory."""
+
+    codec: ResidualCodec
+    codes: np.ndarray  # [tokens] centroid ids
+    residuals: np.ndarray  # [tokens, dim * nbits / 8] uint8 (memory-mapped)
+    doclens: np.ndarray  # [documents] int64
+    starts: np.ndarray  # [documents + 1] first token of each document
+    ivf_starts: np.ndarray  # [centroids + 1] into ivf_docs
+    ivf_docs: np.ndarray  # [pairs] documents holding each centroid, by centroid
+
+    @classmethod
+    def build(cls, codec: ResidualCodec, codes: np.ndarray, residuals: np.ndarray,
+              doclens: np.ndarray) -> "_Contents":
+        doclens = doclens.astype(np.int64)
+        starts = np.concatenate([[0], np.cumsum(doclens)])
+        n_docs, n_centroids = len(doclens), int(codec.centroids.shape[0])
+        owner = np.repeat(np.arange(n_docs, dtype=np.int64), doclens)
+        pairs = np.unique(codes.astype(np.int64) * n_docs + owner)  # sorted by centroid
+        return cls(
+            codec, codes, residuals, doclens, starts,
+            np.searchsorted(pairs // n_docs, np.arange(n_centroids + 1)),
+            pairs % n_docs,
+        )
+
+    def rows(self, positions: np.ndarray) -> np.ndarray:
+        """Token rows of these documents, concatenated in order."""
+        lengths = self.doclens[positions]
+        first = np.repeat(self.starts[positions] - np.concatenate([[0], np.cumsum(lengths)[:-1]]),
+                          lengths)
+        return first + np.arange(int(lengths.sum()))
+
+    def decompress(self, positions: np.ndarray) -> torch.Tensor:
+        rows = self.rows(positions)
+        return self.codec.decompress(self.codes[rows], self.residuals[rows])
+
+
+class PlaidIndex:
+    """Search and copy-on-write updates over the PLAID generation folders of one index folder.
+
+    ``n_probe`` centroids are probed per query token; the best ``n_full`` documents
+    by that estimate (at least the asked depth) are decompressed and scored; ``nbits`` is the residual precision of a
+    new codec (4: 34 bytes per 64-dim token; 8: 66 bytes).
+    """
+
+    def __init__(self, root: Path, generation: int, *, n_probe: int = 16, n_full: int = 64,
+                 nbits: int = 4):
+        self.root = Path(root)
+        self.n_probe = n_probe
+        self.n_full = n_full
+        self.nbits = nbits
+        self.generation = -1
+        self._contents: _Contents | None = None
+        self.load(generation)
+
+    @staticmethod
+    def folder_name(generation: int) -> str:
+        return f"plaid-{generation}"
+
+    def path(self, generation: int | None = None) -> Path:
+        return self.root / self.folder_name(self.generation if generation is None else generation)
+
+    def load(self, generation: int) -> None:
+        """Switch to ``generation`` (the one the store committed)."""
+        if generation == self.generation:
+            return
+        folder = self.path(generation)
+        self._contents = _read(folder) if folder.is_dir() else None  # empty index: no folder
+        self.generation = generation
+
+    def close(self) -> None:
+        self._contents = None
+        self.generation = -1
+
+    @property
+    def empty(self) -> bool:
+        return self._contents is None
+
+    @property
+    def documents(self) -> int:
+        return 0 if self._contents is None else len(self._contents.doclens)
+
+    def search(
+        self, query: torch.Tensor, top_k: int, subset: Sequence[int] | None = None
+    ) -> Candidates:
+        """The ``top_k`` documents by MaxSim with ``query`` ([q, dim]), within ``subset`` if given."""
+        contents = self._contents
+        if contents is None or top_k <= 0:
+            return Candidates([], [], [])
+        query = query.float()
+        n_docs = len(contents.doclens)
+        estimate = self._estimate(query, contents)
+        if subset is not None:
+            allowed = torch.zeros(n_docs, dtype=torch.bool)
+            allowed[torch.as_tensor(list(subset), dtype=torch.long)] = True
+            estimate = estimate.masked_fill(~allowed, -torch.inf)
+            n_docs = int(allowed.sum())
+        depth = min(max(top_k, self.n_full), n_docs)
+        shortlist = estimate.topk(depth).indices.numpy() if depth < len(estimate) else (
+            np.flatnonzero(estimate.isfinite().numpy())
+        )
+        return self.score(query, shortlist, top_k)
+
+    def score(self, query: torch.Tensor, positions: Sequence[int], top_k: int | None = None
+              ) -> Candidates:
+        """MaxSim of these documents on their decompressed embeddings, best first."""
+        contents = self._contents
+        positions = np.asarray(positions, dtype=np.int64)
+        if contents is None or len(positions) == 0:
+            return Candidates([], [], [])
+        # [tokens, q]: this orientation is the fast one for a tall matrix times a small one
+        token_scores = (contents.decompress(positions) @ query.float().T).numpy()
+        lengths = contents.doclens[positions]
+        bounds = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        scores = np.maximum.reduceat(token_scores, bounds, axis=0).sum(axis=1)
+        order = np.argsort(-scores, kind="stable")[:top_k]
+        return Candidates(
+            [int(positions[i]) for i in order],
+            [float(scores[i]) for i in order],
+            [np.ascontiguousarray(token_scores[bounds[i] : bounds[i] + lengths[i]].T)
+             for i in order],
+        )
+
+    def _estimate(self, query: torch.Tensor, contents: _Contents) -> torch.Tensor:
+        """Centroid-level MaxSim estimate of every document ([documents]).
+
+        Per query token, a document holding one of its ``n_probe`` best centroids
+        gets the best such score; one holding none gets the next centroid's score,
+        an upper bound of what it holds.
+        """
+        centroid_scores = query @ contents.codec.centroids.T  # [q, K]
+        n_q, n_centroids = centroid_scores.shape
+        probe = min(self.n_probe, n_centroids)
+        best, ids = centroid_scores.topk(min(probe + 1, n_centroids), dim=1)
+        floor = best[:, probe] if probe < n_centroids else best[:, -1]
+        best, ids = best[:, :probe].numpy(), ids[:, :probe].numpy()
+        list_starts = contents.ivf_starts[ids].reshape(-1)
+        lengths = contents.ivf_starts[ids + 1].reshape(-1) - list_starts
+        total = int(lengths.sum())
+        n_docs = len(contents.doclens)
+        per_token = floor[:, None].repeat(1, n_docs).reshape(-1)
+        if total:
+            entry_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            rows = np.repeat(list_starts - entry_starts, lengths) + np.arange(total)
+            token = np.repeat(np.repeat(np.arange(n_q), probe), lengths)
+            target = torch.from_numpy(token * n_docs + contents.ivf_docs[rows])
+            values = torch.from_numpy(np.repeat(best.reshape(-1), lengths))
+            per_token.scatter_reduce_(0, target, values, reduce="amax")
+        return per_token.reshape(n_q, n_docs).sum(dim=0)
+
+    def embeddings(self, positions: Sequence[int]) -> list[torch.Tensor]:
+        """Token embeddings of these documents, decompressed, in the given order."""
+        contents = self._contents
+        if contents is None or not len(positions):
+            return []
+        positions = np.asarray(positions, dtype=np.int64)
+        lengths = contents.doclens[positions].tolist()
+        return list(torch.split(contents.decompress(positions), lengths))
+
+    # -- writing -------------------------------------------------------------------
+
+    def build_next(
+        self, generation: int, *, delete: Sequence[int], add: Sequence[torch.Tensor]
+    ) -> None:
+        """Write generation ``generation``: the current one less ``delete``, plus ``add`` at the end.
+
+        Nothing in use is touched; the caller commits the new generation in the
+        store, then calls :meth:`load`. The codec is trained on the first documents
+        and retrained when the index grows past ``RETRAIN_GROWTH`` times its
+        training set, so a small first add does not fix it for good.
+        """
+        target = self.path(generation)
+        temporary = target.with_name(target.name + ".tmp")
+        for stale in (target, temporary):
+            shutil.rmtree(stale, ignore_errors=True)
+        current = self._contents
+        codec, codes, residuals, doclens = None, [], [], []
+        if current is not None:
+            keep = np.ones(len(current.doclens), dtype=bool)
+            keep[np.asarray(delete, dtype=np.int64)] = False
+            if keep.any():
+                rows = current.rows(np.flatnonzero(keep))
+                codec = current.codec
+                codes, residuals = [current.codes[rows]], [np.asarray(current.residuals[rows])]
+                doclens = [current.doclens[keep]]
+        if not add and not doclens:
+            return  # an empty index has no folder
+        new = torch.cat([e.float().cpu() for e in add]) if add else None
+        kept_tokens = sum(len(c) for c in codes)
+        total = kept_tokens + (0 if new is None else new.shape[0])
+        if new is not None and (codec is None or total > RETRAIN_GROWTH * codec.trained_tokens):
+            training = new if codec is None else torch.cat(
+                [codec.decompress(codes[0], residuals[0]), new]
+            )
+            codec = ResidualCodec.train(training, nbits=self.nbits if codec is None else codec.nbits)
+            codes, residuals = [], []
+            if kept_tokens:
+                old_codes, old_residuals = codec.compress(training[:kept_tokens])
+                codes, residuals = [old_codes], [old_residuals]
+        if new is not None:
+            new_codes, new_residuals = codec.compress(new)
+            codes.append(new_codes)
+            residuals.append(new_residuals)
+            doclens.append(np.array([e.shape[0] for e in add], dtype=np.int64))
+        temporary.mkdir(parents=True)
+        codec.save(temporary)
+        np.save(temporary / "codes.npy", np.concatenate(codes).astype(codec.code_dtype))
+        np.save(temporary / "residuals.npy", np.concatenate(residuals))
+        np.save(temporary / "doclens.npy", np.concatenate(doclens).astype(np.int64))
+        (temporary / "plaid.json").write_text(
+            json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "dim": codec.dim})
+        )
+        _fsync_tree(temporary)
+        temporary.rename(target)
+        _fsync_dir(self.root)
+
+    def remove_litter(self, keep: int) -> None:
+        """Delete generation folders other than ``keep`` (left by crashes or replaced)."""
+        for path in self.root.iterdir():
+            match = _GENERATION.match(path.name)
+            if match and path.is_dir() and (int(match.group(1)) != keep or match.group(2)):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _read(folder: Path) -> _Contents:
+    """Load one generation folder, refusing pickles and layouts this version did not write."""
+    check_safe(folder)
+    settings_path = folder / "plaid.json"
+    settings = json.loads(settings_path.read_text()) if settings_path.exists() else {}
+    if settings.get("format") != FORMAT:
+        raise LongColBERTError(
+            f"{folder} was written by an older longcolbert (fast-plaid layout); "
+            "index the documents again into a new folder"
+        )
+    if int(settings.get("version", 0)) > FORMAT_VERSION:
+        raise LongColBERTError(
+            f"{folder} uses index format {settings['version']}, newer than this longcolbert "
+            f"reads ({FORMAT_VERSION}); upgrade longcolbert"
+        )
+    codec = ResidualCodec.load(folder)
+    codes = load_array(folder / "codes.npy")
+    residuals = np.load(folder / "residuals.npy", mmap_mode="r", allow_pickle=False)
+    doclens = load_array(folder / "doclens.npy")
+    if len(codes) != int(doclens.sum()) or residuals.shape[0] != len(codes):
+        raise LongColBERTError(
+            f"{folder} is inconsistent ({len(codes)} codes for {int(doclens.sum())} tokens); "
+            "the index folder is damaged: index the documents again into a new folder"
+        )
+    return _Contents.build(codec, codes, residuals, doclens)
+
+
 def _fsync_tree(folder: Path) -> None:
     """Flush the files of ``folder`` and the folder itself to disk."""
     for path in folder.iterdir():
@@ -68,156 +340,3 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-class PlaidIndex:
-    """Search and copy-on-write updates over the PLAID generation folders of one index folder.
-
-    ``n_ivf_probe`` is fast-plaid's search setting; ``n_full_scores`` caps the
-    documents it scores exactly (four times the asked depth, at most this).
-    """
-
-    def __init__(
-        self,
-        root: Path,
-        generation: int,
-        *,
-        device: str = "cpu",
-        n_full_scores: int = 4096,
-        n_ivf_probe: int = 8,
-    ):
-        self.root = Path(root)
-        self.device = device
-        self.n_full_scores = n_full_scores
-        self.n_ivf_probe = n_ivf_probe
-        self.generation = -1
-        self._index: Any = None
-        self.load(generation)
-
-    @staticmethod
-    def folder_name(generation: int) -> str:
-        return f"plaid-{generation}"
-
-    def path(self, generation: int | None = None) -> Path:
-        return self.root / self.folder_name(self.generation if generation is None else generation)
-
-    def load(self, generation: int) -> None:
-        """Switch to ``generation`` (the one the store committed)."""
-        if generation == self.generation:
-            return
-        self.close()
-        self.generation = generation
-        folder = self.path(generation)
-        if folder.is_dir():  # an empty index has no folder
-            check_safe(folder)
-            self._index = self._open(folder)
-
-    def _open(self, folder: Path) -> Any:
-        from fast_plaid import search
-
-        return search.FastPlaid(index=str(folder), device=self.device)
-
-    def close(self) -> None:
-        if self._index is not None:
-            self._index.close()
-        self._index = None
-
-    @property
-    def empty(self) -> bool:
-        return self._index is None
-
-    def search(
-        self, query: torch.Tensor, top_k: int, subset: Sequence[int] | None = None
-    ) -> list[tuple[int, float]]:
-        """Top ``top_k`` (PLAID position, score) for one query, within ``subset`` if given."""
-        if self._index is None or top_k <= 0:
-            return []
-        results = self._index.search(
-            queries_embeddings=query.unsqueeze(0).float(),
-            top_k=top_k,
-            n_full_scores=max(top_k, min(self.n_full_scores, 4 * top_k)),
-            n_ivf_probe=self.n_ivf_probe,
-            show_progress=False,
-            subset=[list(subset)] if subset is not None else None,
-        )
-        return [(int(p), float(s)) for p, s in results[0]]
-
-    def embeddings(self, plaid_ids: Sequence[int]) -> list[torch.Tensor]:
-        """Token embeddings of these documents, decompressed from the PLAID codes."""
-        if self._index is None or not plaid_ids:
-            return []
-        return [e.float() for e in self._index.get_embeddings(list(plaid_ids))]
-
-    def build_next(
-        self,
-        generation: int,
-        *,
-        remaining: int,
-        delete: Sequence[int],
-        add: Sequence[torch.Tensor],
-    ) -> None:
-        """Write generation ``generation``: the current one less ``delete``, plus ``add`` at the end.
-
-        ``remaining`` is how many current documents stay. Nothing in use is touched;
-        the caller commits the new generation in the store, then calls :meth:`load`.
-        """
-        from fast_plaid import search
-
-        target = self.path(generation)
-        temporary = target.with_name(target.name + ".tmp")
-        for stale in (target, temporary):
-            shutil.rmtree(stale, ignore_errors=True)
-        if remaining == 0 and not add:
-            return  # an empty index has no folder
-        source = self.path() if self._index is not None else None
-        if source is not None and remaining > 0:
-            shutil.copytree(source, temporary, ignore=shutil.ignore_patterns("*.lock"))
-        else:
-            temporary.mkdir(parents=True)
-        check_safe(temporary)
-        writer = search.FastPlaid(index=str(temporary), device=self.device)
-        try:
-            if source is not None and remaining > 0 and delete:
-                writer.delete(list(delete))
-            embeddings = [e.float().cpu() for e in add]
-            if embeddings and remaining > 0:
-                writer.update(embeddings, start_from_scratch=-1, buffer_size=0)
-            elif embeddings:
-                self._create(writer, embeddings)
-        finally:
-            writer.close()
-        check_safe(temporary)
-        (temporary / "plaid.lock").unlink(missing_ok=True)
-        _fsync_tree(temporary)
-        temporary.rename(target)
-        _fsync_dir(self.root)
-
-    @staticmethod
-    def _create(writer: Any, embeddings: list[torch.Tensor]) -> None:
-        """Create a fresh PLAID index; a tiny one gets a temporary filler document.
-
-        fast-plaid cannot train its codec on a handful of tokens ("no heldout
-        samples"), and exact duplicates break its k-means, so the real rows are
-        repeated with a little seeded noise into one extra document that is deleted
-        right after creation.
-        """
-        tokens = sum(e.shape[0] for e in embeddings)
-        if tokens >= _MIN_CREATE_TOKENS:
-            writer.create(embeddings, start_from_scratch=-1)
-            return
-        rows = torch.cat(embeddings)
-        repeats = -(-_MIN_CREATE_TOKENS // rows.shape[0])
-        noise = torch.randn(
-            (repeats * rows.shape[0], rows.shape[1]), generator=torch.Generator().manual_seed(0)
-        )
-        filler = torch.nn.functional.normalize(rows.repeat(repeats, 1) + 0.01 * noise, dim=-1)
-        filler = filler[:_MIN_CREATE_TOKENS]
-        writer.create(embeddings + [filler], start_from_scratch=-1)
-        writer.delete([len(embeddings)])
-
-    def remove_litter(self, keep: int) -> None:
-        """Delete generation folders other than ``keep`` (left by crashes or replaced)."""
-        for path in self.root.iterdir():
-            match = _GENERATION.match(path.name)
-            if match and path.is_dir() and (int(match.group(1)) != keep or match.group(2)):
-                shutil.rmtree(path, ignore_errors=True)

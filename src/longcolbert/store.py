@@ -1,4 +1,4 @@
-"""SQLite store of an index folder: documents, metadata, page maps, token offsets, model fingerprint.
+"""SQLite store of an index folder: documents, metadata, page maps, token offsets, sentence units, model fingerprint.
 
 Nothing here executes code when opened: rows are JSON text and little-endian int32 blobs.
 
@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import InvalidInputError, LongColBERTError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sentence units per document, own PLAID layout
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS documents (
     metadata TEXT NOT NULL,
     page_map TEXT NOT NULL,
     offsets BLOB NOT NULL,
+    units BLOB NOT NULL,
     n_tokens INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS documents_plaid_id ON documents (plaid_id);
@@ -49,6 +50,7 @@ class StoredDocument:
     metadata: dict[str, Any] = field(default_factory=dict)
     page_map: list[tuple[int, int, int]] = field(default_factory=list)
     offsets: np.ndarray | None = None
+    units: np.ndarray | None = None  # [n, 2] sentence/line char spans (passages.sentence_units)
 
 
 def _json_default(value: Any) -> str:
@@ -61,8 +63,14 @@ class Store:
     def __init__(self, path: str | Path):
         self.connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.connection.execute("PRAGMA synchronous=FULL")
-        self.connection.executescript(_SCHEMA)
+        self.connection.executescript(_SCHEMA.split(";")[0])  # the meta table
         version = self.get_meta("schema_version")
+        if version is not None and int(version) < SCHEMA_VERSION:
+            raise LongColBERTError(
+                f"{path} was written by an older longcolbert (store schema {version}); "
+                "index the documents again into a new folder"
+            )
+        self.connection.executescript(_SCHEMA)
         if version is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
         elif int(version) > SCHEMA_VERSION:
@@ -143,6 +151,9 @@ class Store:
         rows = []
         for position, doc in enumerate(documents):
             offsets = np.ascontiguousarray(doc.offsets, dtype="<i4")
+            units = np.ascontiguousarray(
+                np.zeros((0, 2)) if doc.units is None else doc.units, dtype="<i4"
+            )
             rows.append(
                 (
                     doc.id,
@@ -151,12 +162,13 @@ class Store:
                     json.dumps(doc.metadata, default=_json_default, ensure_ascii=False),
                     json.dumps([list(p) for p in doc.page_map]),
                     offsets.tobytes(),
+                    units.tobytes(),
                     int(offsets.shape[0]),
                 )
             )
         self.connection.executemany(
-            "INSERT INTO documents (id, plaid_id, text, metadata, page_map, offsets, n_tokens) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO documents (id, plaid_id, text, metadata, page_map, offsets, units, n_tokens) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
@@ -166,7 +178,7 @@ class Store:
         for chunk in _chunks([int(p) for p in plaid_ids], 500):
             marks = ",".join("?" * len(chunk))
             query = (
-                "SELECT plaid_id, id, text, metadata, page_map, offsets "
+                "SELECT plaid_id, id, text, metadata, page_map, offsets, units "
                 f"FROM documents WHERE plaid_id IN ({marks})"
             )
             for row in self.connection.execute(query, chunk):
@@ -181,7 +193,8 @@ class Store:
 
     def get(self, doc_id: str) -> StoredDocument | None:
         row = self.connection.execute(
-            "SELECT id, text, metadata, page_map, offsets FROM documents WHERE id = ?", (doc_id,)
+            "SELECT id, text, metadata, page_map, offsets, units FROM documents WHERE id = ?",
+            (doc_id,),
         ).fetchone()
         return _document(row) if row else None
 
@@ -223,13 +236,14 @@ class Store:
 
 
 def _document(row: tuple) -> StoredDocument:
-    doc_id, text, metadata, page_map, offsets = row
+    doc_id, text, metadata, page_map, offsets, units = row
     return StoredDocument(
         id=doc_id,
         text=text,
         metadata=json.loads(metadata),
         page_map=[tuple(p) for p in json.loads(page_map)],
         offsets=np.frombuffer(offsets, dtype="<i4").reshape(-1, 2).astype(np.int64),
+        units=np.frombuffer(units, dtype="<i4").reshape(-1, 2).astype(np.int64),
     )
 
 

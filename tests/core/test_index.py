@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from longcolbert import Index, IncompatibleModelError, InvalidInputError, UnsafeIndexError
+from longcolbert.errors import LongColBERTError
 from longcolbert.plaid import check_safe
 
 from corpus import DOCS, META
@@ -121,10 +122,11 @@ def test_index_folder_never_holds_pickles(tmp_path, standin_path):
     index.close()
     plaid_folders = [p for p in path.iterdir() if p.name.startswith("plaid-")]
     assert len(plaid_folders) == 1
-    assert not list(plaid_folders[0].glob("embeddings.npy")) and not list(plaid_folders[0].glob("buffer.npy"))
     check_safe(plaid_folders[0])
-    # a stranger's folder with a pickled array is refused before fast-plaid can load it
-    np.save(plaid_folders[0] / "buffer.npy", np.array([object()], dtype=object), allow_pickle=True)
+    for array in plaid_folders[0].glob("*.npy"):
+        np.load(array, allow_pickle=False)  # plain arrays only
+    # a stranger's folder with a pickled array is refused before anything loads it
+    np.save(plaid_folders[0] / "codes.npy", np.array([object()], dtype=object), allow_pickle=True)
     with pytest.raises(UnsafeIndexError, match="pickled"):
         Index(path, create=False)
 
@@ -200,3 +202,17 @@ def test_searches_from_several_threads_match_sequential_results(tmp_path, standi
     with ThreadPoolExecutor(max_workers=4) as pool:
         parallel = list(pool.map(lambda q: as_json(index.search(q, k=2)), queries))
     assert parallel == sequential
+
+
+def test_index_folders_from_longcolbert_0_1_are_refused_with_the_remedy(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old"
+    path.mkdir()
+    old = sqlite3.connect(path / "store.sqlite")
+    old.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    old.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    old.commit()
+    old.close()
+    with pytest.raises(LongColBERTError, match="older longcolbert.*index the documents again"):
+        Index(path, create=False)

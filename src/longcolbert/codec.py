@@ -1,0 +1,206 @@
+"""Residual compression of token embeddings, as in PLAID: a centroid id plus a few bits per dimension.
+
+Each embedding ``v`` becomes the id of its nearest centroid ``c`` and the residual
+``v - c`` quantized per dimension into ``2**nbits`` buckets (one scalar quantizer
+per dimension, fitted to the training residuals by Lloyd-Max iterations). With
+``nbits=4`` and 64 dimensions a token costs 2 bytes of centroid id and 32 bytes of
+residual codes. Decompression adds the bucket values back to the centroid and
+renormalises.
+
+>>> import torch
+>>> vectors = torch.nn.functional.normalize(torch.randn(2000, 16), dim=-1)
+>>> codec = ResidualCodec.train(vectors, seed=0)
+>>> codes, residuals = codec.compress(vectors)
+>>> restored = codec.decompress(codes, residuals)
+>>> bool((restored * vectors).sum(-1).mean() > 0.95)
+True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import LongColBERTError
+
+_ASSIGN_CHUNK = 16384  # rows per centroid-assignment matmul
+
+
+def centroid_count(n_tokens: int) -> int:
+    """Centroids for an index of ``n_tokens``: the power of two nearest ``8 * sqrt(n)``.
+
+    >>> centroid_count(1_000_000)
+    8192
+    """
+    return 1 << max(0, round(math.log2(8 * math.sqrt(max(n_tokens, 1)))))
+
+
+@dataclass
+class ResidualCodec:
+    """Centroids plus per-dimension residual buckets; see the module docstring."""
+
+    centroids: torch.Tensor  # float32 [K, dim]
+    cutoffs: torch.Tensor  # float32 [dim, 2**nbits - 1], bucket edges
+    weights: torch.Tensor  # float32 [dim, 2**nbits], bucket values
+    nbits: int
+    trained_tokens: int  # tokens in the index when the codec was trained
+
+    def __post_init__(self) -> None:
+        if self.nbits not in (1, 2, 4, 8):
+            raise LongColBERTError(f"nbits must be 1, 2, 4 or 8 (got {self.nbits})")
+        per_byte = 8 // self.nbits
+        if self.dim % per_byte:
+            raise LongColBERTError(
+                f"{self.dim}-dimensional embeddings cannot be packed {per_byte} per byte; "
+                "use nbits=8"
+            )
+        self._table = self._byte_table()
+
+    @property
+    def dim(self) -> int:
+        return int(self.centroids.shape[1])
+
+    @property
+    def code_dtype(self) -> np.dtype:
+        return np.dtype(np.uint16 if self.centroids.shape[0] <= 1 << 16 else np.int32)
+
+    @classmethod
+    def train(
+        cls,
+        embeddings: torch.Tensor,
+        *,
+        nbits: int = 4,
+        n_centroids: int | None = None,
+        points_per_centroid: int = 16,
+        iterations: int = 4,
+        seed: int = 42,
+    ) -> "ResidualCodec":
+        """Fit centroids (k-means) and residual buckets on ``embeddings`` ([n, dim])."""
+        from fastkmeans import FastKMeans
+
+        vectors = embeddings.float().cpu().contiguous()
+        n = vectors.shape[0]
+        k = min(n_centroids or centroid_count(n), n)
+        generator = torch.Generator().manual_seed(seed)
+        if n <= k:
+            centroids = vectors.clone()
+        else:
+            sample = vectors[torch.randperm(n, generator=generator)[: k * points_per_centroid]]
+            kmeans = FastKMeans(
+                vectors.shape[1], k, niter=iterations, gpu=False, seed=seed, verbose=False
+            )
+            kmeans.train(sample.numpy())
+            centroids = torch.nn.functional.normalize(torch.from_numpy(kmeans.centroids), dim=-1)
+        held_out = vectors[torch.randperm(n, generator=generator)[: 1 << 16]]
+        residuals = (held_out - centroids[assign(held_out, centroids)]).T.contiguous()
+        weights = _scalar_quantizer(residuals, 1 << nbits)
+        return cls(
+            centroids=centroids.contiguous(),
+            cutoffs=_midpoints(weights),
+            weights=weights,
+            nbits=nbits,
+            trained_tokens=n,
+        )
+
+    def compress(self, embeddings: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """Centroid ids ``[n]`` and packed residual codes ``[n, dim * nbits / 8]`` (uint8)."""
+        vectors = embeddings.float().cpu()
+        codes = assign(vectors, self.centroids)
+        residuals = (vectors - self.centroids[codes]).T.contiguous()  # [dim, n]
+        buckets = torch.searchsorted(self.cutoffs, residuals).to(torch.uint8).T  # [n, dim]
+        per_byte = 8 // self.nbits
+        grouped = buckets.reshape(buckets.shape[0], -1, per_byte).to(torch.int32)
+        shifts = torch.arange(per_byte - 1, -1, -1, dtype=torch.int32) * self.nbits
+        packed = (grouped << shifts).sum(-1).to(torch.uint8)
+        return codes.numpy().astype(self.code_dtype), packed.numpy()
+
+    def decompress(self, codes: np.ndarray, packed: np.ndarray) -> torch.Tensor:
+        """Unit-length embeddings ``[n, dim]`` back from :meth:`compress`'s output."""
+        width = packed.shape[1]
+        # each byte position has its own 256-row table; int32 indices keep index_select fast
+        rows = torch.from_numpy(np.ascontiguousarray(packed)).to(torch.int32)
+        rows += torch.arange(0, width * 256, 256, dtype=torch.int32)
+        values = self._table.index_select(0, rows.reshape(-1)).reshape(len(packed), self.dim)
+        values += self.centroids.index_select(0, torch.from_numpy(codes.astype(np.int32)))
+        return values.div_(torch.linalg.vector_norm(values, dim=-1, keepdim=True).clamp_(min=1e-12))
+
+    def _byte_table(self) -> torch.Tensor:
+        """For each byte position and byte value, the residual values it stands for."""
+        per_byte = 8 // self.nbits
+        byte = torch.arange(256)
+        shifts = torch.arange(per_byte - 1, -1, -1) * self.nbits
+        buckets = (byte[:, None] >> shifts) & ((1 << self.nbits) - 1)  # [256, per_byte]
+        weights = self.weights.reshape(-1, per_byte, 1 << self.nbits)  # [positions, per_byte, levels]
+        table = torch.stack(
+            [weights[:, j, buckets[:, j]] for j in range(per_byte)], dim=-1
+        )  # [positions, 256, per_byte]
+        return table.reshape(-1, per_byte).contiguous()
+
+    # -- files -------------------------------------------------------------------
+
+    def save(self, folder: Path) -> None:
+        np.save(folder / "centroids.npy", self.centroids.numpy())
+        np.save(folder / "bucket_cutoffs.npy", self.cutoffs.numpy())
+        np.save(folder / "bucket_weights.npy", self.weights.numpy())
+        (folder / "codec.json").write_text(
+            json.dumps({"nbits": self.nbits, "trained_tokens": self.trained_tokens})
+        )
+
+    @classmethod
+    def load(cls, folder: Path) -> "ResidualCodec":
+        settings = json.loads((folder / "codec.json").read_text())
+        return cls(
+            centroids=torch.from_numpy(load_array(folder / "centroids.npy")),
+            cutoffs=torch.from_numpy(load_array(folder / "bucket_cutoffs.npy")),
+            weights=torch.from_numpy(load_array(folder / "bucket_weights.npy")),
+            nbits=int(settings["nbits"]),
+            trained_tokens=int(settings["trained_tokens"]),
+        )
+
+
+def _scalar_quantizer(residuals: torch.Tensor, levels: int, iterations: int = 15) -> torch.Tensor:
+    """Per dimension, ``levels`` values minimising the squared error (Lloyd-Max).
+
+    ``residuals`` is [dim, n]; starts from equal-probability buckets (their middle
+    quantiles) and alternates nearest-value assignment and bucket means.
+    """
+    middles = (torch.arange(levels, dtype=torch.float32) + 0.5) / levels
+    weights = torch.quantile(residuals, middles, dim=1).T.contiguous()  # [dim, levels]
+    ones = torch.ones_like(residuals)
+    for _ in range(iterations):
+        buckets = torch.searchsorted(_midpoints(weights), residuals)
+        sums = torch.zeros_like(weights).scatter_add_(1, buckets, residuals)
+        counts = torch.zeros_like(weights).scatter_add_(1, buckets, ones)
+        weights = torch.where(counts > 0, sums / counts.clamp(min=1), weights)
+    return weights.contiguous()
+
+
+def _midpoints(weights: torch.Tensor) -> torch.Tensor:
+    """Bucket edges halfway between consecutive (sorted) bucket values."""
+    return ((weights[:, 1:] + weights[:, :-1]) / 2).contiguous()
+
+
+def assign(vectors: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest (highest dot product) centroid of each row, computed in chunks."""
+    return torch.cat(
+        [
+            (vectors[i : i + _ASSIGN_CHUNK] @ centroids.T).argmax(dim=1)
+            for i in range(0, vectors.shape[0], _ASSIGN_CHUNK)
+        ]
+    ) if vectors.shape[0] else torch.zeros(0, dtype=torch.long)
+
+
+def load_array(path: Path) -> np.ndarray:
+    """A ``.npy`` file read without pickle; a missing or damaged file is a clear error."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise LongColBERTError(
+            f"cannot read {path} ({exc}); the index folder is damaged: "
+            "index the documents again into a new folder"
+        ) from exc

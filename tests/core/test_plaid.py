@@ -1,0 +1,114 @@
+"""longcolbert's own PLAID: residual codec, search against brute force, copy-on-write changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from longcolbert.codec import ResidualCodec
+from longcolbert.errors import LongColBERTError
+from longcolbert.plaid import PlaidIndex
+
+DIM = 64
+
+
+def clustered_documents(n_docs: int, tokens: int, seed: int = 0) -> list[torch.Tensor]:
+    """Documents whose tokens are noisy copies of a few of 200 topic directions each."""
+    generator = torch.Generator().manual_seed(seed)
+    topics = torch.nn.functional.normalize(torch.randn(200, DIM, generator=generator), dim=-1)
+    docs = []
+    for _ in range(n_docs):
+        mine = torch.randint(0, 200, (6,), generator=generator)
+        picks = mine[torch.randint(0, 6, (tokens,), generator=generator)]
+        noise = torch.randn(tokens, DIM, generator=generator) * 0.08
+        docs.append(torch.nn.functional.normalize(topics[picks] + noise, dim=-1))
+    return docs
+
+
+def exact_scores(query: torch.Tensor, docs: list[torch.Tensor]) -> np.ndarray:
+    return np.array([float((query @ d.T).max(dim=1).values.sum()) for d in docs])
+
+
+@pytest.mark.parametrize("nbits", [2, 4, 8])
+def test_codec_round_trip_keeps_embeddings_close(nbits):
+    vectors = torch.cat(clustered_documents(20, 200))
+    codec = ResidualCodec.train(vectors, nbits=nbits)
+    codes, packed = codec.compress(vectors)
+    assert codes.dtype == np.uint16 and packed.dtype == np.uint8
+    assert packed.shape == (len(vectors), DIM * nbits // 8)
+    cosine = (codec.decompress(codes, packed) * vectors).sum(-1)
+    assert float(cosine.mean()) > {2: 0.97, 4: 0.99, 8: 0.999}[nbits]
+    coarse = (codec.centroids[torch.from_numpy(codes.astype(np.int64))] * vectors).sum(-1)
+    assert float(cosine.mean()) > float(coarse.mean())  # the residual adds precision
+
+
+def build(tmp_path, docs, **settings) -> PlaidIndex:
+    index = PlaidIndex(tmp_path, 0, **settings)
+    index.build_next(1, delete=[], add=docs)
+    index.load(1)
+    return index
+
+
+def test_search_finds_the_exact_best_documents(tmp_path):
+    docs = clustered_documents(120, 300)
+    index = build(tmp_path, docs, n_full=16)
+    generator = torch.Generator().manual_seed(1)
+    recall = []
+    for target in range(0, 120, 8):
+        rows = torch.randint(0, 300, (24,), generator=generator)
+        query = torch.nn.functional.normalize(
+            docs[target][rows] + 0.05 * torch.randn(24, DIM, generator=generator), dim=-1
+        )
+        exact = np.argsort(-exact_scores(query, docs), kind="stable")
+        found = index.search(query, 5)
+        assert found.positions[0] == exact[0]
+        assert found.scores == sorted(found.scores, reverse=True)
+        assert [s.shape for s in found.similarities] == [(24, 300)] * 5
+        recall.append(len(set(found.positions) & set(exact[:5].tolist())) / 5)
+    assert np.mean(recall) >= 0.8
+
+
+def test_subset_limits_the_search(tmp_path):
+    docs = clustered_documents(60, 100)
+    index = build(tmp_path, docs, n_full=8)
+    query = docs[7][:20]
+    assert index.search(query, 3).positions[0] == 7
+    found = index.search(query, 3, subset=[1, 2, 3, 40])
+    assert found.positions and set(found.positions) <= {1, 2, 3, 40} and 7 not in found.positions
+
+
+def test_delete_and_add_keep_store_order(tmp_path):
+    docs = clustered_documents(30, 80)
+    index = build(tmp_path, docs[:20])
+    index.build_next(2, delete=[0, 5], add=docs[20:])
+    index.load(2)
+    expected = [d for i, d in enumerate(docs[:20]) if i not in (0, 5)] + docs[20:]
+    assert index.documents == len(expected)
+    for position, original in enumerate(expected):
+        restored = index.embeddings([position])[0]
+        closeness = [float((restored * other).sum(-1).mean()) for other in expected]
+        assert int(np.argmax(closeness)) == position and closeness[position] > 0.9
+    index.remove_litter(keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plaid-2"]
+
+
+def test_codec_is_retrained_when_the_index_outgrows_it(tmp_path):
+    docs = clustered_documents(40, 100)
+    index = build(tmp_path, docs[:1])  # a tiny first add: 100 tokens
+    first = index._contents.codec
+    index.build_next(2, delete=[], add=docs[1:])
+    index.load(2)
+    codec = index._contents.codec
+    assert codec.trained_tokens == 4000 and first.trained_tokens == 100
+    assert codec.centroids.shape[0] > first.centroids.shape[0]
+    for position in (0, 39):
+        restored = index.embeddings([position])[0]
+        assert float((restored * docs[position]).sum(-1).mean()) > 0.98
+
+
+def test_folders_from_the_fast_plaid_layout_are_refused_with_the_remedy(tmp_path):
+    (tmp_path / "plaid-1").mkdir()
+    np.save(tmp_path / "plaid-1" / "ivf.npy", np.arange(4))
+    with pytest.raises(LongColBERTError, match="older longcolbert.*index the documents again"):
+        PlaidIndex(tmp_path, 1)
