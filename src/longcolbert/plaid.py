@@ -115,8 +115,9 @@ class PlaidIndex:
     """Search and copy-on-write updates over the PLAID generation folders of one index folder.
 
     ``n_probe`` centroids are probed per query token; the best ``n_full`` documents
-    by that estimate (at least the asked depth) are decompressed and scored; ``nbits`` is the residual precision of a
-    new codec (4: 34 bytes per 64-dim token; 8: 66 bytes).
+    by that estimate (at least the asked depth) are decompressed and scored;
+    ``nbits`` is the residual precision of a new codec (4: 34 bytes per 64-dim
+    token; 8: 66 bytes).
     """
 
     def __init__(self, root: Path, generation: int, *, n_probe: int = 16, n_full: int = 64,

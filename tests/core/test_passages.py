@@ -7,7 +7,7 @@ import pytest
 
 from longcolbert import Reranker
 from longcolbert.encoder import Encoder
-from longcolbert.passages import best_passages, maxsim, sentence_units
+from longcolbert.passages import best_passages, maxsim, sentence_units, with_highlights
 
 TEXT = (
     "Termination. Either party may end the agreement at any time.\n"
@@ -58,6 +58,12 @@ def test_passage_and_highlight_invariants(which, request):
         assert starts == sorted(starts)
         ends = [h.end for h in p.highlights]
         assert all(e <= s for e, s in zip(ends, starts[1:]))
+    # what the index does: sentence units stored at add time, highlights added afterwards
+    stored_units = np.array(sentence_units(TEXT))
+    later = best_passages(TEXT, doc.offsets, sims, query.content, passage_tokens=40,
+                          n_passages=4, units=stored_units, highlights=False)
+    assert [q.highlights for q in later] == [[]] * 4
+    assert [with_highlights(q, TEXT, doc.offsets, sims, query.content) for q in later] == passages
 
 
 def _wide(ch: str) -> bool:
