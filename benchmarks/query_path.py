@@ -27,7 +27,6 @@ Results go to ``benchmarks/results/query_path.json``.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import platform
@@ -43,6 +42,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from encoding_speed import source_texts  # noqa: E402
 from local_models import build_shape_twin  # noqa: E402
 
 from longcolbert import Index  # noqa: E402
@@ -51,7 +51,6 @@ from longcolbert.loaders import Document  # noqa: E402
 from longcolbert.model import fingerprint, load_model  # noqa: E402
 from longcolbert.plaid import PlaidIndex  # noqa: E402
 
-DOCS_GLOB = "/usr/share/doc/python3*/html/_sources/library/*.txt"
 WORK = HERE / "work"
 DIM = 64
 
@@ -66,10 +65,7 @@ def corpus_texts(encoder: Encoder, documents: int, rows: int) -> list[tuple[str,
     Offsets come from the encoder's own tokenization; the special rows (CLS, [D],
     SEP) get empty spans at the start and end, as the encoder gives them.
     """
-    paths = sorted(glob.glob(DOCS_GLOB))
-    if not paths:
-        sys.exit("error: Python's docs are missing; install python3-doc (scripts/setup.sh does)")
-    text = "\n".join(Path(p).read_text(encoding="utf-8") for p in paths)
+    text = "\n".join(source_texts())
     content = rows - 3
     out, position = [], 0
     while len(out) < documents:
@@ -164,7 +160,7 @@ def main() -> None:
         print(json.dumps({key: value}), flush=True)
 
     twin = WORK / "twin"
-    build_shape_twin(twin, [Path(p).read_text(encoding="utf-8") for p in sorted(glob.glob(DOCS_GLOB))[:50]])
+    build_shape_twin(twin, source_texts())  # the same twin as encoding_speed.py builds
     model = load_model(str(twin))
     encoder = Encoder(model)
     texts = corpus_texts(encoder, args.documents, args.rows)

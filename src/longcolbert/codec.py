@@ -195,10 +195,10 @@ def assign(vectors: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
     ) if vectors.shape[0] else torch.zeros(0, dtype=torch.long)
 
 
-def load_array(path: Path) -> np.ndarray:
+def load_array(path: Path, mmap_mode: str | None = None) -> np.ndarray:
     """A ``.npy`` file read without pickle; a missing or damaged file is a clear error."""
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise LongColBERTError(
             f"cannot read {path} ({exc}); the index folder is damaged: "

@@ -316,7 +316,7 @@ def _read(folder: Path) -> _Contents:
         )
     codec = ResidualCodec.load(folder)
     codes = load_array(folder / "codes.npy")
-    residuals = np.load(folder / "residuals.npy", mmap_mode="r", allow_pickle=False)
+    residuals = load_array(folder / "residuals.npy", mmap_mode="r")
     doclens = load_array(folder / "doclens.npy")
     if len(codes) != int(doclens.sum()) or residuals.shape[0] != len(codes):
         raise LongColBERTError(

@@ -243,7 +243,8 @@ def _document(row: tuple) -> StoredDocument:
         metadata=json.loads(metadata),
         page_map=[tuple(p) for p in json.loads(page_map)],
         offsets=np.frombuffer(offsets, dtype="<i4").reshape(-1, 2).astype(np.int64),
-        units=np.frombuffer(units, dtype="<i4").reshape(-1, 2).astype(np.int64),
+        # an empty blob stands for units never computed (any stored text has at least one)
+        units=np.frombuffer(units, dtype="<i4").reshape(-1, 2).astype(np.int64) if units else None,
     )
 
 
