@@ -29,6 +29,7 @@ import torch
 from .errors import LongColBERTError
 
 _ASSIGN_CHUNK = 16384  # rows per centroid-assignment matmul
+_BYTE_ELEMENT = {1: torch.float32, 2: torch.float64}  # values per byte -> element of that size
 
 
 def centroid_count(n_tokens: int) -> int:
@@ -121,13 +122,43 @@ class ResidualCodec:
 
     def decompress(self, codes: np.ndarray, packed: np.ndarray) -> torch.Tensor:
         """Unit-length embeddings ``[n, dim]`` back from :meth:`compress`'s output."""
-        width = packed.shape[1]
-        # each byte position has its own 256-row table; int32 indices keep index_select fast
-        rows = torch.from_numpy(np.ascontiguousarray(packed)).to(torch.int32)
-        rows += torch.arange(0, width * 256, 256, dtype=torch.int32)
-        values = self._table.index_select(0, rows.reshape(-1)).reshape(len(packed), self.dim)
+        values = self.residual_values(packed)
         values += self.centroids.index_select(0, torch.from_numpy(codes.astype(np.int32)))
         return values.div_(torch.linalg.vector_norm(values, dim=-1, keepdim=True).clamp_(min=1e-12))
+
+    def residual_values(self, packed: np.ndarray, workspace: "Workspace | None" = None
+                        ) -> torch.Tensor:
+        """The quantized residuals ``[n, dim]`` (no centroid added, not normalised).
+
+        With a ``workspace`` the result is a view into its reused buffer.
+        """
+        n, width = packed.shape
+        space = workspace or Workspace()
+        # each byte position has its own 256-row table; int32 indices keep index_select fast
+        rows = space.buffer("byte_rows", (n, width), torch.int32)
+        rows.copy_(torch.from_numpy(packed))
+        rows += torch.arange(0, width * 256, 256, dtype=torch.int32)
+        values = space.buffer("residual_values", (n * self.dim * 4 // self._table.element_size(),),
+                              self._table.dtype)
+        if self._table.dim() == 2:
+            values = values.view(-1, self._table.shape[1])
+        torch.index_select(self._table, 0, rows.reshape(-1), out=values)
+        return values.view(torch.float32).reshape(n, self.dim)
+
+    def norms(self, codes: np.ndarray, packed: np.ndarray, chunk: int = 1 << 17) -> np.ndarray:
+        """Length of each token's centroid plus residual before normalisation ``[n]`` (float16).
+
+        Stored beside the codes, so search can score ``q . (c + r) / |c + r|`` as a
+        centroid-score lookup plus a residual matmul, never rebuilding ``c + r``.
+        """
+        out = np.empty(len(codes), dtype=np.float16)
+        for start in range(0, len(codes), chunk):
+            values = self.residual_values(packed[start : start + chunk])
+            values += self.centroids.index_select(
+                0, torch.from_numpy(codes[start : start + chunk].astype(np.int32))
+            )
+            out[start : start + chunk] = torch.linalg.vector_norm(values, dim=-1).numpy()
+        return out
 
     def _byte_table(self) -> torch.Tensor:
         """For each byte position and byte value, the residual values it stands for."""
@@ -139,7 +170,10 @@ class ResidualCodec:
         table = torch.stack(
             [weights[:, j, buckets[:, j]] for j in range(per_byte)], dim=-1
         )  # [positions, 256, per_byte]
-        return table.reshape(-1, per_byte).contiguous()
+        table = table.reshape(-1, per_byte).contiguous()
+        if per_byte in _BYTE_ELEMENT:  # one byte's values as one 4- or 8-byte element: 1.6x faster
+            table = table.view(_BYTE_ELEMENT[per_byte]).reshape(-1)
+        return table
 
     # -- files -------------------------------------------------------------------
 
@@ -161,6 +195,45 @@ class ResidualCodec:
             nbits=int(settings["nbits"]),
             trained_tokens=int(settings["trained_tokens"]),
         )
+
+
+class Workspace:
+    """Buffers kept from one search to the next.
+
+    A search needs tens of megabytes of temporaries; allocating them afresh each
+    time costs more in page faults than the arithmetic (20 ms of a 45 ms score on
+    the 1M-token benchmark), so they are reused. Not thread-safe: one per index.
+
+    >>> space = Workspace()
+    >>> space.buffer("x", (2, 3), torch.float32).shape
+    torch.Size([2, 3])
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, torch.Tensor] = {}
+        self._rows: np.ndarray | None = None
+
+    def buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """A tensor of ``shape`` backed by the buffer ``name``, grown when too small."""
+        size = math.prod(shape)
+        current = self._buffers.get(name)
+        if current is None or current.dtype != dtype or current.numel() < size:
+            current = torch.empty(size, dtype=dtype)
+            self._buffers[name] = current
+        return current[:size].view(shape)
+
+    def scores(self, tokens: int, query_tokens: int) -> torch.Tensor:
+        """A ``[tokens, query_tokens]`` float32 buffer."""
+        return self.buffer("scores", (tokens, query_tokens), torch.float32)
+
+    def residuals(self, residuals: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``residuals[rows]`` (packed codes, possibly memory-mapped) copied into a reused buffer."""
+        shape = (len(rows), residuals.shape[1])
+        if self._rows is None or self._rows.size < math.prod(shape):
+            self._rows = np.empty(math.prod(shape), dtype=residuals.dtype)
+        out = self._rows[: math.prod(shape)].reshape(shape)
+        np.take(residuals, rows, axis=0, out=out)
+        return out
 
 
 def _scalar_quantizer(residuals: torch.Tensor, levels: int, iterations: int = 15) -> torch.Tensor:

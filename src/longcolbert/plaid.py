@@ -1,15 +1,18 @@
 """The PLAID half of an index folder: compressed token embeddings, an inverted file, and search.
 
 A generation folder ``plaid-<n>`` holds the residual codec (:mod:`longcolbert.codec`),
-every token's centroid id (``codes.npy``) and packed residual (``residuals.npy``),
-and each document's token count (``doclens.npy``), documents in store order.
+every token's centroid id (``codes.npy``), packed residual (``residuals.npy``) and
+length before normalisation (``norms.npy``), and each document's token count
+(``doclens.npy``), documents in store order.
 Only plain NumPy arrays and JSON: opening a folder never unpickles anything.
 
 Search, as in PLAID: score the query against the centroids; for each query token
 probe its ``n_probe`` best centroids in the inverted file (centroid -> documents
 holding it, built in memory on load) to estimate every document's MaxSim at the
-centroid level; decompress the ``n_full`` best documents by that estimate and rank
-them by MaxSim on their decompressed embeddings.
+centroid level; rank the ``n_full`` best documents by that estimate by MaxSim on
+their decompressed embeddings. A token's similarity ``q . (c + r) / |c + r|`` is
+computed as the query's centroid score plus ``q . r``, divided by the stored norm,
+so ``c + r`` is never rebuilt.
 
 Changes are copy-on-write: each one writes the next generation folder in full and
 the store's commit of ``n`` is the moment it happens. A crash before that commit
@@ -33,11 +36,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .codec import ResidualCodec, load_array
+from .codec import ResidualCodec, Workspace, load_array
 from .errors import LongColBERTError, UnsafeIndexError
 
 FORMAT = "longcolbert-plaid"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: norms.npy
+_SCORE_CHUNK_TOKENS = 16384  # tokens scored per step: bounded temporaries, no page-fault storm
 RETRAIN_GROWTH = 4  # retrain the codec when the index outgrows its training set this much
 _GENERATION = re.compile(r"^plaid-(\d+)(\.tmp)?$")
 
@@ -70,7 +74,7 @@ class Candidates:
 
     positions: list[int]
     scores: list[float]
-    similarities: list[np.ndarray]  # float32 [query tokens, document tokens] each
+    similarities: list[np.ndarray]  # float32 [query tokens, document tokens] each (views)
 
 
 @dataclass
@@ -80,6 +84,7 @@ class _Contents:
     codec: ResidualCodec
     codes: np.ndarray  # [tokens] centroid ids
     residuals: np.ndarray  # [tokens, dim * nbits / 8] uint8 (memory-mapped)
+    norms: np.ndarray  # [tokens] float16, |centroid + residual|
     doclens: np.ndarray  # [documents] int64
     starts: np.ndarray  # [documents + 1] first token of each document
     ivf_starts: np.ndarray  # [centroids + 1] into ivf_docs
@@ -87,14 +92,14 @@ class _Contents:
 
     @classmethod
     def build(cls, codec: ResidualCodec, codes: np.ndarray, residuals: np.ndarray,
-              doclens: np.ndarray) -> "_Contents":
+              norms: np.ndarray, doclens: np.ndarray) -> "_Contents":
         doclens = doclens.astype(np.int64)
         starts = np.concatenate([[0], np.cumsum(doclens)])
         n_docs, n_centroids = len(doclens), int(codec.centroids.shape[0])
         owner = np.repeat(np.arange(n_docs, dtype=np.int64), doclens)
         pairs = np.unique(codes.astype(np.int64) * n_docs + owner)  # sorted by centroid
         return cls(
-            codec, codes, residuals, doclens, starts,
+            codec, codes, residuals, norms, doclens, starts,
             np.searchsorted(pairs // n_docs, np.arange(n_centroids + 1)),
             pairs % n_docs,
         )
@@ -128,6 +133,7 @@ class PlaidIndex:
         self.nbits = nbits
         self.generation = -1
         self._contents: _Contents | None = None
+        self._workspace = Workspace()
         self.load(generation)
 
     @staticmethod
@@ -180,22 +186,40 @@ class PlaidIndex:
 
     def score(self, query: torch.Tensor, positions: Sequence[int], top_k: int | None = None
               ) -> Candidates:
-        """MaxSim of these documents on their decompressed embeddings, best first."""
+        """MaxSim of these documents on their decompressed embeddings, best first.
+
+        The similarity matrices are views into a buffer the next search reuses
+        (fresh memory costs more in page faults than the scoring itself): copy
+        one to keep it beyond that.
+        """
         contents = self._contents
         positions = np.asarray(positions, dtype=np.int64)
         if contents is None or len(positions) == 0:
             return Candidates([], [], [])
-        # [tokens, q]: this orientation is the fast one for a tall matrix times a small one
-        token_scores = (contents.decompress(positions) @ query.float().T).numpy()
+        codec = contents.codec
+        query = query.float()
+        centroid_scores = codec.centroids @ query.T  # [K, q]
         lengths = contents.doclens[positions]
-        bounds = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        scores = np.maximum.reduceat(token_scores, bounds, axis=0).sum(axis=1)
+        # [tokens, q]: this orientation is the fast one for a tall matrix times a small one
+        token_scores = self._workspace.scores(int(lengths.sum()), query.shape[0])
+        done = 0
+        for chunk in _chunks(lengths, _SCORE_CHUNK_TOKENS):  # bounded temporaries, reused
+            rows = contents.rows(positions[chunk])
+            out = token_scores[done : done + len(rows)]
+            torch.index_select(
+                centroid_scores, 0, torch.from_numpy(contents.codes[rows].astype(np.int32)), out=out
+            )
+            residuals = self._workspace.residuals(contents.residuals, rows)
+            out.addmm_(codec.residual_values(residuals, self._workspace), query.T)
+            out.div_(torch.from_numpy(contents.norms[rows].astype(np.float32))[:, None])
+            done += len(rows)
+        per_document = torch.split(token_scores, lengths.tolist())
+        scores = torch.stack([s.amax(dim=0) for s in per_document]).sum(dim=1).numpy()
         order = np.argsort(-scores, kind="stable")[:top_k]
         return Candidates(
             [int(positions[i]) for i in order],
             [float(scores[i]) for i in order],
-            [np.ascontiguousarray(token_scores[bounds[i] : bounds[i] + lengths[i]].T)
-             for i in order],
+            [per_document[i].numpy().T for i in order],
         )
 
     def _estimate(self, query: torch.Tensor, contents: _Contents) -> torch.Tensor:
@@ -251,7 +275,7 @@ class PlaidIndex:
         for stale in (target, temporary):
             shutil.rmtree(stale, ignore_errors=True)
         current = self._contents
-        codec, codes, residuals, doclens = None, [], [], []
+        codec, codes, residuals, norms, doclens = None, [], [], [], []
         if current is not None:
             keep = np.ones(len(current.doclens), dtype=bool)
             keep[np.asarray(delete, dtype=np.int64)] = False
@@ -259,6 +283,7 @@ class PlaidIndex:
                 rows = current.rows(np.flatnonzero(keep))
                 codec = current.codec
                 codes, residuals = [current.codes[rows]], [np.asarray(current.residuals[rows])]
+                norms = [current.norms[rows]]
                 doclens = [current.doclens[keep]]
         if not add and not doclens:
             return  # an empty index has no folder
@@ -270,19 +295,22 @@ class PlaidIndex:
                 [codec.decompress(codes[0], residuals[0]), new]
             )
             codec = ResidualCodec.train(training, nbits=self.nbits if codec is None else codec.nbits)
-            codes, residuals = [], []
+            codes, residuals, norms = [], [], []
             if kept_tokens:
                 old_codes, old_residuals = codec.compress(training[:kept_tokens])
                 codes, residuals = [old_codes], [old_residuals]
+                norms = [codec.norms(old_codes, old_residuals)]
         if new is not None:
             new_codes, new_residuals = codec.compress(new)
             codes.append(new_codes)
             residuals.append(new_residuals)
+            norms.append(codec.norms(new_codes, new_residuals))
             doclens.append(np.array([e.shape[0] for e in add], dtype=np.int64))
         temporary.mkdir(parents=True)
         codec.save(temporary)
         np.save(temporary / "codes.npy", np.concatenate(codes).astype(codec.code_dtype))
         np.save(temporary / "residuals.npy", np.concatenate(residuals))
+        np.save(temporary / "norms.npy", np.concatenate(norms).astype(np.float16))
         np.save(temporary / "doclens.npy", np.concatenate(doclens).astype(np.int64))
         (temporary / "plaid.json").write_text(
             json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "dim": codec.dim})
@@ -299,6 +327,23 @@ class PlaidIndex:
                 shutil.rmtree(path, ignore_errors=True)
 
 
+def _chunks(lengths: np.ndarray, tokens: int) -> list[slice]:
+    """Consecutive runs of documents holding about ``tokens`` tokens each (at least one document).
+
+    >>> _chunks(np.array([5, 5, 5, 20, 1]), 10)
+    [slice(0, 2, None), slice(2, 3, None), slice(3, 4, None), slice(4, 5, None)]
+    """
+    runs, start, total = [], 0, 0
+    for i, n in enumerate(lengths.tolist()):
+        if total and total + n > tokens:
+            runs.append(slice(start, i))
+            start, total = i, 0
+        total += n
+    if start < len(lengths):
+        runs.append(slice(start, len(lengths)))
+    return runs
+
+
 def _read(folder: Path) -> _Contents:
     """Load one generation folder, refusing pickles and layouts this version did not write."""
     check_safe(folder)
@@ -309,6 +354,11 @@ def _read(folder: Path) -> _Contents:
             f"{folder} was written by an older longcolbert (fast-plaid layout); "
             "index the documents again into a new folder"
         )
+    if int(settings.get("version", 0)) < FORMAT_VERSION:
+        raise LongColBERTError(
+            f"{folder} was written by an older longcolbert (index format "
+            f"{settings.get('version')}); index the documents again into a new folder"
+        )
     if int(settings.get("version", 0)) > FORMAT_VERSION:
         raise LongColBERTError(
             f"{folder} uses index format {settings['version']}, newer than this longcolbert "
@@ -317,13 +367,14 @@ def _read(folder: Path) -> _Contents:
     codec = ResidualCodec.load(folder)
     codes = load_array(folder / "codes.npy")
     residuals = load_array(folder / "residuals.npy", mmap_mode="r")
+    norms = load_array(folder / "norms.npy")
     doclens = load_array(folder / "doclens.npy")
-    if len(codes) != int(doclens.sum()) or residuals.shape[0] != len(codes):
+    if len(codes) != int(doclens.sum()) or not residuals.shape[0] == len(norms) == len(codes):
         raise LongColBERTError(
             f"{folder} is inconsistent ({len(codes)} codes for {int(doclens.sum())} tokens); "
             "the index folder is damaged: index the documents again into a new folder"
         )
-    return _Contents.build(codec, codes, residuals, doclens)
+    return _Contents.build(codec, codes, residuals, norms, doclens)
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -69,6 +69,18 @@ def test_search_finds_the_exact_best_documents(tmp_path):
     assert np.mean(recall) >= 0.8
 
 
+def test_search_scores_are_maxsim_on_the_decompressed_embeddings(tmp_path):
+    docs = clustered_documents(40, 150)
+    index = build(tmp_path, docs, n_full=40)
+    query = torch.nn.functional.normalize(docs[3][:16] + 0.1 * torch.randn(16, DIM), dim=-1)
+    found = index.search(query, 40)
+    restored = index.embeddings(found.positions)
+    expected = [float((query @ e.T).max(dim=1).values.sum()) for e in restored]
+    np.testing.assert_allclose(found.scores, expected, rtol=2e-3)  # norms are stored as float16
+    for sims, embeddings in zip(found.similarities, restored):
+        np.testing.assert_allclose(sims, (query @ embeddings.T).numpy(), atol=3e-3)
+
+
 def test_subset_limits_the_search(tmp_path):
     docs = clustered_documents(60, 100)
     index = build(tmp_path, docs, n_full=8)
@@ -111,4 +123,12 @@ def test_folders_from_the_fast_plaid_layout_are_refused_with_the_remedy(tmp_path
     (tmp_path / "plaid-1").mkdir()
     np.save(tmp_path / "plaid-1" / "ivf.npy", np.arange(4))
     with pytest.raises(LongColBERTError, match="older longcolbert.*index the documents again"):
+        PlaidIndex(tmp_path, 1)
+
+
+def test_folders_of_an_older_index_format_are_refused_with_the_remedy(tmp_path):
+    build(tmp_path, clustered_documents(3, 20))
+    settings = tmp_path / "plaid-1" / "plaid.json"
+    settings.write_text(settings.read_text().replace('"version": 2', '"version": 1'))
+    with pytest.raises(LongColBERTError, match="index format 1.*index the documents again"):
         PlaidIndex(tmp_path, 1)
