@@ -24,7 +24,8 @@ from .errors import InvalidInputError, LongColBERTError
 from .loaders import Document, load_paths
 from .model import DEFAULT_MODEL, ModelFingerprint, fingerprint, load_model, normalize_model_name
 from .passages import (
-    best_passages,
+    PassageSource,
+    best_passages_many,
     maxsim,
     passage_document_score,
     sentence_units,
@@ -65,35 +66,6 @@ class _ModelHolder:
         return self._encoder
 
 
-def _score_hit(
-    doc: StoredDocument,
-    similarities: np.ndarray,
-    query: EncodedQuery,
-    n_passages: int,
-    passage_tokens: int,
-    document_score: str,
-) -> Hit:
-    """Score one document from its query x row ``similarities``; see :mod:`longcolbert.passages`.
-
-    Passages come without highlights; :func:`_rank` adds them to the hits it keeps.
-    """
-    if similarities.shape[1] != doc.offsets.shape[0]:
-        raise LongColBERTError(
-            f"document {doc.id!r} has {similarities.shape[1]} embeddings but "
-            f"{doc.offsets.shape[0]} offsets; the index folder is damaged: index it again"
-        )
-    passages = best_passages(
-        doc.text, doc.offsets, similarities, query.content, passage_tokens=passage_tokens,
-        n_passages=max(1, n_passages), page_map=doc.page_map, highlights=False,
-        units=doc.units,
-    )
-    if document_score == "maxsim":
-        score = maxsim(similarities)
-    else:
-        score = passage_document_score(doc.offsets, similarities, passages)
-    return Hit(doc.id, score, doc.metadata, passages[:n_passages])
-
-
 def _rank(
     documents: Sequence[StoredDocument],
     similarities: Sequence[np.ndarray],
@@ -103,11 +75,25 @@ def _rank(
     document_score: str,
     top: int | None,
 ) -> list[Hit]:
-    """Score every document, keep the ``top`` best, and highlight only their passages."""
-    hits = [
-        _score_hit(doc, sims, query, n_passages, passage_tokens, document_score)
-        for doc, sims in zip(documents, similarities)
-    ]
+    """Score every document from its query x row ``similarities``, keep the ``top`` best,
+    and highlight only their passages; see :mod:`longcolbert.passages`."""
+    for doc, sims in zip(documents, similarities):
+        if sims.shape[1] != doc.offsets.shape[0]:
+            raise LongColBERTError(
+                f"document {doc.id!r} has {sims.shape[1]} embeddings but "
+                f"{doc.offsets.shape[0]} offsets; the index folder is damaged: index it again"
+            )
+    sources = [PassageSource(doc.text, doc.offsets, sims, doc.units, doc.page_map)
+               for doc, sims in zip(documents, similarities)]
+    found = best_passages_many(sources, query.content, passage_tokens=passage_tokens,
+                               n_passages=max(1, n_passages), highlights=False)
+    hits = []
+    for doc, sims, passages in zip(documents, similarities, found):
+        if document_score == "maxsim":
+            score = maxsim(sims)
+        else:
+            score = passage_document_score(doc.offsets, sims, passages)
+        hits.append(Hit(doc.id, score, doc.metadata, passages[:n_passages]))
     ranked = []
     for i in np.argsort([-hit.score for hit in hits], kind="stable")[:top]:
         doc, sims = documents[i], similarities[i]

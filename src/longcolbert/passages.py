@@ -18,11 +18,13 @@ One. | Two! | Three/wrapped. | - item
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
 
 from .results import Highlight, Passage
 
@@ -77,9 +79,11 @@ class DocumentLayout:
         has_text = offsets[:, 1] > offsets[:, 0]
         owner = np.searchsorted(spans[:, 0], offsets[:, 0], side="right") - 1
         owner = np.where(has_text & (owner >= 0), owner, -1)
+        counts = np.bincount(owner[owner >= 0], minlength=len(spans))
+        if not len(counts) or counts.max() <= passage_tokens:  # usual: no unit to split
+            return cls(spans, owner, counts)
         rows = np.flatnonzero(owner >= 0)
         rows = rows[np.argsort(owner[rows], kind="stable")]
-        counts = np.bincount(owner[rows], minlength=len(spans))
         pieces = np.maximum(1, -(-counts // passage_tokens))
         first_piece = np.concatenate([[0], np.cumsum(pieces)[:-1]]).astype(np.int64)
         rank = np.arange(len(rows)) - np.concatenate([[0], np.cumsum(counts)[:-1]])[owner[rows]]
@@ -123,6 +127,21 @@ def passage_document_score(
     return maxsim(similarities[:, rows])
 
 
+@dataclass
+class PassageSource:
+    """One document to find passages in: its text, token offsets and query similarities.
+
+    ``similarities`` is ``Q @ D.T`` ([query tokens, rows]); ``units`` are the text's
+    :func:`sentence_units` if known; ``page_map`` holds ``(start, end, page)``.
+    """
+
+    text: str
+    offsets: np.ndarray
+    similarities: np.ndarray
+    units: np.ndarray | None = None
+    page_map: list[tuple[int, int, int]] | None = None
+
+
 def best_passages(
     text: str,
     offsets: np.ndarray,
@@ -137,53 +156,88 @@ def best_passages(
 ) -> list[Passage]:
     """The ``n_passages`` best non-overlapping passages, best first, with highlights.
 
-    ``similarities`` is ``Q @ D.T`` ([query tokens, rows]); ``content`` marks the
-    query tokens that may make highlights; ``page_map`` holds ``(start, end, page)``.
-    With ``highlights=False`` they are left empty (add them later with
-    :func:`with_highlights`); ``units`` are the text's :func:`sentence_units` if known.
+    ``content`` marks the query tokens that may make highlights. With
+    ``highlights=False`` they are left empty (add them later with
+    :func:`with_highlights`). See :class:`PassageSource` for the other arguments.
     """
-    layout = DocumentLayout.build(text, offsets, passage_tokens, units)
-    if not len(layout.units) or n_passages <= 0:
-        return []
-    n_units = len(layout.units)
-    # Per-unit maxima: [query tokens, units]; units without rows stay at -inf.
-    unit_max = np.full((similarities.shape[0], n_units), -np.inf, dtype=np.float32)
-    with_rows = np.flatnonzero(layout.row_unit >= 0)
-    if len(with_rows):
-        rows = with_rows[np.argsort(layout.row_unit[with_rows], kind="stable")]
-        owners = layout.row_unit[rows]
-        first = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]])
-        unit_max[:, owners[first]] = np.maximum.reduceat(similarities[:, rows], first, axis=1)
+    source = PassageSource(text, offsets, similarities, units, page_map)
+    return best_passages_many([source], content, passage_tokens=passage_tokens,
+                              n_passages=n_passages, highlights=highlights)[0]
 
-    windows = _unit_windows(layout.unit_tokens, passage_tokens)
-    scores = _window_scores(unit_max, windows)
+
+def best_passages_many(
+    documents: list[PassageSource],
+    content: np.ndarray,
+    *,
+    passage_tokens: int = 200,
+    n_passages: int = 3,
+    highlights: bool = True,
+) -> list[list[Passage]]:
+    """:func:`best_passages` of several documents for one query, computed together.
+
+    The per-unit maxima and window scores of all documents come from one pass
+    over their units side by side, so the cost per document is a few array
+    operations, not a few dozen.
+    """
+    layouts = [DocumentLayout.build(d.text, d.offsets, passage_tokens, d.units) for d in documents]
+    if n_passages <= 0:
+        return [[] for _ in documents]
+    unit_base = np.concatenate([[0], np.cumsum([len(layout.units) for layout in layouts])])
+    n_query = documents[0].similarities.shape[0] if documents else 0
+    # Per-unit maxima of all documents side by side, [units, query tokens]: each row's
+    # similarities go to its unit's row (rows without text to a spare last row);
+    # units without rows stay at -inf.
+    unit_max = torch.full((int(unit_base[-1]) + 1, n_query), -torch.inf)
+    for doc, layout, base in zip(documents, layouts, unit_base):
+        owner = torch.from_numpy(np.where(layout.row_unit >= 0, layout.row_unit + base, -1))
+        owner[owner < 0] = len(unit_max) - 1
+        rows = torch.from_numpy(doc.similarities.T)  # [rows, query tokens], no copy
+        unit_max.scatter_reduce_(0, owner[:, None].expand(rows.shape), rows, "amax")
+    unit_max = unit_max[:-1].numpy().T  # [query tokens, units]
+
+    # One window per start unit, never crossing into the next document.
+    ends = np.concatenate(
+        [_unit_window_ends(layout.unit_tokens, passage_tokens) + base
+         for layout, base in zip(layouts, unit_base)]
+    ) if layouts else np.zeros(0, dtype=np.int64)
+    scores = _window_scores(unit_max, np.arange(len(ends)), ends)
+    return [
+        _choose(doc, layout, scores[unit_base[i] : unit_base[i + 1]],
+                ends[unit_base[i] : unit_base[i + 1]] - unit_base[i], content, n_passages,
+                highlights)
+        for i, (doc, layout) in enumerate(zip(documents, layouts))
+    ]
+
+
+def _choose(
+    doc: PassageSource,
+    layout: DocumentLayout,
+    scores: np.ndarray,
+    ends: np.ndarray,
+    content: np.ndarray,
+    n_passages: int,
+    highlights: bool,
+) -> list[Passage]:
+    """The best non-overlapping windows of one document as passages, best first."""
     chosen: list[tuple[int, int, float]] = []
-    taken = np.zeros(n_units, dtype=bool)
-    for index in np.argsort(-scores, kind="stable"):
-        a, b = windows[index]
-        if taken[a:b].any():
-            continue
-        taken[a:b] = True
-        chosen.append((a, b, float(scores[index])))
+    ends_of = ends.tolist()
+    for a in np.argsort(-scores, kind="stable").tolist():
+        b = ends_of[a]
+        if any(a < end and start < b for start, end, _ in chosen):
+            continue  # overlaps a better passage
+        chosen.append((a, b, float(scores[a])))
         if len(chosen) == n_passages:
             break
-
     passages = []
     for a, b, score in chosen:
         start, end = int(layout.units[a, 0]), int(layout.units[b - 1, 1])
-        rows = np.flatnonzero((layout.row_unit >= a) & (layout.row_unit < b))
+        found: list[Highlight] = []
+        if highlights:
+            rows = np.flatnonzero((layout.row_unit >= a) & (layout.row_unit < b))
+            found = _highlights(doc.text, doc.offsets, doc.similarities, content, rows, start, end)
         passages.append(
-            Passage(
-                text=text[start:end],
-                start=start,
-                end=end,
-                score=score,
-                pages=_pages(start, end, page_map),
-                highlights=(
-                    _highlights(text, offsets, similarities, content, rows, start, end)
-                    if highlights else []
-                ),
-            )
+            Passage(text=doc.text[start:end], start=start, end=end, score=score,
+                    pages=_pages(start, end, doc.page_map), highlights=found)
         )
     return passages
 
@@ -199,19 +253,20 @@ def with_highlights(
     return replace(passage, highlights=found)
 
 
-def _window_scores(unit_max: np.ndarray, windows: list[tuple[int, int]]) -> np.ndarray:
-    """MaxSim of every window ``[a, b)`` of units, from per-unit maxima, via a sparse table.
+def _window_scores(unit_max: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """MaxSim of every window ``[start, end)`` of units, from per-unit maxima, via a sparse table.
 
     Level ``k`` of the table holds the max over ``2**k`` consecutive units, so any
     range max is the max of two overlapping power-of-two blocks.
     """
-    starts = np.array([a for a, _ in windows])
-    lengths = np.array([b - a for a, b in windows])
+    if not len(starts):
+        return np.zeros(0, dtype=np.float32)
+    lengths = ends - starts
     levels = [unit_max]
     while (1 << len(levels)) <= lengths.max():
         previous, step = levels[-1], 1 << (len(levels) - 1)
         levels.append(np.maximum(previous[:, :-step], previous[:, step:]))
-    best = np.empty((unit_max.shape[0], len(windows)), dtype=unit_max.dtype)
+    best = np.empty((unit_max.shape[0], len(starts)), dtype=unit_max.dtype)
     level_of = np.floor(np.log2(lengths)).astype(int)
     for k in np.unique(level_of):
         chosen = np.flatnonzero(level_of == k)
@@ -223,13 +278,12 @@ def _window_scores(unit_max: np.ndarray, windows: list[tuple[int, int]]) -> np.n
     return np.where(finite.any(axis=0), scores, -np.inf)
 
 
-def _unit_windows(unit_tokens: np.ndarray, target: int) -> list[tuple[int, int]]:
-    """For each start unit, the shortest run of units holding at least ``target`` tokens."""
+def _unit_window_ends(unit_tokens: np.ndarray, target: int) -> np.ndarray:
+    """For each start unit, the end of the shortest run of units holding at least ``target`` tokens."""
     n = len(unit_tokens)
     total = np.concatenate([[0], np.cumsum(unit_tokens)])
     ends = np.searchsorted(total, total[:-1] + target, side="left")
-    ends = np.maximum(np.minimum(ends, n), np.arange(1, n + 1))
-    return list(zip(range(n), ends.tolist()))
+    return np.maximum(np.minimum(ends, n), np.arange(1, n + 1))
 
 
 def _pages(start: int, end: int, page_map: list[tuple[int, int, int]] | None) -> list[int]:
@@ -252,12 +306,15 @@ def _highlights(
     local = similarities[np.ix_(np.flatnonzero(content), rows)]
     winners = rows[local.argmax(axis=1)]
     best = local.max(axis=1)
+    by_row: dict[int, float] = {}  # several query tokens often win the same row
+    for row, score in zip(winners.tolist(), best.tolist()):
+        by_row[row] = max(by_row.get(row, -np.inf), score)
     spans: dict[tuple[int, int], float] = {}
-    for row, score in zip(winners, best):
+    for row, score in by_row.items():
         span = _word_span(text, int(offsets[row, 0]), int(offsets[row, 1]), start, end)
         if not text[span[0] : span[1]].strip():
             continue  # a bare-space token (byte-level BPE) marks nothing worth showing
-        spans[span] = max(spans.get(span, -np.inf), float(score))
+        spans[span] = max(spans.get(span, -np.inf), score)
     merged: list[list] = []
     for (s, e), score in sorted(spans.items()):
         if merged and s < merged[-1][1]:
@@ -268,6 +325,7 @@ def _highlights(
     return [Highlight(s, e, score) for s, e, score in merged]
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_word_char(ch: str) -> bool:
     if unicodedata.east_asian_width(ch) in ("W", "F"):
         return False  # CJK: each character stands alone

@@ -151,6 +151,16 @@ def test_query_content_marks_real_tokens(standin_model):
     assert query.content.tolist() == [False, False, True, True, False]
 
 
+@pytest.mark.parametrize("name", ["tiny_model", "standin_model"])
+def test_query_embeddings_equal_pylate_encode(name, request):
+    model = request.getfixturevalue(name)  # with and without query expansion
+    for text in ["notice period", "What is the notice period of the contract, in months?"]:
+        reference = model.encode([text], is_query=True, convert_to_numpy=False)[0]
+        query = Encoder(model).encode_query(text)
+        assert query.embeddings.shape == reference.shape
+        assert float((query.embeddings - reference.float()).abs().max()) <= 1e-5
+
+
 def test_query_expansion_tokens_count_but_are_not_content(tiny_model):
     query = Encoder(tiny_model).encode_query("notice period")
     assert query.embeddings.shape[0] == tiny_model.query_length  # padded with [MASK]

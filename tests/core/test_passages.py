@@ -7,7 +7,14 @@ import pytest
 
 from longcolbert import Reranker
 from longcolbert.encoder import Encoder
-from longcolbert.passages import best_passages, maxsim, sentence_units, with_highlights
+from longcolbert.passages import (
+    PassageSource,
+    best_passages,
+    best_passages_many,
+    maxsim,
+    sentence_units,
+    with_highlights,
+)
 
 TEXT = (
     "Termination. Either party may end the agreement at any time.\n"
@@ -64,6 +71,24 @@ def test_passage_and_highlight_invariants(which, request):
                           n_passages=4, units=stored_units, highlights=False)
     assert [q.highlights for q in later] == [[]] * 4
     assert [with_highlights(q, TEXT, doc.offsets, sims, query.content) for q in later] == passages
+
+
+def test_passages_of_several_documents_at_once_equal_one_at_a_time(standin_model):
+    texts = [TEXT, "A single short line about notice.", TEXT[::-1].strip() + " notice period",
+             TEXT[:300]]
+    encoder = Encoder(standin_model)
+    docs = encoder.encode_documents(texts)
+    query = encoder.encode_query("what is the notice period for termination")
+    sims = [(query.embeddings @ d.embeddings.T).numpy() for d in docs]
+    pages = [[(0, 200, 1), (200, len(TEXT), 2)], None, None, None]
+    together = best_passages_many(
+        [PassageSource(t, d.offsets, s, page_map=m) for t, d, s, m in zip(texts, docs, sims, pages)],
+        query.content, passage_tokens=30, n_passages=3,
+    )
+    alone = [best_passages(t, d.offsets, s, query.content, passage_tokens=30, n_passages=3,
+                           page_map=m) for t, d, s, m in zip(texts, docs, sims, pages)]
+    assert together == alone
+    assert [len(p) for p in together] == [3, 1, 3, 2] and together[0][0].pages
 
 
 def _wide(ch: str) -> bool:
