@@ -28,6 +28,7 @@ import torch
 
 from .errors import LongColBERTError
 
+POINTS_PER_CENTROID = 16  # k-means training points per centroid
 _ASSIGN_CHUNK = 16384  # rows per centroid-assignment matmul
 _BYTE_ELEMENT = {1: torch.float32, 2: torch.float64}  # values per byte -> element of that size
 
@@ -77,11 +78,16 @@ class ResidualCodec:
         *,
         nbits: int = 4,
         n_centroids: int | None = None,
-        points_per_centroid: int = 16,
+        points_per_centroid: int = POINTS_PER_CENTROID,
         iterations: int = 4,
         seed: int = 42,
+        trained_tokens: int | None = None,
     ) -> "ResidualCodec":
-        """Fit centroids (k-means) and residual buckets on ``embeddings`` ([n, dim])."""
+        """Fit centroids (k-means) and residual buckets on ``embeddings`` ([n, dim]).
+
+        ``trained_tokens`` is the size of the index the codec is for (default ``n``):
+        the embeddings may be a sample of it.
+        """
         from fastkmeans import FastKMeans
 
         vectors = embeddings.float().cpu().contiguous()
@@ -105,7 +111,7 @@ class ResidualCodec:
             cutoffs=_midpoints(weights),
             weights=weights,
             nbits=nbits,
-            trained_tokens=n,
+            trained_tokens=trained_tokens or n,
         )
 
     def compress(self, embeddings: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

@@ -143,6 +143,20 @@ class Encoder:
             spans = np.stack([starts, np.maximum(ends, starts)], axis=1)
         return _Prepared(list(encoding["input_ids"]), _trim_spans(stripped, spans) + lead, len(text))
 
+    def count_rows(self, texts: Sequence[str], batch: int = 64) -> list[int]:
+        """About how many embedding rows each text will get: its tokens plus the special
+        and prefix tokens, before the skiplist drops punctuation (tokenized in batches).
+        """
+        extra = len(self.lead) + len(self.trail) + (1 if self.prefix_id is not None else 0)
+        counts: list[int] = []
+        for start in range(0, len(texts), batch):
+            chunk = [t.strip().lower() if self.lowercase else t.strip()
+                     for t in texts[start : start + batch]]
+            ids = self.tokenizer(chunk, add_special_tokens=False, return_attention_mask=False,
+                                 verbose=False)["input_ids"]
+            counts.extend(len(i) + extra for i in ids)
+        return counts
+
     def _special_frame(self) -> tuple[list[int], list[int]]:
         """The special tokens the tokenizer puts before and after a text (e.g. CLS / SEP)."""
         probe = self.tokenizer("x", add_special_tokens=True, return_special_tokens_mask=True)

@@ -13,11 +13,12 @@ import json
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 from filelock import FileLock
+from tqdm.auto import tqdm
 
 from .encoder import EncodedDocument, EncodedQuery, Encoder
 from .errors import InvalidInputError, LongColBERTError
@@ -32,6 +33,7 @@ from .passages import (
     with_highlights,
 )
 from .plaid import PlaidIndex
+from .plaid_writer import document_runs
 from .results import Hit, Passage
 from .store import Filter, Store, StoredDocument
 
@@ -115,6 +117,9 @@ class Index:
     MaxSim of the query against its best passage plus its special tokens
     (``document_score="passage"``; ``"maxsim"`` uses every token; see the README
     for the measurements) among the PLAID top ``candidates`` documents.
+    ``token_budget`` bounds the tokens of one model forward; ``batch_tokens`` the
+    tokens an add encodes and compresses before parking them on disk: together
+    they bound an add's memory, whatever the number of documents.
 
     >>> index = Index("./idx", model="./my-local-colbert")  # doctest: +SKIP
     """
@@ -131,6 +136,7 @@ class Index:
         candidates: int = 30,
         document_score: str = "passage",
         token_budget: int = 8192,
+        batch_tokens: int = 1 << 18,
     ):
         self.path = Path(path)
         if not (self.path / STORE_FILE).exists():
@@ -158,6 +164,7 @@ class Index:
         self.passage_tokens = passage_tokens
         self.candidates = candidates
         self.document_score = document_score
+        self.batch_tokens = batch_tokens
         self.plaid = PlaidIndex(self.path, self._generation())
         self._thread_lock = threading.RLock()  # one connection and PLAID handle, many threads
 
@@ -247,7 +254,11 @@ class Index:
     def add_documents(
         self, documents: Sequence[Document], *, show_progress: bool | None = None
     ) -> list[str]:
-        """Add (or replace, by id) documents; all of them land together or none does."""
+        """Add (or replace, by id) documents; all of them land together or none does.
+
+        Documents are encoded, compressed and parked on disk ``batch_tokens`` at a
+        time, so memory does not grow with their number.
+        """
         if not documents:
             raise InvalidInputError("no documents given; pass at least one")
         ids = [d.id for d in documents]
@@ -260,9 +271,15 @@ class Index:
                     f"document {doc.id!r} is empty or only whitespace; give it some text"
                 )
         encoder = self.encoder
-        encoded = encoder.encode_documents([d.text for d in documents], show_progress=show_progress)
-        with self._thread_lock:
-            self._write(documents, encoded, fingerprint(encoder.model))
+        counts = encoder.count_rows([d.text for d in documents])
+        if show_progress is None:
+            show_progress = sum(counts) >= 50_000
+
+        def encode(positions: list[int]) -> list[EncodedDocument]:
+            texts = [documents[i].text for i in positions]
+            return encoder.encode_documents(texts, show_progress=False) if texts else []
+
+        self._add(documents, counts, encode, fingerprint(encoder.model), show_progress)
         return ids
 
     def add_files(
@@ -297,15 +314,87 @@ class Index:
         encoded: Sequence[EncodedDocument],
         model_fingerprint: ModelFingerprint,
     ) -> None:
+        """Add documents whose encodings are already known (benchmarks, tests)."""
+        counts = [e.embeddings.shape[0] for e in encoded]
+        self._add(documents, counts, lambda positions: [encoded[i] for i in positions],
+                  model_fingerprint, show_progress=False)
+
+    def _add(
+        self,
+        documents: Sequence[Document],
+        counts: Sequence[int],
+        encode: Callable[[list[int]], list[EncodedDocument]],
+        model_fingerprint: ModelFingerprint,
+        show_progress: bool,
+    ) -> None:
+        """Encode, compress and stage ``documents`` batch by batch, then commit them at once.
+
+        ``counts`` estimates each document's embedding rows; ``encode`` encodes the
+        documents at some positions. The codec, when one must be (re)trained, learns
+        from a random sample of the documents, encoded first and kept for their turn.
+        """
         with self._lock:
-            self._refresh()
-            replaced = sorted(self.store.plaid_ids([d.id for d in documents]).values())
-            stored = [
-                StoredDocument(d.id, d.text, d.metadata, d.page_map, e.offsets,
-                               np.array(sentence_units(d.text), dtype=np.int64).reshape(-1, 2))
-                for d, e in zip(documents, encoded)
-            ]
-            self._commit(replaced, stored, [e.embeddings for e in encoded], model_fingerprint)
+            with self._thread_lock:
+                self._refresh()
+                replaced = sorted(self.store.plaid_ids([d.id for d in documents]).values())
+                self.store.clear_staged()  # left by an add that was killed
+                generation = self._generation() + 1
+                first_position = self.store.count() - len(replaced)
+            ready: dict[int, EncodedDocument] = {}
+
+            def sample(tokens: int) -> torch.Tensor:
+                chosen, total = [], 0
+                for i in np.random.default_rng(0).permutation(len(documents)).tolist():
+                    chosen.append(i)
+                    total += counts[i]
+                    if total >= tokens:
+                        break
+                for batch in self._batches(sorted(chosen), counts):
+                    ready.update(zip(batch, encode(batch)))
+                return torch.cat([ready[i].embeddings for i in chosen])
+
+            progress = tqdm(total=len(documents), unit="doc", desc="Indexing",
+                            disable=not show_progress)
+            writer = None
+            try:
+                codec = self.plaid.codec_for(replaced, int(sum(counts)), sample)
+                writer = self.plaid.writer(generation, delete=replaced, codec=codec)
+                for batch in self._batches(list(range(len(documents))), counts):
+                    missing = [i for i in batch if i not in ready]
+                    ready.update(zip(missing, encode(missing)))
+                    encoded = [ready.pop(i) for i in batch]
+                    writer.add([e.embeddings for e in encoded])
+                    stored = [
+                        StoredDocument(d.id, d.text, d.metadata, d.page_map, e.offsets,
+                                       np.array(sentence_units(d.text), dtype=np.int64).reshape(-1, 2))
+                        for d, e in zip((documents[i] for i in batch), encoded)
+                    ]
+                    with self._thread_lock:
+                        self.store.stage(stored)
+                    progress.update(len(batch))
+                writer.finish()
+            except BaseException:
+                if writer is not None:
+                    writer.abort()
+                with self._thread_lock:
+                    self.store.clear_staged()
+                raise
+            finally:
+                progress.close()
+            with self._thread_lock:
+                with self.store.transaction():
+                    self.store.remove(replaced)
+                    self.store.insert_staged(first_plaid_id=first_position)
+                    if self.store.get_meta("model") is None:
+                        self.store.set_meta("model", json.dumps(model_fingerprint.to_dict()))
+                    self.store.set_meta("generation", str(generation))
+                self.plaid.load(generation)
+                self.plaid.remove_litter(keep=generation)
+
+    def _batches(self, positions: list[int], counts: Sequence[int]) -> list[list[int]]:
+        """``positions`` in consecutive runs of about ``batch_tokens`` rows (one document at least)."""
+        lengths = np.array([counts[i] for i in positions], dtype=np.int64)
+        return [positions[run] for run in document_runs(lengths, self.batch_tokens)]
 
     def _commit(
         self,
@@ -441,10 +530,12 @@ class Reranker:
         passage_tokens: int = 200,
         document_score: str = "passage",
         token_budget: int = 8192,
+        batch_tokens: int = 1 << 18,
     ):
         self._model = _ModelHolder(model, document_length, device, token_budget)
         self.passage_tokens = passage_tokens
         self.document_score = document_score
+        self.batch_tokens = batch_tokens
 
     @property
     def encoder(self) -> Encoder:

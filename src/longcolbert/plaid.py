@@ -26,21 +26,25 @@ writer removes. Generation 0 is an empty index (no folder).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from .codec import ResidualCodec, Workspace, load_array
+from .codec import (
+    POINTS_PER_CENTROID,
+    ResidualCodec,
+    Workspace,
+    centroid_count,
+    load_array,
+)
 from .errors import LongColBERTError, UnsafeIndexError
+from .plaid_writer import FORMAT, FORMAT_VERSION, GenerationWriter, document_runs
 
-FORMAT = "longcolbert-plaid"
-FORMAT_VERSION = 2  # 2: norms.npy
 _SCORE_CHUNK_TOKENS = 16384  # tokens scored per step: bounded temporaries, no page-fault storm
 RETRAIN_GROWTH = 4  # retrain the codec when the index outgrows its training set this much
 _GENERATION = re.compile(r"^plaid-(\d+)(\.tmp)?$")
@@ -203,7 +207,7 @@ class PlaidIndex:
         # [tokens, q]: this orientation is the fast one for a tall matrix times a small one
         token_scores = self._workspace.scores(int(lengths.sum()), query.shape[0])
         done = 0
-        for chunk in _chunks(lengths, _SCORE_CHUNK_TOKENS):  # bounded temporaries, reused
+        for chunk in document_runs(lengths, _SCORE_CHUNK_TOKENS):  # bounded temporaries, reused
             rows = contents.rows(positions[chunk])
             out = token_scores[done : done + len(rows)]
             torch.index_select(
@@ -260,64 +264,64 @@ class PlaidIndex:
 
     # -- writing -------------------------------------------------------------------
 
+    def codec_for(self, delete: Sequence[int], new_tokens: int,
+                  sample: Callable[[int], torch.Tensor]) -> ResidualCodec | None:
+        """The codec for a generation that drops ``delete`` and adds ``new_tokens`` tokens.
+
+        The current codec while the index stays within ``RETRAIN_GROWTH`` times
+        its training set (so a small first add does not fix it for good); else a
+        new one, trained on ``sample(n)`` (about ``n`` of the new tokens) plus a
+        matching share of the kept tokens. None for an index left empty.
+        """
+        current = self._contents
+        kept_rows = np.zeros(0, dtype=np.int64)
+        if current is not None:
+            keep = np.ones(len(current.doclens), dtype=bool)
+            keep[np.asarray(delete, dtype=np.int64)] = False
+            kept_rows = current.rows(np.flatnonzero(keep))
+        total = len(kept_rows) + new_tokens
+        if len(kept_rows) and total <= RETRAIN_GROWTH * current.codec.trained_tokens:
+            return current.codec
+        if not new_tokens:
+            return None
+        wanted = centroid_count(total) * POINTS_PER_CENTROID
+        parts = [sample(max(1, -(-wanted * new_tokens // total)))]
+        if len(kept_rows):
+            share = min(len(kept_rows), -(-wanted * len(kept_rows) // total))
+            rows = np.sort(np.random.default_rng(0).choice(kept_rows, share, replace=False))
+            parts.insert(0, current.codec.decompress(current.codes[rows],
+                                                     np.asarray(current.residuals[rows])))
+        nbits = current.codec.nbits if current is not None else self.nbits
+        return ResidualCodec.train(torch.cat(parts), nbits=nbits,
+                                   n_centroids=centroid_count(total), trained_tokens=total)
+
+    def writer(self, generation: int, *, delete: Sequence[int],
+               codec: ResidualCodec | None) -> GenerationWriter:
+        """A :class:`GenerationWriter` for the next generation (add batches, then finish)."""
+        return GenerationWriter(self, generation, delete=delete, codec=codec)
+
     def build_next(
         self, generation: int, *, delete: Sequence[int], add: Sequence[torch.Tensor]
     ) -> None:
         """Write generation ``generation``: the current one less ``delete``, plus ``add`` at the end.
 
-        Nothing in use is touched; the caller commits the new generation in the
-        store, then calls :meth:`load`. The codec is trained on the first documents
-        and retrained when the index grows past ``RETRAIN_GROWTH`` times its
-        training set, so a small first add does not fix it for good.
+        All at once; :meth:`writer` takes the new documents in batches.
         """
-        target = self.path(generation)
-        temporary = target.with_name(target.name + ".tmp")
-        for stale in (target, temporary):
-            shutil.rmtree(stale, ignore_errors=True)
-        current = self._contents
-        codec, codes, residuals, norms, doclens = None, [], [], [], []
-        if current is not None:
-            keep = np.ones(len(current.doclens), dtype=bool)
-            keep[np.asarray(delete, dtype=np.int64)] = False
-            if keep.any():
-                rows = current.rows(np.flatnonzero(keep))
-                codec = current.codec
-                codes, residuals = [current.codes[rows]], [np.asarray(current.residuals[rows])]
-                norms = [current.norms[rows]]
-                doclens = [current.doclens[keep]]
-        if not add and not doclens:
-            return  # an empty index has no folder
-        new = torch.cat([e.float().cpu() for e in add]) if add else None
-        kept_tokens = sum(len(c) for c in codes)
-        total = kept_tokens + (0 if new is None else new.shape[0])
-        if new is not None and (codec is None or total > RETRAIN_GROWTH * codec.trained_tokens):
-            training = new if codec is None else torch.cat(
-                [codec.decompress(codes[0], residuals[0]), new]
-            )
-            codec = ResidualCodec.train(training, nbits=self.nbits if codec is None else codec.nbits)
-            codes, residuals, norms = [], [], []
-            if kept_tokens:
-                old_codes, old_residuals = codec.compress(training[:kept_tokens])
-                codes, residuals = [old_codes], [old_residuals]
-                norms = [codec.norms(old_codes, old_residuals)]
-        if new is not None:
-            new_codes, new_residuals = codec.compress(new)
-            codes.append(new_codes)
-            residuals.append(new_residuals)
-            norms.append(codec.norms(new_codes, new_residuals))
-            doclens.append(np.array([e.shape[0] for e in add], dtype=np.int64))
-        temporary.mkdir(parents=True)
-        codec.save(temporary)
-        np.save(temporary / "codes.npy", np.concatenate(codes).astype(codec.code_dtype))
-        np.save(temporary / "residuals.npy", np.concatenate(residuals))
-        np.save(temporary / "norms.npy", np.concatenate(norms).astype(np.float16))
-        np.save(temporary / "doclens.npy", np.concatenate(doclens).astype(np.int64))
-        (temporary / "plaid.json").write_text(
-            json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "dim": codec.dim})
-        )
-        _fsync_tree(temporary)
-        temporary.rename(target)
-        _fsync_dir(self.root)
+        new = [e.float().cpu() for e in add]
+        everything = torch.cat(new) if new else torch.zeros(0, 0)
+
+        def sample(n: int) -> torch.Tensor:
+            picked = torch.randperm(len(everything), generator=torch.Generator().manual_seed(0))
+            return everything[picked[:n]]
+
+        codec = self.codec_for(delete, len(everything), sample)
+        writer = self.writer(generation, delete=delete, codec=codec)
+        try:
+            writer.add(new)
+            writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
 
     def remove_litter(self, keep: int) -> None:
         """Delete generation folders other than ``keep`` (left by crashes or replaced)."""
@@ -325,23 +329,6 @@ class PlaidIndex:
             match = _GENERATION.match(path.name)
             if match and path.is_dir() and (int(match.group(1)) != keep or match.group(2)):
                 shutil.rmtree(path, ignore_errors=True)
-
-
-def _chunks(lengths: np.ndarray, tokens: int) -> list[slice]:
-    """Consecutive runs of documents holding about ``tokens`` tokens each (at least one document).
-
-    >>> _chunks(np.array([5, 5, 5, 20, 1]), 10)
-    [slice(0, 2, None), slice(2, 3, None), slice(3, 4, None), slice(4, 5, None)]
-    """
-    runs, start, total = [], 0, 0
-    for i, n in enumerate(lengths.tolist()):
-        if total and total + n > tokens:
-            runs.append(slice(start, i))
-            start, total = i, 0
-        total += n
-    if start < len(lengths):
-        runs.append(slice(start, len(lengths)))
-    return runs
 
 
 def _read(folder: Path) -> _Contents:
@@ -375,20 +362,3 @@ def _read(folder: Path) -> _Contents:
             "the index folder is damaged: index the documents again into a new folder"
         )
     return _Contents.build(codec, codes, residuals, norms, doclens)
-
-
-def _fsync_tree(folder: Path) -> None:
-    """Flush the files of ``folder`` and the folder itself to disk."""
-    for path in folder.iterdir():
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

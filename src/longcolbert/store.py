@@ -35,7 +35,18 @@ CREATE TABLE IF NOT EXISTS documents (
     n_tokens INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS documents_plaid_id ON documents (plaid_id);
+CREATE TABLE IF NOT EXISTS staged (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    page_map TEXT NOT NULL,
+    offsets BLOB NOT NULL,
+    units BLOB NOT NULL,
+    n_tokens INTEGER NOT NULL
+);
 """
+_COLUMNS = "id, text, metadata, page_map, offsets, units, n_tokens"
 
 FilterValue = str | int | float | bool | None
 Filter = Mapping[str, FilterValue | Sequence[FilterValue]]
@@ -148,29 +159,30 @@ class Store:
 
     def insert(self, documents: Sequence[StoredDocument], first_plaid_id: int) -> None:
         """Insert documents at consecutive PLAID positions starting at ``first_plaid_id``."""
-        rows = []
-        for position, doc in enumerate(documents):
-            offsets = np.ascontiguousarray(doc.offsets, dtype="<i4")
-            units = np.ascontiguousarray(
-                np.zeros((0, 2)) if doc.units is None else doc.units, dtype="<i4"
-            )
-            rows.append(
-                (
-                    doc.id,
-                    first_plaid_id + position,
-                    doc.text,
-                    json.dumps(doc.metadata, default=_json_default, ensure_ascii=False),
-                    json.dumps([list(p) for p in doc.page_map]),
-                    offsets.tobytes(),
-                    units.tobytes(),
-                    int(offsets.shape[0]),
-                )
-            )
         self.connection.executemany(
-            "INSERT INTO documents (id, plaid_id, text, metadata, page_map, offsets, units, n_tokens) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            f"INSERT INTO documents (plaid_id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(first_plaid_id + i, *row) for i, row in enumerate(_rows(documents))],
         )
+
+    def stage(self, documents: Sequence[StoredDocument]) -> None:
+        """Park documents of an add in progress on disk; nothing reads them until
+        :meth:`insert_staged` moves them into the index (a long add holds no rows in memory)."""
+        self.connection.executemany(
+            f"INSERT INTO staged ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", _rows(documents)
+        )
+
+    def insert_staged(self, first_plaid_id: int) -> None:
+        """Move the staged documents into the index, in staging order, from ``first_plaid_id``."""
+        self.connection.execute(
+            f"INSERT INTO documents (plaid_id, {_COLUMNS}) "
+            f"SELECT ? + ROW_NUMBER() OVER (ORDER BY seq) - 1, {_COLUMNS} FROM staged ORDER BY seq",
+            (first_plaid_id,),
+        )
+        self.clear_staged()
+
+    def clear_staged(self) -> None:
+        """Drop staged documents (an add that failed or was killed)."""
+        self.connection.execute("DELETE FROM staged")
 
     def by_plaid_ids(self, plaid_ids: Sequence[int]) -> list[StoredDocument]:
         """Documents at these PLAID positions, in the same order."""
@@ -233,6 +245,24 @@ class Store:
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
         return sorted(r[0] for r in self.connection.execute(query, params))
+
+
+def _rows(documents: Sequence[StoredDocument]) -> list[tuple]:
+    """Column values of documents, in ``_COLUMNS`` order."""
+    rows = []
+    for doc in documents:
+        offsets = np.ascontiguousarray(doc.offsets, dtype="<i4")
+        units = np.ascontiguousarray(np.zeros((0, 2)) if doc.units is None else doc.units, dtype="<i4")
+        rows.append((
+            doc.id,
+            doc.text,
+            json.dumps(doc.metadata, default=_json_default, ensure_ascii=False),
+            json.dumps([list(p) for p in doc.page_map]),
+            offsets.tobytes(),
+            units.tobytes(),
+            int(offsets.shape[0]),
+        ))
+    return rows
 
 
 def _document(row: tuple) -> StoredDocument:

@@ -14,6 +14,8 @@ import pytest
 
 from longcolbert import Index, IncompatibleModelError, InvalidInputError, UnsafeIndexError
 from longcolbert.errors import LongColBERTError
+from longcolbert.loaders import Document
+from longcolbert.model import fingerprint
 from longcolbert.plaid import check_safe
 
 from corpus import DOCS, META
@@ -216,3 +218,53 @@ def test_index_folders_from_longcolbert_0_1_are_refused_with_the_remedy(tmp_path
     old.close()
     with pytest.raises(LongColBERTError, match="older longcolbert.*index the documents again"):
         Index(path, create=False)
+
+
+def test_an_add_in_many_batches_lands_whole_and_in_order(tmp_path, standin_path):
+    texts = [f"{text} (copy {round})" for round in range(3) for text in DOCS.values()]
+    ids = [f"{doc_id}-{round}" for round in range(3) for doc_id in DOCS]
+    batched = Index(tmp_path / "batched", model=standin_path, batch_tokens=40)
+    whole = Index(tmp_path / "whole", model=standin_path)
+    for index in (batched, whole):
+        index.add(texts, ids=ids)
+    assert batched.ids() == whole.ids() == ids
+    assert batched.plaid._contents.codes.shape == whole.plaid._contents.codes.shape
+    for doc_id, text in zip(ids, texts):
+        stored = batched.get(doc_id)
+        assert stored.text == text
+        np.testing.assert_array_equal(stored.offsets, whole.get(doc_id).offsets)
+    for query in ["notice period of the contract", "planets and stars", "watering the garden"]:
+        assert [h.id for h in batched.search(query, k=3)] == [h.id for h in whole.search(query, k=3)]
+    folder = tmp_path / "batched"
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith("plaid-")) == [
+        f"plaid-{batched.plaid.generation}"
+    ]
+    assert not list(batched.plaid.path().glob("part-*"))
+    assert batched.store.connection.execute("SELECT COUNT(*) FROM staged").fetchone()[0] == 0
+
+
+def test_an_add_failing_midway_changes_nothing(tmp_path, standin_path):
+    index = Index(tmp_path / "idx", model=standin_path, batch_tokens=40)
+    index.add(list(DOCS.values()), ids=list(DOCS))
+    before = (index.ids(), index.plaid.generation, as_json(index.search("contract notice", k=3)))
+    documents = [Document(f"new-{i}", text) for i, text in enumerate(DOCS.values())]
+    encoder = index.encoder
+    batches = []
+
+    def encode_then_fail(positions):
+        batches.append(positions)
+        if len(batches) == 3:
+            raise KeyboardInterrupt  # the user stops a long add
+        return encoder.encode_documents([documents[i].text for i in positions])
+
+    counts = encoder.count_rows([d.text for d in documents])
+    with pytest.raises(KeyboardInterrupt):
+        index._add(documents, counts, encode_then_fail, fingerprint(encoder.model), False)
+    assert (index.ids(), index.plaid.generation,
+            as_json(index.search("contract notice", k=3))) == before
+    assert [p.name for p in (tmp_path / "idx").iterdir() if p.name.startswith("plaid-")] == [
+        f"plaid-{index.plaid.generation}"
+    ]
+    assert index.store.connection.execute("SELECT COUNT(*) FROM staged").fetchone()[0] == 0
+    index.add(["After the interruption."], ids=["after"])  # the next add works
+    assert index.search("After the interruption.", k=1)[0].id == "after"

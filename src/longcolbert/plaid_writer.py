@@ -1,0 +1,171 @@
+"""Writing the next PLAID generation in bounded memory: new documents arrive in batches.
+
+Each batch is compressed as it comes and parked on disk inside the temporary
+generation folder; :meth:`GenerationWriter.finish` assembles the kept documents
+of the current generation and the parked batches into the final arrays, a few
+thousand tokens at a time, then renames the folder into place. Memory is one
+batch plus the codec's training sample, whatever the number of documents.
+
+>>> writer = GenerationWriter(plaid, 2, delete=[0], codec=codec)  # doctest: +SKIP
+>>> writer.add([embeddings_of_doc_a, embeddings_of_doc_b])         # doctest: +SKIP
+>>> writer.finish()                                                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import torch
+
+from .codec import ResidualCodec
+
+if TYPE_CHECKING:
+    from .plaid import PlaidIndex
+
+FORMAT = "longcolbert-plaid"
+FORMAT_VERSION = 2  # 2: norms.npy
+_COPY_CHUNK_TOKENS = 1 << 18  # tokens copied (or recompressed) per step when assembling
+
+
+class GenerationWriter:
+    """Writes generation ``generation``: the current one less ``delete``, plus added batches.
+
+    Nothing in use is touched; after :meth:`finish` the caller commits the new
+    generation in the store, then calls ``plaid.load``. :meth:`abort` removes
+    the unfinished folder. ``codec`` compresses the new documents; when it is not
+    the current generation's codec, the kept documents are recompressed with it.
+    """
+
+    def __init__(self, plaid: "PlaidIndex", generation: int, *, delete: Sequence[int],
+                 codec: ResidualCodec | None):
+        self.target = plaid.path(generation)
+        self.temporary = self.target.with_name(self.target.name + ".tmp")
+        for stale in (self.target, self.temporary):
+            shutil.rmtree(stale, ignore_errors=True)
+        self.temporary.mkdir(parents=True)
+        self.current = plaid._contents
+        self.codec = codec
+        self.kept = np.zeros(0, dtype=np.int64)
+        if self.current is not None:
+            keep = np.ones(len(self.current.doclens), dtype=bool)
+            keep[np.asarray(delete, dtype=np.int64)] = False
+            self.kept = np.flatnonzero(keep)
+        self.doclens: list[np.ndarray] = []
+
+    def add(self, embeddings: Sequence[torch.Tensor]) -> None:
+        """Compress one batch of documents' embeddings and park it on disk."""
+        if not embeddings:
+            return
+        if self.codec is None:
+            raise ValueError("GenerationWriter needs a codec to add documents")
+        vectors = torch.cat([e.float().cpu() for e in embeddings])
+        codes, residuals = self.codec.compress(vectors)
+        part = len(self.doclens)
+        np.save(self._part(part, "codes"), codes)
+        np.save(self._part(part, "residuals"), residuals)
+        np.save(self._part(part, "norms"), self.codec.norms(codes, residuals))
+        self.doclens.append(np.array([e.shape[0] for e in embeddings], dtype=np.int64))
+
+    def finish(self) -> bool:
+        """Write the final arrays and move the folder into place; False if the index is empty."""
+        current, codec = self.current, self.codec
+        kept_lengths = current.doclens[self.kept] if current is not None else np.zeros(0, np.int64)
+        doclens = np.concatenate([kept_lengths, *self.doclens]).astype(np.int64)
+        if not len(doclens):
+            self.abort()  # an empty index has no folder
+            return False
+        if codec is None:  # only deletions: the kept documents keep their codec
+            codec = current.codec
+        total = int(doclens.sum())
+        width = codec.dim * codec.nbits // 8
+        codes = _open(self.temporary / "codes.npy", (total,), codec.code_dtype)
+        residuals = _open(self.temporary / "residuals.npy", (total, width), np.uint8)
+        norms = _open(self.temporary / "norms.npy", (total,), np.float16)
+        done = 0
+        if len(self.kept):
+            for chunk in document_runs(kept_lengths, _COPY_CHUNK_TOKENS):
+                rows = current.rows(self.kept[chunk])
+                old_codes, old_residuals = current.codes[rows], np.asarray(current.residuals[rows])
+                if codec is current.codec:
+                    new_codes, new_residuals, new_norms = old_codes, old_residuals, current.norms[rows]
+                else:  # retrained: recompress what the old codec kept
+                    new_codes, new_residuals = codec.compress(
+                        current.codec.decompress(old_codes, old_residuals)
+                    )
+                    new_norms = codec.norms(new_codes, new_residuals)
+                end = done + len(rows)
+                codes[done:end], residuals[done:end], norms[done:end] = (
+                    new_codes, new_residuals, new_norms
+                )
+                done = end
+        for part in range(len(self.doclens)):
+            part_codes = np.load(self._part(part, "codes"), allow_pickle=False)
+            end = done + len(part_codes)
+            codes[done:end] = part_codes
+            residuals[done:end] = np.load(self._part(part, "residuals"), allow_pickle=False)
+            norms[done:end] = np.load(self._part(part, "norms"), allow_pickle=False)
+            for name in ("codes", "residuals", "norms"):
+                self._part(part, name).unlink()
+            done = end
+        for array in (codes, residuals, norms):
+            array.flush()
+        del codes, residuals, norms
+        codec.save(self.temporary)
+        np.save(self.temporary / "doclens.npy", doclens)
+        (self.temporary / "plaid.json").write_text(
+            json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "dim": codec.dim})
+        )
+        fsync_tree(self.temporary)
+        self.temporary.rename(self.target)
+        fsync_dir(self.target.parent)
+        return True
+
+    def abort(self) -> None:
+        """Remove the unfinished folder."""
+        shutil.rmtree(self.temporary, ignore_errors=True)
+
+    def _part(self, part: int, name: str) -> Path:
+        return self.temporary / f"part-{part}-{name}.npy"
+
+
+def fsync_tree(folder: Path) -> None:
+    """Flush the files of ``folder`` and the folder itself to disk."""
+    for path in folder.iterdir():
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    fsync_dir(folder)
+
+
+def fsync_dir(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _open(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.memmap:
+    return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+
+
+def document_runs(lengths: np.ndarray, tokens: int) -> list[slice]:
+    """Consecutive runs of documents holding about ``tokens`` tokens each (at least one document).
+
+    >>> document_runs(np.array([5, 5, 5, 20, 1]), 10)
+    [slice(0, 2, None), slice(2, 3, None), slice(3, 4, None), slice(4, 5, None)]
+    """
+    runs, start, total = [], 0, 0
+    for i, n in enumerate(lengths.tolist()):
+        if total and total + n > tokens:
+            runs.append(slice(start, i))
+            start, total = i, 0
+        total += n
+    if start < len(lengths):
+        runs.append(slice(start, len(lengths)))
+    return runs
