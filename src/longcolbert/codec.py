@@ -29,7 +29,7 @@ import torch
 from .errors import LongColBERTError
 
 POINTS_PER_CENTROID = 16  # k-means training points per centroid
-_ASSIGN_CHUNK = 16384  # rows per centroid-assignment matmul
+_SCORES_PER_CHUNK = 1 << 24  # floats in one points x centroids block (64 MB): bounds k-means memory
 _BYTE_ELEMENT = {1: torch.float32, 2: torch.float64}  # values per byte -> element of that size
 
 
@@ -98,8 +98,10 @@ class ResidualCodec:
             centroids = vectors.clone()
         else:
             sample = vectors[torch.randperm(n, generator=generator)[: k * points_per_centroid]]
+            block = max(1024, int(math.sqrt(_SCORES_PER_CHUNK)))
             kmeans = FastKMeans(
-                vectors.shape[1], k, niter=iterations, gpu=False, seed=seed, verbose=False
+                vectors.shape[1], k, niter=iterations, gpu=False, seed=seed, verbose=False,
+                chunk_size_data=block, chunk_size_centroids=block,
             )
             kmeans.train(sample.numpy())
             centroids = torch.nn.functional.normalize(torch.from_numpy(kmeans.centroids), dim=-1)
@@ -266,10 +268,11 @@ def _midpoints(weights: torch.Tensor) -> torch.Tensor:
 
 def assign(vectors: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
     """Index of the nearest (highest dot product) centroid of each row, computed in chunks."""
+    rows = max(256, _SCORES_PER_CHUNK // max(1, centroids.shape[0]))
     return torch.cat(
         [
-            (vectors[i : i + _ASSIGN_CHUNK] @ centroids.T).argmax(dim=1)
-            for i in range(0, vectors.shape[0], _ASSIGN_CHUNK)
+            (vectors[i : i + rows] @ centroids.T).argmax(dim=1)
+            for i in range(0, vectors.shape[0], rows)
         ]
     ) if vectors.shape[0] else torch.zeros(0, dtype=torch.long)
 
