@@ -330,8 +330,7 @@ class Index:
         """Encode, compress and stage ``documents`` batch by batch, then commit them at once.
 
         ``counts`` estimates each document's embedding rows; ``encode`` encodes the
-        documents at some positions. The codec, when one must be (re)trained, learns
-        from a random sample of the documents, encoded first and kept for their turn.
+        documents at some positions. See :class:`~longcolbert.plaid_writer.GenerationWriter`.
         """
         with self._lock:
             with self._thread_lock:
@@ -340,29 +339,12 @@ class Index:
                 self.store.clear_staged()  # left by an add that was killed
                 generation = self._generation() + 1
                 first_position = self.store.count() - len(replaced)
-            ready: dict[int, EncodedDocument] = {}
-
-            def sample(tokens: int) -> torch.Tensor:
-                chosen, total = [], 0
-                for i in np.random.default_rng(0).permutation(len(documents)).tolist():
-                    chosen.append(i)
-                    total += counts[i]
-                    if total >= tokens:
-                        break
-                for batch in self._batches(sorted(chosen), counts):
-                    ready.update(zip(batch, encode(batch)))
-                return torch.cat([ready[i].embeddings for i in chosen])
-
             progress = tqdm(total=len(documents), unit="doc", desc="Indexing",
                             disable=not show_progress)
-            writer = None
+            writer = self.plaid.writer(generation, delete=replaced, new_tokens=int(sum(counts)))
             try:
-                codec = self.plaid.codec_for(replaced, int(sum(counts)), sample)
-                writer = self.plaid.writer(generation, delete=replaced, codec=codec)
                 for batch in self._batches(list(range(len(documents))), counts):
-                    missing = [i for i in batch if i not in ready]
-                    ready.update(zip(missing, encode(missing)))
-                    encoded = [ready.pop(i) for i in batch]
+                    encoded = encode(batch)
                     writer.add([e.embeddings for e in encoded])
                     stored = [
                         StoredDocument(d.id, d.text, d.metadata, d.page_map, e.offsets,
@@ -374,8 +356,7 @@ class Index:
                     progress.update(len(batch))
                 writer.finish()
             except BaseException:
-                if writer is not None:
-                    writer.abort()
+                writer.abort()
                 with self._thread_lock:
                     self.store.clear_staged()
                 raise

@@ -30,7 +30,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -264,41 +264,28 @@ class PlaidIndex:
 
     # -- writing -------------------------------------------------------------------
 
-    def codec_for(self, delete: Sequence[int], new_tokens: int,
-                  sample: Callable[[int], torch.Tensor]) -> ResidualCodec | None:
-        """The codec for a generation that drops ``delete`` and adds ``new_tokens`` tokens.
+    def writer(self, generation: int, *, delete: Sequence[int], new_tokens: int
+               ) -> GenerationWriter:
+        """A :class:`GenerationWriter` for a generation that drops ``delete`` and adds
+        about ``new_tokens`` tokens (add batches, then finish).
 
-        The current codec while the index stays within ``RETRAIN_GROWTH`` times
-        its training set (so a small first add does not fix it for good); else a
-        new one, trained on ``sample(n)`` (about ``n`` of the new tokens) plus a
-        matching share of the kept tokens. None for an index left empty.
+        It keeps the current codec while the index stays within ``RETRAIN_GROWTH``
+        times the size the codec was trained for (so a small first add does not
+        fix it for good); else it trains a new one on a sample of the tokens.
         """
         current = self._contents
-        kept_rows = np.zeros(0, dtype=np.int64)
+        kept = 0
         if current is not None:
             keep = np.ones(len(current.doclens), dtype=bool)
             keep[np.asarray(delete, dtype=np.int64)] = False
-            kept_rows = current.rows(np.flatnonzero(keep))
-        total = len(kept_rows) + new_tokens
-        if len(kept_rows) and total <= RETRAIN_GROWTH * current.codec.trained_tokens:
-            return current.codec
-        if not new_tokens:
-            return None
-        wanted = centroid_count(total) * POINTS_PER_CENTROID
-        parts = [sample(max(1, -(-wanted * new_tokens // total)))]
-        if len(kept_rows):
-            share = min(len(kept_rows), -(-wanted * len(kept_rows) // total))
-            rows = np.sort(np.random.default_rng(0).choice(kept_rows, share, replace=False))
-            parts.insert(0, current.codec.decompress(current.codes[rows],
-                                                     np.asarray(current.residuals[rows])))
-        nbits = current.codec.nbits if current is not None else self.nbits
-        return ResidualCodec.train(torch.cat(parts), nbits=nbits,
-                                   n_centroids=centroid_count(total), trained_tokens=total)
-
-    def writer(self, generation: int, *, delete: Sequence[int],
-               codec: ResidualCodec | None) -> GenerationWriter:
-        """A :class:`GenerationWriter` for the next generation (add batches, then finish)."""
-        return GenerationWriter(self, generation, delete=delete, codec=codec)
+            kept = int(current.doclens[keep].sum())
+        total = kept + new_tokens
+        codec = None
+        if kept and total <= RETRAIN_GROWTH * current.codec.trained_tokens:
+            codec = current.codec
+        wanted = centroid_count(max(total, 1)) * POINTS_PER_CENTROID
+        return GenerationWriter(self, generation, delete=delete, codec=codec,
+                                sample_rate=wanted / max(total, 1), nbits=self.nbits)
 
     def build_next(
         self, generation: int, *, delete: Sequence[int], add: Sequence[torch.Tensor]
@@ -307,17 +294,9 @@ class PlaidIndex:
 
         All at once; :meth:`writer` takes the new documents in batches.
         """
-        new = [e.float().cpu() for e in add]
-        everything = torch.cat(new) if new else torch.zeros(0, 0)
-
-        def sample(n: int) -> torch.Tensor:
-            picked = torch.randperm(len(everything), generator=torch.Generator().manual_seed(0))
-            return everything[picked[:n]]
-
-        codec = self.codec_for(delete, len(everything), sample)
-        writer = self.writer(generation, delete=delete, codec=codec)
+        writer = self.writer(generation, delete=delete, new_tokens=sum(e.shape[0] for e in add))
         try:
-            writer.add(new)
+            writer.add(list(add))
             writer.finish()
         except BaseException:
             writer.abort()

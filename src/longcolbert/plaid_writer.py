@@ -1,6 +1,7 @@
 """Writing the next PLAID generation in bounded memory: new documents arrive in batches.
 
-Each batch is compressed as it comes and parked on disk inside the temporary
+Each batch is compressed as it comes (or, while a new codec waits for its
+training sample, kept uncompressed) and parked on disk inside the temporary
 generation folder; :meth:`GenerationWriter.finish` assembles the kept documents
 of the current generation and the parked batches into the final arrays, a few
 thousand tokens at a time, then renames the folder into place. Memory is one
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import torch
 
-from .codec import ResidualCodec
+from .codec import ResidualCodec, centroid_count
 
 if TYPE_CHECKING:
     from .plaid import PlaidIndex
@@ -37,12 +38,19 @@ class GenerationWriter:
 
     Nothing in use is touched; after :meth:`finish` the caller commits the new
     generation in the store, then calls ``plaid.load``. :meth:`abort` removes
-    the unfinished folder. ``codec`` compresses the new documents; when it is not
-    the current generation's codec, the kept documents are recompressed with it.
+    the unfinished folder.
+
+    With a ``codec`` (the current one, still fit for the index), each batch is
+    compressed as it comes. Without one, a codec must be trained for this
+    generation: batches are parked uncompressed (4 bytes per dimension, on disk)
+    while a uniform sample of their tokens is kept (``sample_rate`` of them);
+    :meth:`finish` trains on that sample plus the same share of the kept
+    documents' tokens, then compresses the parked batches and recompresses the
+    kept documents.
     """
 
     def __init__(self, plaid: "PlaidIndex", generation: int, *, delete: Sequence[int],
-                 codec: ResidualCodec | None):
+                 codec: ResidualCodec | None, sample_rate: float = 1.0, nbits: int = 4):
         self.target = plaid.path(generation)
         self.temporary = self.target.with_name(self.target.name + ".tmp")
         for stale in (self.target, self.temporary):
@@ -50,37 +58,48 @@ class GenerationWriter:
         self.temporary.mkdir(parents=True)
         self.current = plaid._contents
         self.codec = codec
+        self.nbits = nbits
         self.kept = np.zeros(0, dtype=np.int64)
         if self.current is not None:
             keep = np.ones(len(self.current.doclens), dtype=bool)
             keep[np.asarray(delete, dtype=np.int64)] = False
             self.kept = np.flatnonzero(keep)
         self.doclens: list[np.ndarray] = []
+        self._rate = min(1.0, sample_rate)
+        self._sample: list[torch.Tensor] = []
+        self._random = torch.Generator().manual_seed(0)
 
     def add(self, embeddings: Sequence[torch.Tensor]) -> None:
-        """Compress one batch of documents' embeddings and park it on disk."""
+        """Compress (or park, see the class docstring) one batch of documents' embeddings."""
         if not embeddings:
             return
-        if self.codec is None:
-            raise ValueError("GenerationWriter needs a codec to add documents")
         vectors = torch.cat([e.float().cpu() for e in embeddings])
-        codes, residuals = self.codec.compress(vectors)
         part = len(self.doclens)
-        np.save(self._part(part, "codes"), codes)
-        np.save(self._part(part, "residuals"), residuals)
-        np.save(self._part(part, "norms"), self.codec.norms(codes, residuals))
+        if self.codec is None:
+            chosen = torch.rand(len(vectors), generator=self._random) < self._rate
+            if not self._sample:
+                chosen[0] = True  # never an empty sample
+            self._sample.append(vectors[chosen].clone())
+            np.save(self._part(part, "raw"), vectors.numpy())
+        else:
+            self._save_compressed(part, vectors)
         self.doclens.append(np.array([e.shape[0] for e in embeddings], dtype=np.int64))
 
     def finish(self) -> bool:
         """Write the final arrays and move the folder into place; False if the index is empty."""
-        current, codec = self.current, self.codec
+        current = self.current
         kept_lengths = current.doclens[self.kept] if current is not None else np.zeros(0, np.int64)
         doclens = np.concatenate([kept_lengths, *self.doclens]).astype(np.int64)
         if not len(doclens):
             self.abort()  # an empty index has no folder
             return False
-        if codec is None:  # only deletions: the kept documents keep their codec
-            codec = current.codec
+        if self.codec is None:
+            self.codec = self._train(kept_lengths) if self.doclens else current.codec
+            for part in range(len(self.doclens)):
+                raw = self._part(part, "raw")
+                self._save_compressed(part, torch.from_numpy(np.load(raw, allow_pickle=False)))
+                raw.unlink()
+        codec = self.codec
         total = int(doclens.sum())
         width = codec.dim * codec.nbits // 8
         codes = _open(self.temporary / "codes.npy", (total,), codec.code_dtype)
@@ -128,6 +147,30 @@ class GenerationWriter:
     def abort(self) -> None:
         """Remove the unfinished folder."""
         shutil.rmtree(self.temporary, ignore_errors=True)
+
+    def _train(self, kept_lengths: np.ndarray) -> ResidualCodec:
+        """A codec for this generation from the new tokens' sample and a share of the kept ones."""
+        current = self.current
+        parts = [torch.cat(self._sample)]
+        self._sample = []
+        new_tokens = int(sum(int(d.sum()) for d in self.doclens))
+        kept_tokens = int(kept_lengths.sum())
+        if kept_tokens:
+            share = min(kept_tokens, max(1, round(self._rate * kept_tokens)))
+            rows = current.rows(self.kept)
+            rows = np.sort(np.random.default_rng(0).choice(rows, share, replace=False))
+            parts.insert(0, current.codec.decompress(current.codes[rows],
+                                                     np.asarray(current.residuals[rows])))
+        total = kept_tokens + new_tokens
+        nbits = current.codec.nbits if current is not None else self.nbits
+        return ResidualCodec.train(torch.cat(parts), nbits=nbits,
+                                   n_centroids=centroid_count(total), trained_tokens=total)
+
+    def _save_compressed(self, part: int, vectors: torch.Tensor) -> None:
+        codes, residuals = self.codec.compress(vectors)
+        np.save(self._part(part, "codes"), codes)
+        np.save(self._part(part, "residuals"), residuals)
+        np.save(self._part(part, "norms"), self.codec.norms(codes, residuals))
 
     def _part(self, part: int, name: str) -> Path:
         return self.temporary / f"part-{part}-{name}.npy"
