@@ -132,3 +132,18 @@ def test_folders_of_an_older_index_format_are_refused_with_the_remedy(tmp_path):
     settings.write_text(settings.read_text().replace('"version": 2', '"version": 1'))
     with pytest.raises(LongColBERTError, match="index format 1.*index the documents again"):
         PlaidIndex(tmp_path, 1)
+
+
+def test_a_codec_trained_during_a_batched_add_learns_from_every_batch(tmp_path):
+    first, second = clustered_documents(20, 600, seed=1), clustered_documents(20, 600, seed=2)
+    index = PlaidIndex(tmp_path, 0)
+    writer = index.writer(1, delete=[], new_tokens=24_000)  # samples about 2/3 of the tokens
+    writer.add(first)  # two batches on unrelated topics: a codec fitted to one
+    writer.add(second)  # would restore the other poorly
+    writer.finish()
+    index.load(1)
+    assert index._contents.codec.trained_tokens == 24_000
+    assert not list(index.path().glob("part-*"))
+    for position, original in [(0, first[0]), (19, first[19]), (20, second[0]), (39, second[19])]:
+        restored = index.embeddings([position])[0]
+        assert float((restored * original).sum(-1).mean()) > 0.98
