@@ -297,7 +297,7 @@ class Index:
         """Delete documents by id; an unknown id is an error and nothing is deleted."""
         if isinstance(ids, str):
             ids = [ids]
-        with self._thread_lock, self._lock:
+        with self._lock, self._thread_lock:  # always the file lock first (as adds do)
             self._refresh()
             found = self.store.plaid_ids(ids)
             unknown = [i for i in ids if i not in found]

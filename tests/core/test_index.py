@@ -268,3 +268,22 @@ def test_an_add_failing_midway_changes_nothing(tmp_path, standin_path):
     assert index.store.connection.execute("SELECT COUNT(*) FROM staged").fetchone()[0] == 0
     index.add(["After the interruption."], ids=["after"])  # the next add works
     assert index.search("After the interruption.", k=1)[0].id == "after"
+
+
+def test_a_delete_during_a_long_add_waits_for_it(tmp_path, standin_path):
+    import threading
+
+    index = build(tmp_path / "idx", standin_path)
+    index.batch_tokens = 40  # many batches: the add holds the write lock for a while
+    texts = [f"{text} (copy {i})" for i in range(4) for text in DOCS.values()]
+    ids = [f"copy-{i}" for i in range(len(texts))]
+    adder = threading.Thread(target=index.add, args=(texts,), kwargs={"ids": ids}, daemon=True)
+    deleter = threading.Thread(target=index.delete, args=(["garden"],), daemon=True)
+    adder.start()
+    time.sleep(0.5)
+    deleter.start()  # must neither deadlock nor interleave with the add
+    for thread in (adder, deleter):
+        thread.join(timeout=300)
+    assert not adder.is_alive() and not deleter.is_alive(), "add and delete deadlocked"
+    assert "garden" not in index.ids() and set(ids) <= set(index.ids())
+    assert index.search(texts[5], k=1)[0].id == ids[5]
