@@ -130,8 +130,7 @@ class ResidualCodec:
 
     def decompress(self, codes: np.ndarray, packed: np.ndarray) -> torch.Tensor:
         """Unit-length embeddings ``[n, dim]`` back from :meth:`compress`'s output."""
-        values = self.residual_values(packed)
-        values += self.centroids.index_select(0, torch.from_numpy(codes.astype(np.int32)))
+        values = self._centroid_plus_residual(codes, packed)
         return values.div_(torch.linalg.vector_norm(values, dim=-1, keepdim=True).clamp_(min=1e-12))
 
     def residual_values(self, packed: np.ndarray, workspace: "Workspace | None" = None
@@ -161,12 +160,16 @@ class ResidualCodec:
         """
         out = np.empty(len(codes), dtype=np.float16)
         for start in range(0, len(codes), chunk):
-            values = self.residual_values(packed[start : start + chunk])
-            values += self.centroids.index_select(
-                0, torch.from_numpy(codes[start : start + chunk].astype(np.int32))
-            )
+            values = self._centroid_plus_residual(codes[start : start + chunk],
+                                                  packed[start : start + chunk])
             out[start : start + chunk] = torch.linalg.vector_norm(values, dim=-1).numpy()
         return out
+
+    def _centroid_plus_residual(self, codes: np.ndarray, packed: np.ndarray) -> torch.Tensor:
+        """``c + r`` of each token ``[n, dim]``, not normalised."""
+        values = self.residual_values(packed)
+        values += self.centroids.index_select(0, torch.from_numpy(codes.astype(np.int32)))
+        return values
 
     def _byte_table(self) -> torch.Tensor:
         """For each byte position and byte value, the residual values it stands for."""
@@ -219,7 +222,6 @@ class Workspace:
 
     def __init__(self) -> None:
         self._buffers: dict[str, torch.Tensor] = {}
-        self._rows: np.ndarray | None = None
 
     def buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         """A tensor of ``shape`` backed by the buffer ``name``, grown when too small."""
@@ -236,10 +238,7 @@ class Workspace:
 
     def residuals(self, residuals: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """``residuals[rows]`` (packed codes, possibly memory-mapped) copied into a reused buffer."""
-        shape = (len(rows), residuals.shape[1])
-        if self._rows is None or self._rows.size < math.prod(shape):
-            self._rows = np.empty(math.prod(shape), dtype=residuals.dtype)
-        out = self._rows[: math.prod(shape)].reshape(shape)
+        out = self.buffer("packed", (len(rows), residuals.shape[1]), torch.uint8).numpy()
         np.take(residuals, rows, axis=0, out=out)
         return out
 

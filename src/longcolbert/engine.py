@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
-import torch
 from filelock import FileLock
 from tqdm.auto import tqdm
 
@@ -306,7 +305,10 @@ class Index:
                     f"no document with id {unknown[0]!r} in {self.path}; list ids with "
                     f"`longcolbert info {self.path}` or check the spelling"
                 )
-            self._commit(sorted(set(found.values())), [], [], None)
+            delete = sorted(set(found.values()))
+            generation = self._generation() + 1
+            self.plaid.build_next(generation, delete=delete, add=[])
+            self._switch_to(generation, delete, None)
 
     def _write(
         self,
@@ -338,7 +340,6 @@ class Index:
                 replaced = sorted(self.store.plaid_ids([d.id for d in documents]).values())
                 self.store.clear_staged()  # left by an add that was killed
                 generation = self._generation() + 1
-                first_position = self.store.count() - len(replaced)
             progress = tqdm(total=len(documents), unit="doc", desc="Indexing",
                             disable=not show_progress)
             writer = self.plaid.writer(generation, delete=replaced, new_tokens=int(sum(counts)))
@@ -362,41 +363,28 @@ class Index:
                 raise
             finally:
                 progress.close()
-            with self._thread_lock:
-                with self.store.transaction():
-                    self.store.remove(replaced)
-                    self.store.insert_staged(first_plaid_id=first_position)
-                    if self.store.get_meta("model") is None:
-                        self.store.set_meta("model", json.dumps(model_fingerprint.to_dict()))
-                    self.store.set_meta("generation", str(generation))
-                self.plaid.load(generation)
-                self.plaid.remove_litter(keep=generation)
+            self._switch_to(generation, replaced, model_fingerprint)
 
     def _batches(self, positions: list[int], counts: Sequence[int]) -> list[list[int]]:
         """``positions`` in consecutive runs of about ``batch_tokens`` rows (one document at least)."""
         lengths = np.array([counts[i] for i in positions], dtype=np.int64)
         return [positions[run] for run in document_runs(lengths, self.batch_tokens)]
 
-    def _commit(
-        self,
-        delete: list[int],
-        documents: list[StoredDocument],
-        embeddings: list[torch.Tensor],
-        model_fingerprint: ModelFingerprint | None,
+    def _switch_to(
+        self, generation: int, delete: list[int], model_fingerprint: ModelFingerprint | None
     ) -> None:
-        """Build the next PLAID generation, then commit it with the store rows in one transaction."""
-        current = self._generation()
-        nxt = current + 1
-        remaining = self.store.count() - len(delete)
-        self.plaid.build_next(nxt, delete=delete, add=embeddings)
-        with self.store.transaction():
-            self.store.remove(delete)
-            self.store.insert(documents, first_plaid_id=remaining)
-            if model_fingerprint is not None and self.store.get_meta("model") is None:
-                self.store.set_meta("model", json.dumps(model_fingerprint.to_dict()))
-            self.store.set_meta("generation", str(nxt))
-        self.plaid.load(nxt)
-        self.plaid.remove_litter(keep=nxt)
+        """Commit the written PLAID ``generation`` with the store: drop ``delete``, move the
+        staged rows in after the rest, in one transaction; then search it. Holds the file lock."""
+        with self._thread_lock:
+            first_position = self.store.count() - len(delete)
+            with self.store.transaction():
+                self.store.remove(delete)
+                self.store.insert_staged(first_plaid_id=first_position)
+                if model_fingerprint is not None and self.store.get_meta("model") is None:
+                    self.store.set_meta("model", json.dumps(model_fingerprint.to_dict()))
+                self.store.set_meta("generation", str(generation))
+            self.plaid.load(generation)
+            self.plaid.remove_litter(keep=generation)
 
     # -- reading -----------------------------------------------------------------------
 

@@ -115,6 +115,12 @@ class _Contents:
                           lengths)
         return first + np.arange(int(lengths.sum()))
 
+    def kept(self, delete: Sequence[int]) -> np.ndarray:
+        """Positions of the documents left after deleting ``delete``."""
+        keep = np.ones(len(self.doclens), dtype=bool)
+        keep[np.asarray(delete, dtype=np.int64)] = False
+        return np.flatnonzero(keep)
+
     def decompress(self, positions: np.ndarray) -> torch.Tensor:
         rows = self.rows(positions)
         return self.codec.decompress(self.codes[rows], self.residuals[rows])
@@ -274,11 +280,7 @@ class PlaidIndex:
         fix it for good); else it trains a new one on a sample of the tokens.
         """
         current = self._contents
-        kept = 0
-        if current is not None:
-            keep = np.ones(len(current.doclens), dtype=bool)
-            keep[np.asarray(delete, dtype=np.int64)] = False
-            kept = int(current.doclens[keep].sum())
+        kept = 0 if current is None else int(current.doclens[current.kept(delete)].sum())
         total = kept + new_tokens
         codec = None
         if kept and total <= RETRAIN_GROWTH * current.codec.trained_tokens:

@@ -59,11 +59,8 @@ class GenerationWriter:
         self.current = plaid._contents
         self.codec = codec
         self.nbits = nbits
-        self.kept = np.zeros(0, dtype=np.int64)
-        if self.current is not None:
-            keep = np.ones(len(self.current.doclens), dtype=bool)
-            keep[np.asarray(delete, dtype=np.int64)] = False
-            self.kept = np.flatnonzero(keep)
+        self.kept = (np.zeros(0, dtype=np.int64) if self.current is None
+                     else self.current.kept(delete))
         self.doclens: list[np.ndarray] = []
         self._rate = min(1.0, sample_rate)
         self._sample: list[torch.Tensor] = []

@@ -22,28 +22,23 @@ from .errors import InvalidInputError, LongColBERTError
 
 SCHEMA_VERSION = 2  # 2: sentence units per document, own PLAID layout
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    id TEXT PRIMARY KEY,
-    plaid_id INTEGER NOT NULL,
+_DOCUMENT_FIELDS = """
     text TEXT NOT NULL,
     metadata TEXT NOT NULL,
     page_map TEXT NOT NULL,
     offsets BLOB NOT NULL,
     units BLOB NOT NULL,
-    n_tokens INTEGER NOT NULL
+    n_tokens INTEGER NOT NULL"""
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT PRIMARY KEY,
+    plaid_id INTEGER NOT NULL,{_DOCUMENT_FIELDS}
 );
 CREATE INDEX IF NOT EXISTS documents_plaid_id ON documents (plaid_id);
 CREATE TABLE IF NOT EXISTS staged (
     seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL,
-    text TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    page_map TEXT NOT NULL,
-    offsets BLOB NOT NULL,
-    units BLOB NOT NULL,
-    n_tokens INTEGER NOT NULL
+    id TEXT NOT NULL,{_DOCUMENT_FIELDS}
 );
 """
 _COLUMNS = "id, text, metadata, page_map, offsets, units, n_tokens"
@@ -156,13 +151,6 @@ class Store:
                 "UPDATE documents SET plaid_id = ? WHERE rowid = ?",
                 [(int(n), r) for (r, _), n in zip(rows, new)],
             )
-
-    def insert(self, documents: Sequence[StoredDocument], first_plaid_id: int) -> None:
-        """Insert documents at consecutive PLAID positions starting at ``first_plaid_id``."""
-        self.connection.executemany(
-            f"INSERT INTO documents (plaid_id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(first_plaid_id + i, *row) for i, row in enumerate(_rows(documents))],
-        )
 
     def stage(self, documents: Sequence[StoredDocument]) -> None:
         """Park documents of an add in progress on disk; nothing reads them until
