@@ -9,7 +9,10 @@ positions restarting at each window, and attention runs per window:
 * sliding-window layers: banded attention, each block of ``w`` queries against
   its ``3w`` neighbouring keys, so the cost grows with ``n * w``, not ``n**2``.
 
-Pure PyTorch: nothing is compiled, so it runs wherever torch does (CPU or CUDA).
+Pure PyTorch by default: nothing is compiled, so it runs wherever torch does (CPU
+or CUDA). On a CUDA device with the ``flash-attn`` package and fp16/bf16 weights,
+both kinds of layer run FlashAttention-2's variable-length kernel instead
+(``kernel="flash"``, see :func:`choose_kernel`).
 
 >>> ids, positions, layout = pack([[5, 6, 7], [8, 9]])
 >>> positions.tolist(), layout.bounds
@@ -28,36 +31,95 @@ ATTENTION_NAME = "longcolbert_packed"
 _registered = False
 
 
+TORCH, FLASH = "torch", "flash"
+
+
 class Layout:
-    """Where each packed sequence starts and ends, with the band masks built once per forward.
+    """Where each packed sequence starts and ends, the attention kernel to use, and the
+    band masks, built once per forward.
 
     >>> Layout([0, 3, 5]).segments().tolist()
     [0, 0, 0, 1, 1]
     """
 
-    def __init__(self, bounds: Sequence[int]):
+    def __init__(self, bounds: Sequence[int], kernel: str = TORCH):
         self.bounds = [int(b) for b in bounds]
-        self._masks: dict[tuple[int, str], torch.Tensor] = {}
+        self.kernel = kernel
+        self._masks: dict[tuple[int, str, torch.dtype], torch.Tensor] = {}
 
     def segments(self, device: torch.device | str = "cpu") -> torch.Tensor:
         lengths = torch.tensor(self.bounds, device=device).diff()
         return torch.repeat_interleave(torch.arange(len(lengths), device=device), lengths)
 
-    def band(self, window: int, device: torch.device) -> torch.Tensor:
+    def band(self, window: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         """The :func:`band_bias` of this layout (built once, used by every sliding layer)."""
-        key = (window, str(device))
+        key = (window, str(device), dtype)
         if key not in self._masks:
-            self._masks[key] = band_bias(self.segments(device), window)
+            self._masks[key] = band_bias(self.segments(device), window).to(dtype)
         return self._masks[key]
 
+    @property
+    def longest(self) -> int:
+        return max(b - a for a, b in zip(self.bounds[:-1], self.bounds[1:]))
 
-def pack(sequences: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor, Layout]:
+
+def flash_attention_installed() -> bool:
+    """Whether FlashAttention-2 can run: the ``flash-attn`` package and a CUDA device."""
+    from transformers.utils import is_flash_attn_2_available
+
+    return bool(is_flash_attn_2_available())
+
+
+def choose_kernel(device: torch.device | str, dtype: torch.dtype, flash_installed: bool) -> str:
+    """``"flash"`` where FlashAttention-2 can run (CUDA, fp16/bf16, flash-attn installed), else ``"torch"``.
+
+    >>> choose_kernel("cpu", torch.float32, flash_installed=False)
+    'torch'
+    """
+    half = dtype in (torch.float16, torch.bfloat16)
+    return FLASH if torch.device(device).type == "cuda" and half and flash_installed else TORCH
+
+
+def _flash_varlen(*args: Any, **kwargs: Any) -> torch.Tensor:
+    from flash_attn import flash_attn_varlen_func  # CUDA only; imported when chosen
+
+    return flash_attn_varlen_func(*args, **kwargs)
+
+
+def flash_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    layout: Layout,
+    window: int | None,
+    scaling: float,
+) -> torch.Tensor:
+    """FlashAttention-2 over the packed row, one sequence per ``layout`` segment.
+
+    ``[1, heads, n, dim]`` in, ``[1, n, heads, dim]`` out. A sliding layer sees keys
+    within ``window`` tokens on each side, as :func:`band_bias` does.
+    """
+    edges = torch.tensor(layout.bounds, dtype=torch.int32, device=query.device)
+    q, k, v = (x[0].transpose(0, 1) for x in (query, key, value))  # [n, heads, dim]
+    out = _flash_varlen(
+        q, k, v,
+        cu_seqlens_q=edges, cu_seqlens_k=edges,
+        max_seqlen_q=layout.longest, max_seqlen_k=layout.longest,
+        softmax_scale=scaling, causal=False,
+        window_size=(window, window) if window else (-1, -1),
+    )
+    return out.unsqueeze(0)
+
+
+def pack(
+    sequences: Sequence[Sequence[int]], kernel: str = TORCH
+) -> tuple[torch.Tensor, torch.Tensor, Layout]:
     """One row of token ids, the position of each token in its sequence, and the layout."""
     lengths = [len(s) for s in sequences]
     ids = torch.tensor([t for s in sequences for t in s], dtype=torch.long)
     positions = torch.cat([torch.arange(n) for n in lengths])
     bounds = [0, *torch.tensor(lengths).cumsum(0).tolist()]
-    return ids.unsqueeze(0), positions.unsqueeze(0), Layout(bounds)
+    return ids.unsqueeze(0), positions.unsqueeze(0), Layout(bounds, kernel)
 
 
 def band_bias(segment: torch.Tensor, window: int) -> torch.Tensor:
@@ -115,10 +177,14 @@ def packed_attention(
     """A transformers attention function; ``attention_mask`` is the :class:`Layout` of :func:`pack`."""
     layout: Layout = attention_mask
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    if sliding_window:
-        # transformers passes the inclusive flash-attention width (half window + 1)
-        window = int(getattr(module.config, "sliding_window", sliding_window - 1))
-        bias = layout.band(window, query.device)
+    # transformers passes the inclusive flash-attention width (half window + 1)
+    window = (
+        int(getattr(module.config, "sliding_window", sliding_window - 1)) if sliding_window else None
+    )
+    if layout.kernel == FLASH:
+        return flash_attention(query, key, value, layout, window, scale), None
+    if window:
+        bias = layout.band(window, query.device, query.dtype)
         out = banded_attention(query, key, value, bias, window, scale)
     elif len(layout.bounds) == 2:  # one window: no slicing, no copy
         out = F.scaled_dot_product_attention(query, key, value, scale=scale)
@@ -149,7 +215,8 @@ def supports_packing(model: Any) -> bool:
     return (
         major >= 5
         and getattr(config, "model_type", None) == "modernbert"
-        and getattr(config, "_attn_implementation", None) in ("sdpa", "eager", ATTENTION_NAME)
+        and getattr(config, "_attn_implementation", None)
+        in ("sdpa", "eager", "flash_attention_2", ATTENTION_NAME)
     )
 
 
@@ -171,9 +238,12 @@ def packed_attention_enabled(backbone: Any) -> Iterator[None]:
         config._attn_implementation = previous
 
 
-def packed_forward(model: Any, sequences: Sequence[Sequence[int]]) -> list[torch.Tensor]:
-    """Token embeddings (before normalisation) of each sequence, run as one packed row."""
-    ids, positions, layout = pack(sequences)
+def packed_forward(
+    model: Any, sequences: Sequence[Sequence[int]], kernel: str = TORCH
+) -> list[torch.Tensor]:
+    """Token embeddings (before normalisation) of each sequence, run as one packed row
+    with the attention ``kernel`` (see :func:`choose_kernel`)."""
+    ids, positions, layout = pack(sequences, kernel)
     device = model.device
     features = {
         "input_ids": ids.to(device),

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .attention import packed_forward, supports_packing
+from .attention import TORCH, choose_kernel, flash_attention_installed, packed_forward, supports_packing
 from .errors import InvalidInputError
 from .windows import owned_ranges, plan_windows
 
@@ -118,6 +118,12 @@ class Encoder:
         self._turn = threading.Lock()
         # ModernBERT runs packed (no padding, banded local attention); others pad.
         self.packed = supports_packing(model)
+        weights = next(model.parameters())
+        self.kernel = (
+            choose_kernel(weights.device, weights.dtype, flash_attention_installed())
+            if self.packed
+            else TORCH
+        )
 
     # -- documents -------------------------------------------------------------------
 
@@ -258,8 +264,8 @@ class Encoder:
     def _forward(self, sequences: list[list[int]]) -> list[torch.Tensor] | torch.Tensor:
         if self.packed:
             return [
-                torch.nn.functional.normalize(rows, p=2, dim=-1)
-                for rows in packed_forward(self.model, sequences)
+                torch.nn.functional.normalize(rows.float(), p=2, dim=-1)
+                for rows in packed_forward(self.model, sequences, self.kernel)
             ]
         width = max(len(s) for s in sequences)
         ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
@@ -270,7 +276,7 @@ class Encoder:
         device = self.model.device
         features = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
         out = self.model(features)
-        return torch.nn.functional.normalize(out["token_embeddings"], p=2, dim=-1)
+        return torch.nn.functional.normalize(out["token_embeddings"].float(), p=2, dim=-1)
 
     # -- queries ---------------------------------------------------------------------
 
@@ -290,7 +296,7 @@ class Encoder:
             features = model.tokenize([(prompt or "") + query], is_query=True)
             features = {key: value.to(model.device) for key, value in features.items()}
             out = model(features)
-        embeddings = torch.nn.functional.normalize(out["token_embeddings"][0], p=2, dim=-1)
+        embeddings = torch.nn.functional.normalize(out["token_embeddings"][0].float(), p=2, dim=-1)
         ids = features["input_ids"][0].cpu().numpy()
         if model.do_query_expansion:  # expansion tokens are kept even though not attended to
             keep = np.ones(len(ids), dtype=bool)

@@ -22,7 +22,14 @@ from tqdm.auto import tqdm
 from .encoder import EncodedDocument, EncodedQuery, Encoder
 from .errors import InvalidInputError, LongColBERTError
 from .loaders import Document, load_paths
-from .model import DEFAULT_MODEL, ModelFingerprint, fingerprint, load_model, normalize_model_name
+from .model import (
+    DEFAULT_MODEL,
+    ModelFingerprint,
+    fingerprint,
+    load_model,
+    normalize_model_name,
+    resolve_dtype,
+)
 from .passages import (
     PassageSource,
     best_passages_many,
@@ -44,10 +51,12 @@ class _ModelHolder:
     """Loads the model (and its encoder) on first use, so `info` or `delete` never load it."""
 
     def __init__(self, model: str | Any, document_length: int | None, device: str | None,
-                 token_budget: int):
+                 token_budget: int, dtype: str = "auto"):
+        resolve_dtype(dtype, "cpu", flash_installed=False)  # a bad name fails at once
         self._source = model
         self._document_length = document_length
         self._device = device
+        self._dtype = dtype
         self._token_budget = token_budget
         self._encoder: Encoder | None = None
 
@@ -62,7 +71,8 @@ class _ModelHolder:
         if self._encoder is None:
             model = self._source
             if isinstance(model, str):
-                model = load_model(model, document_length=self._document_length, device=self._device)
+                model = load_model(model, document_length=self._document_length,
+                                   device=self._device, dtype=self._dtype)
             self._encoder = Encoder(model, token_budget=self._token_budget)
         return self._encoder
 
@@ -112,6 +122,8 @@ class Index:
     ``model`` is a PyLate ColBERT hub id, a local folder, or a loaded model; by
     default the one the index was built with (``mixedbread-ai/mxbai-edge-colbert-v0-32m``
     for a new index). ``document_length`` overrides the model context per window.
+    ``device`` and ``dtype`` place the model (see :func:`~longcolbert.load_model`:
+    on a CUDA GPU with flash-attn installed it runs bfloat16 with FlashAttention-2).
     ``passage_tokens`` is the target passage length. A document is ranked by the
     MaxSim of the query against its best passage plus its special tokens
     (``document_score="passage"``; ``"maxsim"`` uses every token; see the README
@@ -130,6 +142,7 @@ class Index:
         *,
         document_length: int | None = None,
         device: str | None = None,
+        dtype: str = "auto",
         create: bool = True,
         passage_tokens: int = 200,
         candidates: int = 30,
@@ -156,7 +169,7 @@ class Index:
             model = stored.name if stored else DEFAULT_MODEL
             if stored and document_length is None:
                 document_length = stored.document_length
-        self._model = _ModelHolder(model, document_length, device, token_budget)
+        self._model = _ModelHolder(model, document_length, device, token_budget, dtype)
         if stored and isinstance(model, str):  # a wrong name fails before any loading
             stored.check_compatible(replace(stored, name=self._model.name))
         self._model_checked = False
@@ -496,12 +509,13 @@ class Reranker:
         *,
         document_length: int | None = None,
         device: str | None = None,
+        dtype: str = "auto",
         passage_tokens: int = 200,
         document_score: str = "passage",
         token_budget: int = 8192,
         batch_tokens: int = 1 << 18,
     ):
-        self._model = _ModelHolder(model, document_length, device, token_budget)
+        self._model = _ModelHolder(model, document_length, device, token_budget, dtype)
         self.passage_tokens = passage_tokens
         self.document_score = document_score
         self.batch_tokens = batch_tokens

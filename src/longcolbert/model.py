@@ -81,11 +81,31 @@ def position_limit(config: Any) -> int | None:
     return int(limit) - _POSITION_OFFSETS.get(getattr(config, "model_type", ""), 0)
 
 
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def resolve_dtype(dtype: str, device_type: str, flash_installed: bool) -> str:
+    """The weights' dtype for ``dtype``: ``"auto"`` is bfloat16 on a CUDA device where
+    FlashAttention-2 is installed (it needs half precision), else float32.
+
+    >>> resolve_dtype("auto", "cpu", flash_installed=False)
+    'float32'
+    """
+    if dtype not in DTYPES:
+        raise InvalidInputError(
+            f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}"
+        )
+    if dtype != "auto":
+        return dtype
+    return "bfloat16" if device_type == "cuda" and flash_installed else "float32"
+
+
 def load_model(
     name_or_path: str = DEFAULT_MODEL,
     *,
     document_length: int | None = None,
     device: str | None = None,
+    dtype: str = "auto",
 ) -> Any:
     """Load any PyLate ColBERT checkpoint by hub id or local folder.
 
@@ -93,9 +113,12 @@ def load_model(
     ``document_length`` is the model context used for each encoding window:
     for RoPE models it defaults to the model's known length (32,000 for the
     default model) or its configured one; absolute-position models (BERT) are
-    capped at their position table.
+    capped at their position table. ``dtype`` is the weights' precision (see
+    :func:`resolve_dtype`): ``"auto"`` keeps float32 except on a CUDA GPU with
+    flash-attn installed, where bfloat16 lets FlashAttention-2 run.
 
     >>> model = load_model("./my-colbert", document_length=8192)  # doctest: +SKIP
+    >>> model = load_model(device="cuda", dtype="float32")  # doctest: +SKIP
     """
     from pylate import models  # heavy import, deferred
 
@@ -103,6 +126,7 @@ def load_model(
         raise InvalidInputError(
             f"document length {document_length} is too small; use at least 8 tokens"
         )
+    resolve_dtype(dtype, "cpu", False)  # a bad name fails before any loading
     source = normalize_model_name(name_or_path)
     try:
         model = models.ColBERT(model_name_or_path=source, device=device)
@@ -118,6 +142,13 @@ def load_model(
             f"cannot load model {name_or_path!r}: {hint} ({type(exc).__name__}: {reason})"
         ) from exc
     model.eval()
+    from .attention import flash_attention_installed
+
+    chosen = resolve_dtype(dtype, model.device.type, flash_attention_installed())
+    if chosen != "float32":
+        import torch
+
+        model.to(getattr(torch, chosen))
     model.document_length = context_length(model, source, document_length)
     model.longcolbert_name = source
     return model

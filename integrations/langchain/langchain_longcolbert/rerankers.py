@@ -62,6 +62,10 @@ class LongColBERTReranker(BaseDocumentCompressor):
     device: str | None = None
     """Torch device for the model (``"cuda"``, ``"cpu"``...); by default PyLate's choice."""
 
+    dtype: str = "auto"
+    """Weights' precision: ``"auto"`` (bfloat16 with FlashAttention-2 on a CUDA GPU with
+    flash-attn installed, else float32), ``"float32"``, ``"bfloat16"`` or ``"float16"``."""
+
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     _engine: Reranker | None = PrivateAttr(default=None)
@@ -71,7 +75,8 @@ class LongColBERTReranker(BaseDocumentCompressor):
         """The longcolbert ``Reranker`` (loads the model on first use)."""
         if self._engine is None:
             self._engine = Reranker(
-                self.model, document_length=self.document_length, device=self.device
+                self.model, document_length=self.document_length, device=self.device,
+                dtype=self.dtype,
             )
         return self._engine
 

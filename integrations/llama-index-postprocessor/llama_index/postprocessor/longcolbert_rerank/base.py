@@ -66,6 +66,11 @@ class LongColBERTRerank(BaseNodePostprocessor):
         default=None, description="Tokens per model window; by default the model's context."
     )
     device: str | None = Field(default=None, description="Torch device; by default PyLate's.")
+    dtype: str = Field(
+        default="auto",
+        description="Weights' precision: auto (bfloat16 with FlashAttention-2 on a CUDA GPU "
+        "with flash-attn installed, else float32), float32, bfloat16 or float16.",
+    )
 
     _engine: Reranker | None = PrivateAttr(default=None)
 
@@ -85,7 +90,8 @@ class LongColBERTRerank(BaseNodePostprocessor):
         """The longcolbert ``Reranker`` (loads the model on first use)."""
         if self._engine is None:
             self._engine = Reranker(
-                self.model, document_length=self.document_length, device=self.device
+                self.model, document_length=self.document_length, device=self.device,
+                dtype=self.dtype,
             )
         return self._engine
 
