@@ -7,6 +7,12 @@ peak RSS is its own.
 
     .venv/bin/python benchmarks/encoding_speed.py            # all, about 12 minutes on 2 cores
     .venv/bin/python benchmarks/encoding_speed.py --only 8k  # one size
+    .venv/bin/python benchmarks/encoding_speed.py --only 32k --repeat 3  # median of 3, interleaved
+    python benchmarks/encoding_speed.py --device cuda --only 32k --only 8k-x8  # on a GPU
+
+On CUDA, ``--dtype auto`` (the default) runs both encoders in bfloat16 where
+flash-attn is installed (longcolbert then uses FlashAttention-2), else float32;
+peak GPU memory is reported beside peak RSS.
 
 Results go to ``benchmarks/results/encoding_speed.json``.
 """
@@ -19,6 +25,7 @@ import json
 import platform
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -75,14 +82,15 @@ def documents(tokenizer, name: str) -> list[str]:
     return out
 
 
-def child(name: str, encoder_kind: str, twin: Path) -> dict:
+def child(name: str, encoder_kind: str, twin: Path, device: str | None, dtype: str) -> dict:
     """One configuration, in this process: encode the set, report time and peak RSS."""
     import torch
 
     from longcolbert.encoder import Encoder
     from longcolbert.model import load_model
 
-    model = load_model(str(twin))
+    model = load_model(str(twin), device=device, dtype=dtype)
+    cuda = model.device.type == "cuda"
     texts = documents(model.tokenizer, name)
     warm_up = [texts[0][:2000]]  # one-time library set-up is not what we measure
     if encoder_kind == "stock":
@@ -96,22 +104,36 @@ def child(name: str, encoder_kind: str, twin: Path) -> dict:
             return [e.embeddings for e in encoder.encode_documents(batch, show_progress=False)]
     encode(warm_up)
     rss_loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     started = time.perf_counter()
     rows = sum(int(e.shape[0]) for e in encode(texts))
+    if cuda:
+        torch.cuda.synchronize()
     wall = time.perf_counter() - started
     tokens = sum(len(model.tokenizer(t, verbose=False)["input_ids"]) for t in texts)
-    return {
+    result = {
         "set": name,
         "encoder": encoder_kind,
+        "device": str(model.device),
+        "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "documents": len(texts),
         "tokens": tokens,
         "rows": rows,
         "wall_s": round(wall, 2),
         "tokens_per_s": round(tokens / wall, 1),
+        "docs_per_s": round(len(texts) / wall, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "rss_before_mb": round(rss_loaded),
         "threads": torch.get_num_threads(),
     }
+    if cuda:
+        result["gpu"] = torch.cuda.get_device_name()
+        result["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
+        if encoder_kind == "longcolbert":
+            result["kernel"] = encoder.kernel
+    return result
 
 
 def equality(twin: Path) -> dict:
@@ -139,12 +161,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--twin", type=Path, default=DEFAULT_TWIN)
     parser.add_argument("--only", choices=sorted(SETS), action="append")
+    parser.add_argument("--device", help="torch device (default: PyLate's choice)")
+    parser.add_argument("--dtype", default="auto", help="weights' dtype (see load_model)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run each configuration this many times, interleaved; ratios use medians")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "encoding_speed.json")
     parser.add_argument("--child", nargs=2, metavar=("SET", "ENCODER"), help=argparse.SUPPRESS)
     parser.add_argument("--equality", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child[0], args.child[1], args.twin)))
+        print(json.dumps(child(args.child[0], args.child[1], args.twin, args.device, args.dtype)))
         return
     if args.equality:
         print(json.dumps(equality(args.twin)))
@@ -157,18 +183,23 @@ def main() -> None:
                            "cores": __import__("os").cpu_count(), "python": platform.python_version()},
                "equality_2k": run_child(["--twin", str(args.twin), "--equality"]), "runs": []}
     print(json.dumps(results["equality_2k"]), flush=True)
-    for name, kind in RUNS:
-        if args.only and name not in args.only:
-            continue
-        result = run_child(["--twin", str(args.twin), "--child", name, kind])
-        print(json.dumps(result), flush=True)
-        results["runs"].append(result)
-    by = {(r.get("set"), r.get("encoder")): r for r in results["runs"]}
+    for _ in range(args.repeat):
+        for name, kind in RUNS:
+            if args.only and name not in args.only:
+                continue
+            placement = ["--dtype", args.dtype] + (["--device", args.device] if args.device else [])
+            result = run_child(["--twin", str(args.twin), *placement, "--child", name, kind])
+            print(json.dumps(result), flush=True)
+            results["runs"].append(result)
+    walls: dict[tuple, list[float]] = {}
+    for r in results["runs"]:
+        if "wall_s" in r:
+            walls.setdefault((r["set"], r["encoder"]), []).append(r["wall_s"])
     ratios = {}
     for name in SETS:
-        stock, ours = by.get((name, "stock")), by.get((name, "longcolbert"))
-        if stock and ours and "wall_s" in stock and "wall_s" in ours:
-            ratios[name] = round(ours["wall_s"] / stock["wall_s"], 3)
+        stock, ours = walls.get((name, "stock")), walls.get((name, "longcolbert"))
+        if stock and ours:
+            ratios[name] = round(statistics.median(ours) / statistics.median(stock), 3)
     results["time_ratio_longcolbert_over_stock"] = ratios
     print(json.dumps(ratios))
     args.out.parent.mkdir(parents=True, exist_ok=True)
