@@ -25,10 +25,10 @@ from .loaders import Document, load_paths
 from .model import (
     DEFAULT_MODEL,
     ModelFingerprint,
+    check_dtype,
     fingerprint,
     load_model,
     normalize_model_name,
-    resolve_dtype,
 )
 from .passages import (
     PassageSource,
@@ -52,7 +52,7 @@ class _ModelHolder:
 
     def __init__(self, model: str | Any, document_length: int | None, device: str | None,
                  token_budget: int, dtype: str = "auto"):
-        resolve_dtype(dtype, "cpu", flash_installed=False)  # a bad name fails at once
+        check_dtype(dtype)  # a bad name fails at once, not when the model loads
         self._source = model
         self._document_length = document_length
         self._device = device

@@ -84,6 +84,13 @@ def position_limit(config: Any) -> int | None:
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
+def check_dtype(dtype: str) -> str:
+    """``dtype`` if it is one of :data:`DTYPES`, else a one-line error with the choices."""
+    if dtype not in DTYPES:
+        raise InvalidInputError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+    return dtype
+
+
 def resolve_dtype(dtype: str, device_type: str, flash_installed: bool) -> str:
     """The weights' dtype for ``dtype``: ``"auto"`` is bfloat16 on a CUDA device where
     FlashAttention-2 is installed (it needs half precision), else float32.
@@ -91,11 +98,7 @@ def resolve_dtype(dtype: str, device_type: str, flash_installed: bool) -> str:
     >>> resolve_dtype("auto", "cpu", flash_installed=False)
     'float32'
     """
-    if dtype not in DTYPES:
-        raise InvalidInputError(
-            f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}"
-        )
-    if dtype != "auto":
+    if check_dtype(dtype) != "auto":
         return dtype
     return "bfloat16" if device_type == "cuda" and flash_installed else "float32"
 
@@ -126,7 +129,7 @@ def load_model(
         raise InvalidInputError(
             f"document length {document_length} is too small; use at least 8 tokens"
         )
-    resolve_dtype(dtype, "cpu", False)  # a bad name fails before any loading
+    check_dtype(dtype)  # a bad name fails before any loading
     source = normalize_model_name(name_or_path)
     try:
         model = models.ColBERT(model_name_or_path=source, device=device)
