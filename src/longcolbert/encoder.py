@@ -306,4 +306,4 @@ class Encoder:
         if model.query_prefix_id is not None:
             not_content.add(int(model.query_prefix_id))
         content = np.array([int(i) not in not_content for i in ids], dtype=bool)
-        return EncodedQuery(embeddings.float().cpu()[torch.from_numpy(keep)], content[keep])
+        return EncodedQuery(embeddings.cpu()[torch.from_numpy(keep)], content[keep])

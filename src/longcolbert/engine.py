@@ -357,7 +357,9 @@ class Index:
                             disable=not show_progress)
             writer = self.plaid.writer(generation, delete=replaced, new_tokens=int(sum(counts)))
             try:
-                for batch in self._batches(list(range(len(documents))), counts):
+                # consecutive runs of about batch_tokens rows (one document at least)
+                for run in document_runs(np.asarray(counts, dtype=np.int64), self.batch_tokens):
+                    batch = list(range(run.start, run.stop))
                     encoded = encode(batch)
                     writer.add([e.embeddings for e in encoded])
                     stored = [
@@ -377,11 +379,6 @@ class Index:
             finally:
                 progress.close()
             self._switch_to(generation, replaced, model_fingerprint)
-
-    def _batches(self, positions: list[int], counts: Sequence[int]) -> list[list[int]]:
-        """``positions`` in consecutive runs of about ``batch_tokens`` rows (one document at least)."""
-        lengths = np.array([counts[i] for i in positions], dtype=np.int64)
-        return [positions[run] for run in document_runs(lengths, self.batch_tokens)]
 
     def _switch_to(
         self, generation: int, delete: list[int], model_fingerprint: ModelFingerprint | None
@@ -513,12 +510,10 @@ class Reranker:
         passage_tokens: int = 200,
         document_score: str = "passage",
         token_budget: int = 8192,
-        batch_tokens: int = 1 << 18,
     ):
         self._model = _ModelHolder(model, document_length, device, token_budget, dtype)
         self.passage_tokens = passage_tokens
         self.document_score = document_score
-        self.batch_tokens = batch_tokens
 
     @property
     def encoder(self) -> Encoder:

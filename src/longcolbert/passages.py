@@ -179,9 +179,9 @@ def best_passages_many(
     over their units side by side, so the cost per document is a few array
     operations, not a few dozen.
     """
-    layouts = [DocumentLayout.build(d.text, d.offsets, passage_tokens, d.units) for d in documents]
     if n_passages <= 0:
         return [[] for _ in documents]
+    layouts = [DocumentLayout.build(d.text, d.offsets, passage_tokens, d.units) for d in documents]
     unit_base = np.concatenate([[0], np.cumsum([len(layout.units) for layout in layouts])])
     n_query = documents[0].similarities.shape[0] if documents else 0
     # Per-unit maxima of all documents side by side, [units, query tokens]: each row's
