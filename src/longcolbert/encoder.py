@@ -1,8 +1,11 @@
 """Encoding with character offsets: every kept embedding row knows its span in the original text.
 
-Rows equal PyLate's ``encode(is_query=False)`` rows (same tokenization, prefix,
-skiplist and normalisation); documents longer than the model context are cut into
-overlapping windows stitched back so each token appears once.
+The model reads each document as :func:`~longcolbert.normalize.model_view` shows
+it (compatibility characters folded, line-break hyphens joined, whitespace
+collapsed), and its rows equal PyLate's ``encode(is_query=False)`` rows of that
+view (same tokenization, prefix, skiplist and normalisation), with spans in the
+stored text. Documents longer than the model context are cut into overlapping
+windows stitched back so each token appears once.
 
 >>> encoder = Encoder(load_model())  # doctest: +SKIP
 >>> doc = encoder.encode_documents(["Whole documents, not chunks."])[0]  # doctest: +SKIP
@@ -22,6 +25,7 @@ from tqdm.auto import tqdm
 
 from .attention import TORCH, choose_kernel, flash_attention_installed, packed_forward, supports_packing
 from .errors import InvalidInputError
+from .normalize import model_view
 from .windows import owned_ranges, plan_windows
 
 # Roles of positions in a model input that are not document tokens.
@@ -52,24 +56,6 @@ class _Prepared:
     ids: list[int]
     offsets: np.ndarray  # [n, 2] into the original text
     text_length: int
-
-
-def lowercase_with_map(text: str) -> tuple[str, np.ndarray]:
-    """``text.lower()`` and, for each of its characters, the index of the original character.
-
-    Some characters change length when lowercased ("İ" becomes "i̇"), so positions
-    in the lowercased text cannot be used on the original text directly.
-
-    >>> lowered, source = lowercase_with_map("İx")
-    >>> len(lowered), source.tolist()
-    (3, [0, 0, 1])
-    """
-    lowered = text.lower()
-    lengths = [len(ch.lower()) for ch in text]
-    if sum(lengths) != len(lowered):  # context-dependent casing changed a length
-        raise AssertionError("unexpected lowercase length")  # pragma: no cover
-    source = np.repeat(np.arange(len(text), dtype=np.int64), lengths)
-    return lowered, source
 
 
 def _trim_spans(text: str, spans: np.ndarray) -> np.ndarray:
@@ -128,26 +114,18 @@ class Encoder:
     # -- documents -------------------------------------------------------------------
 
     def _prepare(self, text: str) -> _Prepared:
-        stripped = text.strip()
-        if not stripped:
+        view = model_view(text, lowercase=self.lowercase)
+        if not view.text:
             raise InvalidInputError("a document is empty or only whitespace; give it some text")
-        lead = len(text) - len(text.lstrip())
-        to_tokenize, source = (
-            lowercase_with_map(stripped) if self.lowercase else (stripped, None)
-        )
         encoding = self.tokenizer(
-            to_tokenize,
+            view.text,
             add_special_tokens=False,
             return_offsets_mapping=True,
             return_attention_mask=False,
             verbose=False,
         )
-        spans = np.asarray(encoding["offset_mapping"], dtype=np.int64).reshape(-1, 2)
-        if source is not None and len(spans):
-            starts = source[np.minimum(spans[:, 0], len(source) - 1)]
-            ends = source[np.maximum(spans[:, 1] - 1, 0)] + 1
-            spans = np.stack([starts, np.maximum(ends, starts)], axis=1)
-        return _Prepared(list(encoding["input_ids"]), _trim_spans(stripped, spans) + lead, len(text))
+        spans = view.source_spans(np.asarray(encoding["offset_mapping"], dtype=np.int64))
+        return _Prepared(list(encoding["input_ids"]), _trim_spans(text, spans), len(text))
 
     def count_rows(self, texts: Sequence[str], batch: int = 64) -> list[int]:
         """About how many embedding rows each text will get: its tokens plus the special
@@ -156,8 +134,7 @@ class Encoder:
         extra = len(self.lead) + len(self.trail) + (1 if self.prefix_id is not None else 0)
         counts: list[int] = []
         for start in range(0, len(texts), batch):
-            chunk = [t.strip().lower() if self.lowercase else t.strip()
-                     for t in texts[start : start + batch]]
+            chunk = [model_view(t, lowercase=self.lowercase).text for t in texts[start : start + batch]]
             ids = self.tokenizer(chunk, add_special_tokens=False, return_attention_mask=False,
                                  verbose=False)["input_ids"]
             counts.extend(len(i) + extra for i in ids)
@@ -293,7 +270,8 @@ class Encoder:
         with self._turn, torch.inference_mode():
             if model.training:
                 model.eval()
-            features = model.tokenize([(prompt or "") + query], is_query=True)
+            text = (prompt or "") + model_view(query).text  # as documents are read
+            features = model.tokenize([text], is_query=True)
             features = {key: value.to(model.device) for key, value in features.items()}
             out = model(features)
         embeddings = torch.nn.functional.normalize(out["token_embeddings"][0].float(), p=2, dim=-1)
