@@ -30,8 +30,13 @@ _SAMPLE_TEXT = [
 ]
 
 
-def build_standin(folder: Path) -> Path:
-    """Save the MiniLM stand-in as a PyLate ColBERT checkpoint in ``folder`` (idempotent)."""
+def build_standin(folder: Path, *, dim: int = 128) -> Path:
+    """Save the MiniLM stand-in as a PyLate ColBERT checkpoint in ``folder`` (idempotent).
+
+    ``dim=128`` (tests): a seeded random 384 -> 128 projection, small and fast.
+    ``dim=384`` (quality benchmarks): the identity, so token similarities are
+    MiniLM's own; a random projection blurs them (see benchmarks/README.md).
+    """
     folder = Path(folder)
     if (folder / "modules.json").exists():
         return folder
@@ -43,7 +48,13 @@ def build_standin(folder: Path) -> Path:
     torch.manual_seed(0)
     # MiniLM was never trained with ColBERT query expansion: padded [MASK] tokens
     # through a random projection only add noise, so the stand-in queries without it.
-    model = models.ColBERT(str(source), device="cpu", do_query_expansion=False)
+    model = models.ColBERT(str(source), device="cpu", do_query_expansion=False,
+                           embedding_size=dim)
+    if dim == 384:
+        with torch.no_grad():
+            model[1].linear.weight.copy_(torch.eye(384))
+    elif dim != 128:
+        raise ValueError("the stand-in has dim 128 (random projection) or 384 (identity)")
     model.save(str(folder))
     return folder
 

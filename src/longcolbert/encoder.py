@@ -45,10 +45,16 @@ class EncodedDocument:
 
 @dataclass
 class EncodedQuery:
-    """Query token embeddings; ``content`` marks tokens that come from the query text."""
+    """Query token embeddings; ``content`` marks tokens that come from the query text.
+
+    ``text`` is the query as the model read it (prompt included) and ``spans``
+    each token's char span in it (empty for special, prefix and expansion tokens).
+    """
 
     embeddings: torch.Tensor  # float32 [q, dim]
     content: np.ndarray  # bool [q]
+    text: str = ""
+    spans: np.ndarray | None = None  # int64 [q, 2]
 
 
 @dataclass
@@ -274,14 +280,30 @@ class Encoder:
             features = model.tokenize([text], is_query=True)
             features = {key: value.to(model.device) for key, value in features.items()}
             out = model(features)
+            ids = features["input_ids"][0].cpu().numpy()
+            not_content = set(self.tokenizer.all_special_ids)
+            if model.query_prefix_id is not None:
+                not_content.add(int(model.query_prefix_id))
+            content = np.array([int(i) not in not_content for i in ids], dtype=bool)
+            spans = self._query_spans(text, ids, content)  # the tokenizer is not thread-safe
         embeddings = torch.nn.functional.normalize(out["token_embeddings"][0].float(), p=2, dim=-1)
-        ids = features["input_ids"][0].cpu().numpy()
         if model.do_query_expansion:  # expansion tokens are kept even though not attended to
             keep = np.ones(len(ids), dtype=bool)
         else:
             keep = out["attention_mask"][0].cpu().numpy().astype(bool)
-        not_content = set(self.tokenizer.all_special_ids)
-        if model.query_prefix_id is not None:
-            not_content.add(int(model.query_prefix_id))
-        content = np.array([int(i) not in not_content for i in ids], dtype=bool)
-        return EncodedQuery(embeddings.cpu()[torch.from_numpy(keep)], content[keep])
+        return EncodedQuery(embeddings.cpu()[torch.from_numpy(keep)], content[keep], text,
+                            spans[keep])
+
+    def _query_spans(self, text: str, ids: np.ndarray, content: np.ndarray) -> np.ndarray:
+        """Char spans in ``text`` of the query's content tokens (in order, as the
+        tokenizer cut ``text``); all empty if the ids do not line up."""
+        spans = np.zeros((len(ids), 2), dtype=np.int64)
+        view = model_view(text, lowercase=self.lowercase)
+        encoding = self.tokenizer(view.text, add_special_tokens=False,
+                                  return_offsets_mapping=True, verbose=False)
+        rows = np.flatnonzero(content)
+        if list(encoding["input_ids"][: len(rows)]) != [int(i) for i in ids[rows]]:
+            return spans
+        offsets = np.asarray(encoding["offset_mapping"][: len(rows)], dtype=np.int64)
+        spans[rows] = view.source_spans(offsets.reshape(-1, 2))
+        return spans

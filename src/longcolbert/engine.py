@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -30,9 +30,10 @@ from .model import (
     load_model,
     normalize_model_name,
 )
+from .lexical import query_token_weights, shared_words
 from .passages import (
     PassageSource,
-    best_passages_many,
+    find_passages,
     maxsim,
     passage_document_score,
     sentence_units,
@@ -45,6 +46,9 @@ from .store import Filter, Store, StoredDocument
 
 STORE_FILE = "store.sqlite"
 LOCK_FILE = "write.lock"
+KEYWORD_CANDIDATES = 10  # documents of the best BM25 units that join the PLAID candidates
+KEYWORD_SHARE = 0.1  # query words in at most this share of units find keyword candidates
+MARKED_SHARE = 0.25  # query words in at most this share of units are marked in highlights
 
 
 class _ModelHolder:
@@ -77,6 +81,30 @@ class _ModelHolder:
         return self._encoder
 
 
+@dataclass
+class _Lexical:
+    """What hybrid search adds for one query (see :mod:`longcolbert.lexical`)."""
+
+    weights: np.ndarray  # per query token, mean 1
+    keywords: list[str]  # the query's distinctive words, as written, for BM25 candidates
+    terms: set[str]  # FTS5 terms of its words worth marking in highlights (not "the")
+
+
+def _lexical_evidence(store: Store, query: EncodedQuery) -> _Lexical | None:
+    """Token weights, keywords and terms of ``query`` from ``store``'s FTS5 index;
+    None where SQLite has no FTS5."""
+    if not store.lexical or query.spans is None:
+        return None
+    words = shared_words().of(query.text)
+    counts = store.term_document_counts(sorted({term for _, _, term in words}))
+    units = store.unit_count()
+    weights = query_token_weights(query.spans, words, counts, units).astype(np.float32)
+    keywords = [query.text[s:e] for s, e, term in words
+                if 0 < counts.get(term, 0) <= KEYWORD_SHARE * units]
+    marked = {term for _, _, term in words if 0 < counts.get(term, 0) <= MARKED_SHARE * units}
+    return _Lexical(weights, list(dict.fromkeys(keywords)), marked)
+
+
 def _rank(
     documents: Sequence[StoredDocument],
     similarities: Sequence[np.ndarray],
@@ -85,31 +113,38 @@ def _rank(
     passage_tokens: int,
     document_score: str,
     top: int | None,
+    lexical: _Lexical | None = None,
 ) -> list[Hit]:
     """Score every document from its query x row ``similarities``, keep the ``top`` best,
-    and highlight only their passages; see :mod:`longcolbert.passages`."""
+    and highlight only their passages; see :mod:`longcolbert.passages`. With
+    ``lexical`` (hybrid search), query tokens are weighted by term rarity and
+    highlights mark the query's keywords too."""
     for doc, sims in zip(documents, similarities):
         if sims.shape[1] != doc.offsets.shape[0]:
             raise LongColBERTError(
                 f"document {doc.id!r} has {sims.shape[1]} embeddings but "
                 f"{doc.offsets.shape[0]} offsets; the index folder is damaged: index it again"
             )
+    scoring = similarities if lexical is None else [
+        sims * lexical.weights[:, None] for sims in similarities
+    ]
     sources = [PassageSource(doc.text, doc.offsets, sims, doc.units, doc.page_map)
-               for doc, sims in zip(documents, similarities)]
-    found = best_passages_many(sources, query.content, passage_tokens=passage_tokens,
-                               n_passages=max(1, n_passages), highlights=False)
+               for doc, sims in zip(documents, scoring)]
+    found = find_passages(sources, query.content, passage_tokens=passage_tokens,
+                          n_passages=max(1, n_passages), highlights=False)
     hits = []
-    for doc, sims, passages in zip(documents, similarities, found):
+    for doc, sims, passages in zip(documents, scoring, found):
         if document_score == "maxsim":
             score = maxsim(sims)
         else:
-            score = passage_document_score(doc.offsets, sims, passages)
-        hits.append(Hit(doc.id, score, doc.metadata, passages[:n_passages]))
+            score = passage_document_score(doc.offsets, sims, passages.window)
+        hits.append(Hit(doc.id, score, doc.metadata, passages.passages[:n_passages]))
+    terms = lexical.terms if lexical is not None else None
     ranked = []
     for i in np.argsort([-hit.score for hit in hits], kind="stable")[:top]:
         doc, sims = documents[i], similarities[i]
         highlighted = [
-            with_highlights(p, doc.text, doc.offsets, sims, query.content)
+            with_highlights(p, doc.text, doc.offsets, sims, query.content, terms)
             for p in hits[i].passages
         ]
         ranked.append(replace(hits[i], passages=highlighted))
@@ -125,9 +160,13 @@ class Index:
     ``device`` and ``dtype`` place the model (see :func:`~longcolbert.load_model`:
     on a CUDA GPU with flash-attn installed it runs bfloat16 with FlashAttention-2).
     ``passage_tokens`` is the target passage length. A document is ranked by the
-    MaxSim of the query against its best passage plus its special tokens
-    (``document_score="passage"``; ``"maxsim"`` uses every token; see the README
-    for the measurements) among the PLAID top ``candidates`` documents.
+    MaxSim of the query against its best window of sentences plus its special
+    tokens (``document_score="passage"``; ``"maxsim"`` uses every token; see the
+    README for the measurements) among the PLAID top ``candidates`` documents.
+    ``hybrid`` (on by default) adds lexical evidence from SQLite FTS5: query
+    tokens weighted by term rarity, the documents of the best BM25 sentences
+    joining the candidates, and the query's keywords marked in highlights (see
+    :mod:`longcolbert.lexical`); ``hybrid=False`` is MaxSim alone.
     ``token_budget`` bounds the tokens of one model forward; ``batch_tokens`` the
     tokens an add encodes and compresses before parking them on disk: together
     they bound an add's memory, whatever the number of documents.
@@ -144,9 +183,10 @@ class Index:
         device: str | None = None,
         dtype: str = "auto",
         create: bool = True,
-        passage_tokens: int = 200,
+        passage_tokens: int = 150,
         candidates: int = 30,
         document_score: str = "passage",
+        hybrid: bool = True,
         token_budget: int = 8192,
         batch_tokens: int = 1 << 18,
     ):
@@ -176,6 +216,7 @@ class Index:
         self.passage_tokens = passage_tokens
         self.candidates = candidates
         self.document_score = document_score
+        self.hybrid = hybrid
         self.batch_tokens = batch_tokens
         self.plaid = PlaidIndex(self.path, self._generation())
         self._thread_lock = threading.RLock()  # one connection and PLAID handle, many threads
@@ -447,17 +488,24 @@ class Index:
             subset = self.store.matching(filter)
             if not subset:
                 return []
+        lexical = _lexical_evidence(self.store, encoded) if self.hybrid else None
         depth = max(k, self.candidates)
         in_scope = subset if subset is not None else range(self.store.count())
         if len(in_scope) <= depth:  # every candidate fits: score them all, exactly
             found = self.plaid.score(encoded.embeddings, list(in_scope))
         else:
-            found = self.plaid.search(encoded.embeddings, depth, subset)
+            keyword = []
+            if lexical is not None:
+                keyword = self.store.keyword_candidates(lexical.keywords, KEYWORD_CANDIDATES)
+                if subset is not None:
+                    allowed = set(subset)
+                    keyword = [p for p in keyword if p in allowed]
+            found = self.plaid.search(encoded.embeddings, depth, subset, also=keyword)
         if not found.positions:
             return []
         documents = self.store.by_plaid_ids(found.positions)
         return _rank(documents, found.similarities, encoded, passages, self.passage_tokens,
-                     self.document_score, k)
+                     self.document_score, k, lexical)
 
     def search_passages(
         self,
@@ -494,7 +542,11 @@ class Index:
 
 
 class Reranker:
-    """Orders candidate texts by MaxSim of their best passage, no index needed.
+    """Orders candidate texts by MaxSim of their best window of sentences, no index needed.
+
+    ``hybrid`` (on by default) weights query tokens by term rarity, counted
+    over the sentences of the texts being reranked, and marks the query's
+    keywords in highlights, as :class:`Index` does.
 
     >>> reranker = Reranker()                                   # doctest: +SKIP
     >>> hits = reranker.rerank("notice period", ["...", "..."])  # doctest: +SKIP
@@ -507,13 +559,15 @@ class Reranker:
         document_length: int | None = None,
         device: str | None = None,
         dtype: str = "auto",
-        passage_tokens: int = 200,
+        passage_tokens: int = 150,
         document_score: str = "passage",
+        hybrid: bool = True,
         token_budget: int = 8192,
     ):
         self._model = _ModelHolder(model, document_length, device, token_budget, dtype)
         self.passage_tokens = passage_tokens
         self.document_score = document_score
+        self.hybrid = hybrid
 
     @property
     def encoder(self) -> Encoder:
@@ -541,9 +595,18 @@ class Reranker:
         encoded_query = self.encoder.encode_query(query)
         encoded = self.encoder.encode_documents(list(texts))
         documents = [
-            StoredDocument(doc_id, text, dict(metadatas[i]) if metadatas else {}, [], e.offsets)
+            StoredDocument(doc_id, text, dict(metadatas[i]) if metadatas else {}, [], e.offsets,
+                           np.array(sentence_units(text), dtype=np.int64).reshape(-1, 2))
             for i, (doc_id, text, e) in enumerate(zip(ids, texts, encoded))
         ]
+        lexical = None
+        if self.hybrid:  # term rarity over the sentences of the texts themselves
+            store = Store(":memory:")
+            with store.transaction():
+                store.stage(documents)
+                store.insert_staged(first_plaid_id=0)
+            lexical = _lexical_evidence(store, encoded_query)
+            store.close()
         similarities = [(encoded_query.embeddings @ e.embeddings.T).numpy() for e in encoded]
         return _rank(documents, similarities, encoded_query, passages,
-                     self.passage_tokens, self.document_score, top_n)
+                     self.passage_tokens, self.document_score, top_n, lexical)

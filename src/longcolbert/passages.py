@@ -4,8 +4,14 @@ With ``S = Q @ D.T`` (query tokens x document tokens, cosine similarities):
 
 * a window's score is the MaxSim of the query against that window alone:
   ``sum over query tokens of max over the window's tokens``;
-* windows are runs of whole sentences/lines holding about ``passage_tokens``
-  tokens; the best non-overlapping ones are the passages;
+* windows are runs of whole sentences/lines holding about a third more than
+  ``passage_tokens`` tokens; the best non-overlapping ones locate the passages;
+* inside each chosen window, the run of about ``FOCUS_TOKENS`` tokens (a
+  sentence or two) with the best MaxSim is the evidence, and the passage is
+  that evidence grown by whole sentences on both sides to ``passage_tokens``:
+  shorter than the window, centred on what matched. Its score is the MaxSim of
+  the query against it alone; passages come in the order of their windows, so
+  the first one is the same however many are asked for;
 * a highlight is a document token inside a passage that wins a content query
   token's max within that passage, widened to whole words; its score is that
   similarity. Special, prefix and expansion query tokens count in scores but
@@ -37,6 +43,14 @@ _BOUNDARY = re.compile(
     r"|\n(?=[ \t]*(?:[-*+•#>|]|\d+[.)]|\.\. )\s?)"
     r"|(?<=[。！？；])"
 )
+
+
+FOCUS_TOKENS = 32  # the evidence a passage is centred on: about a sentence
+
+
+def context_tokens(passage_tokens: int) -> int:
+    """Tokens of the windows that locate passages of ``passage_tokens`` tokens."""
+    return passage_tokens + passage_tokens // 3
 
 
 def sentence_units(text: str) -> list[tuple[int, int]]:
@@ -111,19 +125,20 @@ def maxsim(similarities: np.ndarray) -> float:
 
 
 def passage_document_score(
-    offsets: np.ndarray, similarities: np.ndarray, passages: list[Passage]
+    offsets: np.ndarray, similarities: np.ndarray, window: tuple[int, int] | None
 ) -> float:
-    """MaxSim of the query against the best passage plus the document's special tokens.
+    """MaxSim of the query against the best window plus the document's special tokens.
 
-    The special rows (CLS, [D], SEP: empty spans) summarise the whole document;
-    the passage brings the local evidence. Unlike MaxSim over every token, this
-    does not grow with the document's length (see benchmarks/README.md).
+    ``window`` is the char span of the document's best-scoring window
+    (:attr:`FoundPassages.window`). The special rows (CLS, [D], SEP: empty
+    spans) summarise the whole document; the window brings the local evidence.
+    Unlike MaxSim over every token, this does not grow with the document's
+    length (see benchmarks/README.md).
     """
-    if not passages:
+    if window is None:
         return maxsim(similarities)
-    best = passages[0]
     special = offsets[:, 1] == offsets[:, 0]
-    rows = special | ((offsets[:, 0] >= best.start) & (offsets[:, 1] <= best.end))
+    rows = special | ((offsets[:, 0] >= window[0]) & (offsets[:, 1] <= window[1]))
     return maxsim(similarities[:, rows])
 
 
@@ -142,13 +157,22 @@ class PassageSource:
     page_map: list[tuple[int, int, int]] | None = None
 
 
+@dataclass
+class FoundPassages:
+    """The passages of one document, best first, and the char span of its best
+    window (what :func:`passage_document_score` scores the document by)."""
+
+    passages: list[Passage]
+    window: tuple[int, int] | None
+
+
 def best_passages(
     text: str,
     offsets: np.ndarray,
     similarities: np.ndarray,
     content: np.ndarray,
     *,
-    passage_tokens: int = 200,
+    passage_tokens: int = 150,
     n_passages: int = 3,
     page_map: list[tuple[int, int, int]] | None = None,
     highlights: bool = True,
@@ -169,19 +193,34 @@ def best_passages_many(
     documents: list[PassageSource],
     content: np.ndarray,
     *,
-    passage_tokens: int = 200,
+    passage_tokens: int = 150,
     n_passages: int = 3,
     highlights: bool = True,
 ) -> list[list[Passage]]:
-    """:func:`best_passages` of several documents for one query, computed together.
+    """:func:`best_passages` of several documents for one query, computed together."""
+    found = find_passages(documents, content, passage_tokens=passage_tokens,
+                          n_passages=n_passages, highlights=highlights)
+    return [f.passages for f in found]
+
+
+def find_passages(
+    documents: list[PassageSource],
+    content: np.ndarray,
+    *,
+    passage_tokens: int = 150,
+    n_passages: int = 3,
+    highlights: bool = True,
+) -> list[FoundPassages]:
+    """Passages and best window of several documents for one query, computed together.
 
     The per-unit maxima and window scores of all documents come from one pass
     over their units side by side, so the cost per document is a few array
     operations, not a few dozen.
     """
     if n_passages <= 0:
-        return [[] for _ in documents]
-    layouts = [DocumentLayout.build(d.text, d.offsets, passage_tokens, d.units) for d in documents]
+        return [FoundPassages([], None) for _ in documents]
+    context = context_tokens(passage_tokens)
+    layouts = [DocumentLayout.build(d.text, d.offsets, context, d.units) for d in documents]
     unit_base = np.concatenate([[0], np.cumsum([len(layout.units) for layout in layouts])])
     n_query = documents[0].similarities.shape[0] if documents else 0
     # Per-unit maxima of all documents side by side, [units, query tokens]: each row's
@@ -191,41 +230,59 @@ def best_passages_many(
     for doc, layout, base in zip(documents, layouts, unit_base):
         owner = torch.from_numpy(np.where(layout.row_unit >= 0, layout.row_unit + base, -1))
         owner[owner < 0] = len(unit_max) - 1
-        rows = torch.from_numpy(doc.similarities.T)  # [rows, query tokens], no copy
+        rows = torch.from_numpy(np.ascontiguousarray(doc.similarities.T, dtype=np.float32))
         unit_max.scatter_reduce_(0, owner[:, None].expand(rows.shape), rows, "amax")
     unit_max = unit_max[:-1].numpy().T  # [query tokens, units]
 
-    # One window per start unit, never crossing into the next document.
-    ends = np.concatenate(
-        [_unit_window_ends(layout.unit_tokens, passage_tokens) + base
-         for layout, base in zip(layouts, unit_base)]
-    ) if layouts else np.zeros(0, dtype=np.int64)
-    scores = _window_scores(unit_max, np.arange(len(ends)), ends)
-    return [
-        _choose(doc, layout, scores[unit_base[i] : unit_base[i + 1]],
-                ends[unit_base[i] : unit_base[i + 1]] - unit_base[i], content, n_passages,
-                highlights)
-        for i, (doc, layout) in enumerate(zip(documents, layouts))
-    ]
+    # Windows (and focus runs) start at every unit, never crossing into the next document.
+    def window_ends(target: int) -> np.ndarray:
+        if not layouts:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([_unit_window_ends(layout.unit_tokens, target) + base
+                               for layout, base in zip(layouts, unit_base)])
+
+    ends, focus_ends = window_ends(context), window_ends(FOCUS_TOKENS)
+    starts = np.arange(len(ends))
+    scores = _window_scores(unit_max, starts, ends)
+    focus = _window_scores(unit_max, starts, focus_ends)
+    found = []
+    for i, (doc, layout) in enumerate(zip(documents, layouts)):
+        lo, hi = unit_base[i], unit_base[i + 1]
+        found.append(_choose(doc, layout, unit_max[:, lo:hi], scores[lo:hi], ends[lo:hi] - lo,
+                             focus[lo:hi], focus_ends[lo:hi] - lo, content, passage_tokens,
+                             n_passages, highlights))
+    return found
 
 
 def _choose(
     doc: PassageSource,
     layout: DocumentLayout,
+    unit_max: np.ndarray,
     scores: np.ndarray,
     ends: np.ndarray,
+    focus: np.ndarray,
+    focus_ends: np.ndarray,
     content: np.ndarray,
+    passage_tokens: int,
     n_passages: int,
     highlights: bool,
-) -> list[Passage]:
-    """The best non-overlapping windows of one document as passages, best first."""
+) -> FoundPassages:
+    """The best windows of one document, each narrowed to the passage around its
+    evidence; passages never overlap and come in their windows' order."""
     chosen: list[tuple[int, int, float]] = []
-    ends_of = ends.tolist()
+    best_window = None
     for a in np.argsort(-scores, kind="stable").tolist():
-        b = ends_of[a]
-        if any(a < end and start < b for start, end, _ in chosen):
+        b = int(ends[a])
+        if best_window is None:
+            best_window = (int(layout.units[a, 0]), int(layout.units[b - 1, 1]))
+        # the evidence: the best focus run that fits inside this window
+        inside = np.flatnonzero(focus_ends[a:b] <= b) + a
+        s = int(inside[np.argmax(focus[inside])]) if len(inside) else a
+        start, end = _grow(layout.unit_tokens, s, int(focus_ends[s]) if len(inside) else b,
+                           passage_tokens)
+        if any(start < e and s_ < end for s_, e, _ in chosen):
             continue  # overlaps a better passage
-        chosen.append((a, b, float(scores[a])))
+        chosen.append((start, end, _range_maxsim(unit_max, start, end)))
         if len(chosen) == n_passages:
             break
     passages = []
@@ -239,18 +296,68 @@ def _choose(
             Passage(text=doc.text[start:end], start=start, end=end, score=score,
                     pages=_pages(start, end, doc.page_map), highlights=found)
         )
-    return passages
+    return FoundPassages(passages, best_window)
+
+
+def _grow(unit_tokens: np.ndarray, start: int, end: int, target: int) -> tuple[int, int]:
+    """Units ``[start, end)`` grown by whole units, after then before in turn, until
+    they hold at least ``target`` tokens or the document ends."""
+    tokens = int(unit_tokens[start:end].sum())
+    after = True
+    while tokens < target and (start > 0 or end < len(unit_tokens)):
+        if (after and end < len(unit_tokens)) or start == 0:
+            tokens += int(unit_tokens[end])
+            end += 1
+        else:
+            start -= 1
+            tokens += int(unit_tokens[start])
+        after = not after
+    return start, end
+
+
+def _range_maxsim(unit_max: np.ndarray, start: int, end: int) -> float:
+    """MaxSim of the query against units ``[start, end)``; query tokens with no
+    finite similarity there count 0, as in :func:`_window_scores`."""
+    best = unit_max[:, start:end].max(axis=1)
+    return float(np.where(np.isfinite(best), best, 0.0).sum())
 
 
 def with_highlights(
     passage: Passage, text: str, offsets: np.ndarray, similarities: np.ndarray,
-    content: np.ndarray,
+    content: np.ndarray, lexical_terms: set[str] | None = None,
 ) -> Passage:
-    """``passage`` with its highlights: the tokens inside it that win a content query token."""
+    """``passage`` with its highlights: the words inside it that win a content query
+    token (``"semantic"``) and, given ``lexical_terms``, the words with one of those
+    FTS5 terms (``"lexical"``; ``"both"`` where a word is both)."""
     inside = (offsets[:, 0] >= passage.start) & (offsets[:, 1] <= passage.end)
     rows = np.flatnonzero(inside & (offsets[:, 1] > offsets[:, 0]))
     found = _highlights(text, offsets, similarities, content, rows, passage.start, passage.end)
+    if lexical_terms:
+        found = _with_lexical(found, text, offsets, similarities, content, rows, passage,
+                              lexical_terms)
     return replace(passage, highlights=found)
+
+
+def _with_lexical(
+    semantic: list[Highlight], text: str, offsets: np.ndarray, similarities: np.ndarray,
+    content: np.ndarray, rows: np.ndarray, passage: Passage, lexical_terms: set[str],
+) -> list[Highlight]:
+    """Semantic highlights joined by the passage's words that carry a query term."""
+    from .lexical import lexical_spans, shared_words
+
+    spans = lexical_spans(text, passage.start, passage.end, lexical_terms, shared_words())
+    found = list(semantic)
+    for start, end in spans:
+        overlapping = [i for i, h in enumerate(found) if h.start < end and start < h.end]
+        if overlapping:
+            for i in overlapping:
+                found[i] = replace(found[i], kind="both")
+            continue
+        word_rows = rows[(offsets[rows, 0] >= start) & (offsets[rows, 1] <= end)]
+        score = (float(similarities[np.ix_(np.flatnonzero(content), word_rows)].max())
+                 if len(word_rows) and content.any() else 0.0)
+        found.append(Highlight(start, end, score, "lexical"))
+    return sorted(found, key=lambda h: h.start)
 
 
 def _window_scores(unit_max: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -174,9 +174,11 @@ class PlaidIndex:
         return 0 if self._contents is None else len(self._contents.doclens)
 
     def search(
-        self, query: torch.Tensor, top_k: int, subset: Sequence[int] | None = None
+        self, query: torch.Tensor, top_k: int, subset: Sequence[int] | None = None,
+        also: Sequence[int] = (),
     ) -> Candidates:
-        """The ``top_k`` documents by MaxSim with ``query`` ([q, dim]), within ``subset`` if given."""
+        """The ``top_k`` documents by MaxSim with ``query`` ([q, dim]), within ``subset`` if
+        given, and those of ``also`` (keyword candidates) whatever their rank."""
         contents = self._contents
         if contents is None or top_k <= 0:
             return Candidates([], [], [])
@@ -192,7 +194,14 @@ class PlaidIndex:
         shortlist = estimate.topk(depth).indices.numpy() if depth < len(estimate) else (
             np.flatnonzero(estimate.isfinite().numpy())
         )
-        return self.score(query, shortlist, top_k)
+        if not len(also):
+            return self.score(query, shortlist, top_k)
+        extra = [p for p in dict.fromkeys(int(p) for p in also) if p not in set(shortlist.tolist())]
+        found = self.score(query, np.concatenate([shortlist, np.asarray(extra, dtype=np.int64)]))
+        best = set(found.positions[:top_k])
+        keep = [i for i, p in enumerate(found.positions) if p in best or p in set(also)]
+        return Candidates([found.positions[i] for i in keep], [found.scores[i] for i in keep],
+                          [found.similarities[i] for i in keep])
 
     def score(self, query: torch.Tensor, positions: Sequence[int], top_k: int | None = None
               ) -> Candidates:

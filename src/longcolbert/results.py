@@ -4,7 +4,7 @@ All offsets are character offsets into the document's full stored text, so
 ``text[passage.start:passage.end] == passage.text``.
 
 >>> Highlight(start=4, end=9, score=0.81).to_dict()
-{'start': 4, 'end': 9, 'score': 0.81}
+{'start': 4, 'end': 9, 'score': 0.81, 'kind': 'semantic'}
 """
 
 from __future__ import annotations
@@ -15,15 +15,19 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Highlight:
-    """A word-aligned char span of the document that wins a query token's MaxSim.
+    """A word-aligned char span of the document that matched the query.
 
-    ``score`` is that token similarity (cosine, in [-1, 1]); when several query
-    tokens pick the same word, the highest similarity.
+    ``kind`` says how: ``"semantic"`` (it wins a query token's MaxSim inside the
+    passage), ``"lexical"`` (hybrid search: it is one of the query's rarer words,
+    same stem, but no query token picked it) or ``"both"``. ``score`` is the
+    similarity (cosine, in [-1, 1]) of its best query token; when several query
+    tokens pick the same word, the highest.
     """
 
     start: int
     end: int
     score: float
+    kind: str = "semantic"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -31,9 +35,13 @@ class Highlight:
 
 @dataclass(frozen=True)
 class Passage:
-    """A span of sentences or lines, scored by the MaxSim of the query against it alone.
+    """A span of whole sentences or lines, centred on what matched the query.
 
-    ``pages`` lists the 1-based PDF pages it spans (empty for other documents).
+    ``score`` is the MaxSim of the query against the passage alone (query tokens
+    weighted by term rarity in hybrid search). A hit's passages come in the
+    order of the windows of sentences that located them, so the first is the
+    same however many are asked for. ``pages`` lists the 1-based PDF pages it
+    spans (empty for other documents).
     """
 
     text: str
@@ -48,10 +56,11 @@ class Passage:
 
         >>> p = Passage("Notice: three months.", 100, 121, 0.9, highlights=[Highlight(108, 113, 0.8)])
         >>> p.local_highlights()
-        [{'start': 8, 'end': 13, 'score': 0.8}]
+        [{'start': 8, 'end': 13, 'score': 0.8, 'kind': 'semantic'}]
         """
         return [
-            {"start": h.start - self.start, "end": h.end - self.start, "score": h.score}
+            {"start": h.start - self.start, "end": h.end - self.start, "score": h.score,
+             "kind": h.kind}
             for h in self.highlights
         ]
 
@@ -70,8 +79,9 @@ class Passage:
 class Hit:
     """One document: its id, score, metadata and best passages.
 
-    ``score`` is the MaxSim of the query against the document's best passage plus
-    its special tokens ([CLS], [D], [SEP]), which summarise the whole document.
+    ``score`` is the MaxSim of the query against the document's best window of
+    sentences plus its special tokens ([CLS], [D], [SEP]), which summarise the
+    whole document.
     """
 
     id: str

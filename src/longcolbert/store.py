@@ -1,6 +1,9 @@
 """SQLite store of an index folder: documents, metadata, page maps, token offsets, sentence units, model fingerprint.
 
 Nothing here executes code when opened: rows are JSON text and little-endian int32 blobs.
+Each document's sentence units are also in an FTS5 full-text index (``units_fts``,
+contentless: terms only, no second copy of the text) for hybrid search; its row
+for unit ``u`` of the document stored at row ``r`` is ``(r << UNIT_BITS) | u``.
 
 >>> store = Store(":memory:")
 >>> store.count()
@@ -19,8 +22,15 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from .errors import InvalidInputError, LongColBERTError
+from .lexical import TOKENIZE, fts5_available, fts_phrase
+from .normalize import model_view
 
-SCHEMA_VERSION = 2  # 2: sentence units per document, own PLAID layout
+SCHEMA_VERSION = 3  # 2: sentence units per document, own PLAID layout; 3: units in FTS5
+UNIT_BITS = 24  # a document holds fewer than 2**24 sentence units
+_UNITS_FTS = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS units_fts USING fts5(text, content='', "
+    f"tokenize='{TOKENIZE}')"
+)
 
 _DOCUMENT_FIELDS = """
     text TEXT NOT NULL,
@@ -57,6 +67,7 @@ class StoredDocument:
     page_map: list[tuple[int, int, int]] = field(default_factory=list)
     offsets: np.ndarray | None = None
     units: np.ndarray | None = None  # [n, 2] sentence/line char spans (passages.sentence_units)
+    key: int | None = None  # the store's row number: the document's units in the FTS5 index
 
 
 def _json_default(value: Any) -> str:
@@ -71,19 +82,41 @@ class Store:
         self.connection.execute("PRAGMA synchronous=FULL")
         self.connection.executescript(_SCHEMA.split(";")[0])  # the meta table
         version = self.get_meta("schema_version")
-        if version is not None and int(version) < SCHEMA_VERSION:
+        if version is not None and int(version) < 2:
             raise LongColBERTError(
                 f"{path} was written by an older longcolbert (store schema {version}); "
                 "index the documents again into a new folder"
             )
-        self.connection.executescript(_SCHEMA)
-        if version is None:
-            self.set_meta("schema_version", str(SCHEMA_VERSION))
-        elif int(version) > SCHEMA_VERSION:
+        if version is not None and int(version) > SCHEMA_VERSION:
             raise LongColBERTError(
                 f"this index uses store schema {version}, newer than this longcolbert "
                 f"understands ({SCHEMA_VERSION}); upgrade longcolbert"
             )
+        self.connection.executescript(_SCHEMA)
+        self.lexical = fts5_available()
+        if self.lexical:
+            self.connection.execute(_UNITS_FTS)
+            self.connection.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.unit_terms "
+                "USING fts5vocab(main, units_fts, 'row')"
+            )
+        if version is None or int(version) < SCHEMA_VERSION:
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
+        if self.lexical and self.get_meta("lexical") != "1":
+            self._build_lexical()
+
+    def _build_lexical(self) -> None:
+        """Put every stored document's units in the FTS5 index: a store from schema 2,
+        or one last written where SQLite had no FTS5. Data only; runs once."""
+        try:
+            with self.transaction():
+                if self.get_meta("lexical") == "1":
+                    return  # another process built it first
+                self.connection.execute("INSERT INTO units_fts (units_fts) VALUES ('delete-all')")
+                self._index_units_after(0)
+                self.set_meta("lexical", "1")
+        except sqlite3.OperationalError:  # a read-only folder: search without it
+            self.lexical = False
 
     def close(self) -> None:
         self.connection.close()
@@ -138,8 +171,18 @@ class Store:
         if not plaid_ids:
             return
         removed = np.sort(np.asarray(plaid_ids, dtype=np.int64))
-        for chunk in _chunks(removed.tolist(), 500):
+        for chunk in _chunks(removed.tolist(), 64):
             marks = ",".join("?" * len(chunk))
+            if self.lexical:  # a contentless FTS5 row is deleted by giving its text again
+                for key, text, units in self.connection.execute(
+                    f"SELECT rowid, text, units FROM documents WHERE plaid_id IN ({marks})", chunk
+                ).fetchall():
+                    self.connection.executemany(
+                        "INSERT INTO units_fts (units_fts, rowid, text) VALUES ('delete', ?, ?)",
+                        _unit_rows(key, text, units),
+                    )
+            else:
+                self.set_meta("lexical", "0")
             self.connection.execute(f"DELETE FROM documents WHERE plaid_id IN ({marks})", chunk)
         rows = self.connection.execute(
             "SELECT rowid, plaid_id FROM documents WHERE plaid_id > ?", (int(removed[0]),)
@@ -160,13 +203,34 @@ class Store:
         )
 
     def insert_staged(self, first_plaid_id: int) -> None:
-        """Move the staged documents into the index, in staging order, from ``first_plaid_id``."""
+        """Move the staged documents into the index, in staging order, from ``first_plaid_id``;
+        their units join the FTS5 index."""
+        last_key = self.connection.execute("SELECT COALESCE(MAX(rowid), 0) FROM documents")
+        last_key = last_key.fetchone()[0]
         self.connection.execute(
             f"INSERT INTO documents (plaid_id, {_COLUMNS}) "
             f"SELECT ? + ROW_NUMBER() OVER (ORDER BY seq) - 1, {_COLUMNS} FROM staged ORDER BY seq",
             (first_plaid_id,),
         )
         self.clear_staged()
+        if self.lexical:
+            self._index_units_after(last_key)
+        else:  # a later open where SQLite has FTS5 rebuilds the lexical index
+            self.set_meta("lexical", "0")
+
+    def _index_units_after(self, last_key: int) -> None:
+        """Index the units of the documents stored at rows after ``last_key``."""
+        keys = [r[0] for r in self.connection.execute(
+            "SELECT rowid FROM documents WHERE rowid > ? ORDER BY rowid", (last_key,))]
+        for chunk in _chunks(keys, 64):
+            marks = ",".join("?" * len(chunk))
+            rows = self.connection.execute(
+                f"SELECT rowid, text, units FROM documents WHERE rowid IN ({marks})", chunk
+            ).fetchall()
+            for key, text, units in rows:
+                self.connection.executemany(
+                    "INSERT INTO units_fts (rowid, text) VALUES (?, ?)", _unit_rows(key, text, units)
+                )
 
     def clear_staged(self) -> None:
         """Drop staged documents (an add that failed or was killed)."""
@@ -178,7 +242,7 @@ class Store:
         for chunk in _chunks([int(p) for p in plaid_ids], 500):
             marks = ",".join("?" * len(chunk))
             query = (
-                "SELECT plaid_id, id, text, metadata, page_map, offsets, units "
+                "SELECT plaid_id, id, text, metadata, page_map, offsets, units, rowid "
                 f"FROM documents WHERE plaid_id IN ({marks})"
             )
             for row in self.connection.execute(query, chunk):
@@ -193,13 +257,47 @@ class Store:
 
     def get(self, doc_id: str) -> StoredDocument | None:
         row = self.connection.execute(
-            "SELECT id, text, metadata, page_map, offsets, units FROM documents WHERE id = ?",
+            "SELECT id, text, metadata, page_map, offsets, units, rowid FROM documents WHERE id = ?",
             (doc_id,),
         ).fetchone()
         return _document(row) if row else None
 
     def ids(self) -> list[str]:
         return [r[0] for r in self.connection.execute("SELECT id FROM documents ORDER BY plaid_id")]
+
+    # -- lexical (FTS5) -----------------------------------------------------------
+
+    def unit_count(self) -> int:
+        """Sentence units of all documents (the N of their terms' idf)."""
+        blob_bytes = self.connection.execute(
+            "SELECT COALESCE(SUM(LENGTH(units)), 0) FROM documents").fetchone()[0]
+        return int(blob_bytes) // 8
+
+    def term_document_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many units hold each FTS5 term (absent terms are left out)."""
+        if not self.lexical or not terms:
+            return {}
+        marks = ",".join("?" * len(terms))
+        return dict(self.connection.execute(
+            f"SELECT term, doc FROM temp.unit_terms WHERE term IN ({marks})", list(terms)))
+
+    def keyword_candidates(self, words: Sequence[str], limit: int) -> list[int]:
+        """PLAID positions of the documents of the best BM25 units for ``words``
+        (any of them), best first, at most ``limit``."""
+        if not self.lexical or not words or limit <= 0:
+            return []
+        match = " OR ".join(fts_phrase(w) for w in words)
+        rows = self.connection.execute(
+            "SELECT rowid FROM units_fts WHERE units_fts MATCH ? ORDER BY rank LIMIT ?",
+            (match, 8 * limit),
+        ).fetchall()
+        keys = list(dict.fromkeys(r[0] >> UNIT_BITS for r in rows))[:limit]
+        if not keys:
+            return []
+        marks = ",".join("?" * len(keys))
+        position = dict(self.connection.execute(
+            f"SELECT rowid, plaid_id FROM documents WHERE rowid IN ({marks})", keys))
+        return [position[k] for k in keys if k in position]
 
     def matching(self, where: Filter) -> list[int]:
         """PLAID positions of documents whose metadata matches every key of ``where``.
@@ -254,16 +352,31 @@ def _rows(documents: Sequence[StoredDocument]) -> list[tuple]:
 
 
 def _document(row: tuple) -> StoredDocument:
-    doc_id, text, metadata, page_map, offsets, units = row
+    doc_id, text, metadata, page_map, offsets, units, key = row
     return StoredDocument(
         id=doc_id,
         text=text,
         metadata=json.loads(metadata),
         page_map=[tuple(p) for p in json.loads(page_map)],
         offsets=np.frombuffer(offsets, dtype="<i4").reshape(-1, 2).astype(np.int64),
-        # an empty blob stands for units never computed (any stored text has at least one)
-        units=np.frombuffer(units, dtype="<i4").reshape(-1, 2).astype(np.int64) if units else None,
+        units=_units(units),
+        key=key,
     )
+
+
+def _units(blob: bytes) -> np.ndarray | None:
+    # an empty blob stands for units never computed (any stored text has at least one)
+    return np.frombuffer(blob, dtype="<i4").reshape(-1, 2).astype(np.int64) if blob else None
+
+
+def _unit_rows(key: int, text: str, blob: bytes) -> list[tuple[int, str]]:
+    """The FTS5 rows of one document's units: the unit as the model reads it
+    (ligatures folded, line-break hyphens joined), keyed by document and unit."""
+    units = _units(blob)
+    if units is None:
+        return []
+    return [((key << UNIT_BITS) | i, model_view(text[s:e]).text)
+            for i, (s, e) in enumerate(units[: 1 << UNIT_BITS].tolist())]
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

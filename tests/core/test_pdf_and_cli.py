@@ -92,7 +92,8 @@ def test_cli_index_search_info_delete(tmp_path, standin_path, capsys):
         assert set(passage) == {"text", "start", "end", "score", "pages", "highlights"}
         assert stored[passage["start"] : passage["end"]] == passage["text"]
         for h in passage["highlights"]:
-            assert set(h) == {"start", "end", "score"}
+            assert set(h) == {"start", "end", "score", "kind"}
+            assert h["kind"] in ("semantic", "lexical", "both")
             assert passage["start"] <= h["start"] < h["end"] <= passage["end"]
 
     code, out, _ = run_cli(capsys, "search", index_dir, "bake dough", "--filter", "file_type=md", "--json")

@@ -1,0 +1,145 @@
+"""Lexical evidence for hybrid search, from SQLite's own full-text engine (FTS5).
+
+Hybrid search joins two kinds of evidence to MaxSim:
+
+* **term rarity**: each query token is weighted by the BM25 inverse document
+  frequency of the query word it belongs to, counted over the sentence units of
+  the corpus (an index) or of the texts being reranked. Rare words ("setuid",
+  "lchmod") then count more than common ones ("how", "the"), whose best matches
+  are everywhere and only add noise to a window's MaxSim. Tokens outside any
+  word (special, prefix, expansion tokens, punctuation) get the smallest word
+  weight; the weights average 1, so scores keep their scale;
+* **keyword candidates**: the documents of the best BM25 units join the PLAID
+  candidates, so a page that shares the query's rare words is always scored;
+
+and highlights say which words match a query word lexically (same FTS5 term).
+
+Terms are FTS5's: Unicode words, case and diacritics folded, Porter stems.
+
+>>> words = Words()
+>>> [term for _, _, term in words.of("Sorting the lists")]
+['sort', 'the', 'list']
+>>> round(idf(1, 100), 2), round(idf(50, 100), 2)
+(4.21, 0.69)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import sqlite3
+import threading
+
+import numpy as np
+
+TOKENIZE = "porter unicode61 remove_diacritics 2"
+_WORD = re.compile(r"[^\W_]+")  # FTS5's unicode61 words: runs of letters and digits
+
+
+@functools.lru_cache(maxsize=1)
+def fts5_available() -> bool:
+    """Whether this Python's SQLite has FTS5 (nearly all builds do)."""
+    try:
+        connection = sqlite3.connect(":memory:")
+        connection.execute(f"CREATE VIRTUAL TABLE probe USING fts5(x, tokenize='{TOKENIZE}')")
+        connection.close()
+        return True
+    except sqlite3.OperationalError:
+        return False
+
+
+def idf(df: int, n: int) -> float:
+    """BM25's inverse document frequency of a term found in ``df`` of ``n`` units."""
+    return math.log((n - df + 0.5) / (df + 0.5) + 1.0)
+
+
+def fts_phrase(word: str) -> str:
+    """``word`` as one FTS5 phrase (a bare word could read as an operator)."""
+    return '"' + word.replace('"', '""') + '"'
+
+
+class Words:
+    """FTS5's tokenizer and stemmer run on any text, through an in-memory table.
+
+    Thread-safe; one is enough for a process.
+    """
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect(":memory:", check_same_thread=False)
+        self._db.execute(f"CREATE VIRTUAL TABLE t USING fts5(x, tokenize='{TOKENIZE}')")
+        self._db.execute("CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance')")
+        self._lock = threading.Lock()
+
+    def of(self, text: str) -> list[tuple[int, int, str]]:
+        """The words of ``text`` as ``(start, end, term)``, in order.
+
+        Empty if FTS5 splits the text differently from its Unicode words (rare
+        symbols), so callers never pair a word with another word's term.
+        """
+        spans = [m.span() for m in _WORD.finditer(text)]
+        if not spans:
+            return []
+        with self._lock:
+            self._db.execute("DELETE FROM t")
+            self._db.execute("INSERT INTO t (rowid, x) VALUES (1, ?)", (text,))
+            terms = self._db.execute("SELECT term, offset FROM v ORDER BY offset").fetchall()
+        if len(terms) != len(spans):
+            return []
+        return [(start, end, term) for (start, end), (term, _) in zip(spans, terms)]
+
+
+@functools.lru_cache(maxsize=1)
+def shared_words() -> Words:
+    """The process-wide :class:`Words`."""
+    return Words()
+
+
+def query_token_weights(
+    spans: np.ndarray, words: list[tuple[int, int, str]], document_counts: dict[str, int],
+    units: int,
+) -> np.ndarray:
+    """Weights of a query's tokens: the idf of the word each token falls in.
+
+    ``spans`` are the tokens' char spans in the query text (empty for tokens
+    outside it), ``words`` the query's :meth:`Words.of`, ``document_counts`` the
+    units holding each term, out of ``units``. Tokens outside any word get the
+    smallest word weight; the weights average 1.
+
+    >>> spans = np.array([[0, 0], [0, 3], [4, 9], [9, 10]])
+    >>> words = [(0, 3, "how"), (4, 9, "lchmod")]
+    >>> query_token_weights(spans, words, {"how": 500, "lchmod": 2}, 1000).round(2).tolist()
+    [0.34, 0.34, 2.97, 0.34]
+    """
+    weights = np.full(len(spans), np.nan)
+    for row, (start, end) in enumerate(np.asarray(spans).reshape(-1, 2).tolist()):
+        if end <= start:
+            continue
+        for word_start, word_end, term in words:
+            if word_start <= start < word_end:
+                weights[row] = idf(document_counts.get(term, 0), max(units, 1))
+                break
+    known = weights[~np.isnan(weights)]
+    if not len(known) or known.max() <= 0:
+        return np.ones(len(spans))
+    weights = np.where(np.isnan(weights), known.min(), weights)
+    return weights / weights.mean()
+
+
+def lexical_spans(
+    text: str, start: int, end: int, query_terms: set[str], words: Words
+) -> list[tuple[int, int]]:
+    """Char spans of the words in ``text[start:end]`` whose term is a query term.
+
+    The passage is read as the model reads it (ligatures folded, line-break
+    hyphens joined), so "ﬁts" matches "fits"; spans index ``text``.
+    """
+    from .normalize import model_view
+
+    view = model_view(text[start:end])
+    found = []
+    for word_start, word_end, term in words.of(view.text):
+        if term in query_terms:
+            s, e = view.source_span(word_start, word_end)
+            found.append((start + s, start + e))
+    return found
