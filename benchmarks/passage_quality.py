@@ -5,7 +5,8 @@ pages) with the offline stand-in model, then asks the questions of
 ``passage_questions.json``: each names its page and a gold span, a sentence or two
 that answers it. The same run measures three methods with the same passage budget:
 
-* **longcolbert**: ``Index.search(question, k=3, passages=1)`` in the settings given;
+* **longcolbert**: ``Index.search(question, k=3, passages=1)``, hybrid (the
+  default) and ``hybrid=False``, plus any ``--setting``;
 * **BM25**: SQLite FTS5 ``bm25()`` over whole pages, then the page's best window by
   ``bm25()`` among the same sentence windows longcolbert chooses from;
 * **chunks**: every page cut into fixed chunks of ``passage_tokens`` model tokens
@@ -19,7 +20,13 @@ Metrics, per split (held-out first):
   covers at least half of a gold span;
 * ``mean_passage_chars``: the mean length of the first passages returned.
 
+The model is the offline stand-in: all-MiniLM-L6-v2 as a PyLate ColBERT with the
+identity projection (384 dimensions; ``build_standin(dim=384)``), so token
+similarities are MiniLM's own (the tests' 128-dim random projection blurs them).
+
 Run:  .venv/bin/python benchmarks/passage_quality.py [--index DIR] [--split tuning]
+      (about 25 minutes on 2 cores with the index build; --model PATH-OR-HUB-ID
+      and a fresh --index measure another PyLate checkpoint)
 """
 
 from __future__ import annotations
@@ -45,10 +52,18 @@ from local_models import build_standin  # noqa: E402
 
 from longcolbert import Index  # noqa: E402
 from longcolbert.encoder import Encoder  # noqa: E402
+from longcolbert.lexical import Words  # noqa: E402
 from longcolbert.model import load_model  # noqa: E402
 from longcolbert.passages import DocumentLayout, _unit_window_ends  # noqa: E402
 
 QUESTIONS = HERE / "passage_questions.json"
+# Function words a paraphrase may share with its gold span.
+STOPWORDS = set("""a an the and or but if of to in on at by for with from as is are was were be
+been being it its this that these those i me my you your we our they them their he she do does
+did done have has had not no can could should would will shall may might must so than then there
+here what which who whom whose when where why how all any each both either some such only just
+also too very more most other into onto over under about after before again once up down out off
+own same nor few one s t""".split())
 
 
 def docs_folder() -> Path:
@@ -84,6 +99,21 @@ def load_questions(pages: dict[str, str], split: str | None) -> list[Question]:
         questions.append(Question(q["id"], q["split"], q["page"], q["question"], spans,
                                   q["paraphrased"]))
     return questions
+
+
+def shared_words(questions: list[dict]) -> dict:
+    """How many questions share a content word (same FTS5 term, function words aside)
+    with their gold span: the check behind each question's ``paraphrased`` flag."""
+    words = Words()
+    stop = {term for w in STOPWORDS for _, _, term in words.of(w)}
+
+    def terms(text: str) -> set[str]:
+        return {term for _, _, term in words.of(text)} - stop
+
+    sharing = [q["id"] for q in questions if terms(q["question"]) & terms(q["gold"])]
+    flagged = [q["id"] for q in questions if q["paraphrased"] and q["id"] in sharing]
+    return {"questions": len(questions), "sharing_a_content_word": len(sharing),
+            "flagged_paraphrased_but_sharing": flagged}
 
 
 def holds_answer(start: int, end: int, gold: list[tuple[int, int]]) -> bool:
@@ -267,8 +297,9 @@ def check_offsets(index: Index, questions: list[Question]) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--index", default=str(HERE / "work" / "python-docs-index"))
-    parser.add_argument("--model", default=str(HERE / "work" / "standin"))
+    parser.add_argument("--index", default=str(HERE / "work" / "python-docs-index-384"))
+    parser.add_argument("--model", default=str(HERE / "work" / "standin-384"),
+                        help="where the 384-dim stand-in is (built there if missing)")
     parser.add_argument("--split", choices=["held_out", "tuning"], default=None,
                         help="only this split (tune on 'tuning'; the default runs both)")
     parser.add_argument("--passage-tokens", type=int, default=None,
@@ -279,7 +310,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results" / "passage_quality.json"))
     args = parser.parse_args()
 
-    model_path = str(build_standin(Path(args.model)))
+    standin = args.model == parser.get_default("model") or Path(args.model).exists()
+    model_path = str(build_standin(Path(args.model), dim=384)) if standin else args.model
     folder = docs_folder()
     pages = {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.txt"))}
     questions = load_questions(pages, args.split)
@@ -292,11 +324,12 @@ def main() -> None:
         build_seconds = time.perf_counter() - began
 
     model = load_model(model_path)
-    settings = [{}] + [json.loads(s) for s in args.setting]
+    settings = [{}, {"hybrid": False}] + [json.loads(s) for s in args.setting]
     if args.passage_tokens:
         settings = [{"passage_tokens": args.passage_tokens, **s} for s in settings]
     report: dict = {"command": " ".join(["python"] + sys.argv), "corpus": str(folder),
-                    "index_build_seconds": build_seconds, "methods": {}}
+                    "index_build_seconds": build_seconds,
+                    "questions": shared_words(json.loads(QUESTIONS.read_text())), "methods": {}}
     for setting in settings:
         with Index(args.index, model=model, create=False, **setting) as index:
             if not report.get("offsets_exact"):
@@ -317,7 +350,7 @@ def main() -> None:
             "BM25 (FTS5) pages + best window": lambda: BM25(pages, windows),
             f"chunks of {passage_tokens} tokens, exact MaxSim": lambda: Chunks(
                 pages, Encoder(model), passage_tokens,
-                HERE / "work" / f"chunks-{passage_tokens}.npz"),
+                HERE / "work" / f"chunks-{passage_tokens}-{Path(model_path).name}.npz"),
         }
         for name, build in baselines.items():
             result = evaluate(build(), questions)

@@ -2,6 +2,7 @@
 
     longcolbert index INDEX_DIR PATH... [--model M] [--document-length N]
     longcolbert search INDEX_DIR QUERY [-k K] [--passages P] [--filter KEY=VALUE]... [--json]
+                       [--semantic-only]
     longcolbert delete INDEX_DIR ID...
     longcolbert info INDEX_DIR [--json]
 
@@ -72,7 +73,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     where = _parse_filter(args.filter or [])
-    with Index(args.index_dir, create=False) as index:
+    with Index(args.index_dir, create=False, hybrid=not args.semantic_only) as index:
         hits = index.search(args.query, k=args.k, passages=args.passages, filter=where or None)
     if args.json:
         print(json.dumps({"query": args.query, "results": [h.to_dict() for h in hits]},
@@ -133,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--filter", action="append", metavar="KEY=VALUE",
                         help="metadata equality; repeat a key for any of several values")
     search.add_argument("--json", action="store_true", help="print one JSON object")
+    search.add_argument("--semantic-only", action="store_true",
+                        help="MaxSim alone: no lexical evidence (hybrid search is the default)")
     search.set_defaults(run=_cmd_search)
 
     delete = commands.add_parser("delete", help="delete documents by id")

@@ -20,7 +20,7 @@ the stored text.
 >>> view.source_span(4, 9)  # "first" in the view: "ﬁrst" in the stored text
 (4, 8)
 >>> view.source_span(10, 19)  # "paragraph" spans the hyphen and the line break
-(10, 22)
+(10, 21)
 """
 
 from __future__ import annotations

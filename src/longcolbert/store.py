@@ -95,12 +95,15 @@ class Store:
         self.connection.executescript(_SCHEMA)
         self.lexical = fts5_available()
         if self.lexical:
-            self.connection.execute(_UNITS_FTS)
-            self.connection.execute(
-                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.unit_terms "
-                "USING fts5vocab(main, units_fts, 'row')"
-            )
-        if version is None or int(version) < SCHEMA_VERSION:
+            try:
+                self.connection.execute(_UNITS_FTS)
+                self.connection.execute(
+                    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.unit_terms "
+                    "USING fts5vocab(main, units_fts, 'row')"
+                )
+            except sqlite3.OperationalError:  # a read-only store from before FTS5
+                self.lexical = False
+        if version is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
         if self.lexical and self.get_meta("lexical") != "1":
             self._build_lexical()
@@ -115,6 +118,7 @@ class Store:
                 self.connection.execute("INSERT INTO units_fts (units_fts) VALUES ('delete-all')")
                 self._index_units_after(0)
                 self.set_meta("lexical", "1")
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
         except sqlite3.OperationalError:  # a read-only folder: search without it
             self.lexical = False
 

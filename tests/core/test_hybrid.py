@@ -118,3 +118,4 @@ def test_reranker_weighs_and_marks_words_from_the_texts_themselves(standin_path)
     assert {h.kind for h in hybrid[0].passages[0].highlights} & {"lexical", "both"}
     assert {h.kind for h in semantic[0].passages[0].highlights} == {"semantic"}
     assert not np.isclose(hybrid[0].score, semantic[0].score)
+

@@ -96,6 +96,11 @@ def test_cli_index_search_info_delete(tmp_path, standin_path, capsys):
             assert h["kind"] in ("semantic", "lexical", "both")
             assert passage["start"] <= h["start"] < h["end"] <= passage["end"]
 
+    code, out, _ = run_cli(capsys, "search", index_dir, "notice period for termination", "-k", "2",
+                           "--json", "--semantic-only")
+    kinds = {h["kind"] for r in json.loads(out)["results"] for p in r["passages"] for h in p["highlights"]}
+    assert code == 0 and kinds == {"semantic"}  # no lexical evidence asked for
+
     code, out, _ = run_cli(capsys, "search", index_dir, "bake dough", "--filter", "file_type=md", "--json")
     assert [r["id"] for r in json.loads(out)["results"]] == ["sub/bread.md"]
 

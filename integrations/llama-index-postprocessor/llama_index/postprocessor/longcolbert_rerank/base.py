@@ -45,7 +45,7 @@ class LongColBERTRerank(BaseNodePostprocessor):
     """Reranks nodes by the ColBERT MaxSim of their best passage, whatever their length.
 
     Returns new nodes (inputs are never changed) scored by relevance, with
-    ``highlights`` (``{"start", "end", "score"}`` relative to the node text) in
+    ``highlights`` (``{"start", "end", "score", "kind"}`` relative to the node text) in
     their metadata. With ``return_passages=True`` each kept node is shrunk to its
     best passage(s): a new ``TextNode`` whose char offsets and SOURCE relationship
     point into the original document.

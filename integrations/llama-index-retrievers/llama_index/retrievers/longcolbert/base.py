@@ -76,7 +76,7 @@ def passage_node(hit: Hit, passage: Passage) -> NodeWithScore:
     """One passage of a search hit as a ``TextNode`` scored by the passage's MaxSim.
 
     ``start_char_idx`` / ``end_char_idx`` index the source document; ``highlights``
-    are ``{"start", "end", "score"}`` relative to the node text.
+    are ``{"start", "end", "score", "kind"}`` relative to the node text.
     """
     metadata = {
         **hit.metadata,
