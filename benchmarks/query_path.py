@@ -217,8 +217,9 @@ def main() -> None:
 
     questions = [q["question"] for q in json.loads((HERE / "python_docs_questions.json").read_text())]
     encode_times = [timed(encoder.encode_query, q)[0] for q in questions]
-    for candidates in (30, 10):  # the default depth, and the depth of the asked top 10
-        index.candidates = candidates
+    settings = [(30, True), (10, True), (30, False)]  # default depth, asked top 10; MaxSim alone
+    for candidates, hybrid in settings:
+        index.candidates, index.hybrid = candidates, hybrid
         for question in questions[:3]:
             index.search(question, k=k)  # warm-up
         end_to_end, passes = [], []
@@ -230,7 +231,7 @@ def main() -> None:
                 times.append(seconds)
             end_to_end += times
             passes.append(p50_ms(times))
-        report(f"end_to_end_candidates_{candidates}", {
+        report(f"end_to_end_candidates_{candidates}" + ("" if hybrid else "_semantic_only"), {
             "queries": len(questions), "passes": len(passes), "search_p50_ms": p50_ms(end_to_end),
             "p50_ms_per_pass": passes, "of_which_query_encoding_p50_ms": p50_ms(encode_times)})
     index.close()

@@ -30,7 +30,7 @@ from .model import (
     load_model,
     normalize_model_name,
 )
-from .lexical import query_token_weights, shared_words
+from .lexical import lexical_spans, query_token_weights, shared_words
 from .passages import (
     PassageSource,
     find_passages,
@@ -139,12 +139,17 @@ def _rank(
         else:
             score = passage_document_score(doc.offsets, sims, passages.window)
         hits.append(Hit(doc.id, score, doc.metadata, passages.passages[:n_passages]))
-    terms = lexical.terms if lexical is not None else None
+    order = np.argsort([-hit.score for hit in hits], kind="stable")[:top].tolist()
+    keyword_spans = iter([])
+    if lexical is not None and lexical.terms:  # all passages' words in one pass
+        keyword_spans = iter(lexical_spans(
+            [(documents[i].text, p.start, p.end) for i in order for p in hits[i].passages],
+            lexical.terms, shared_words()))
     ranked = []
-    for i in np.argsort([-hit.score for hit in hits], kind="stable")[:top]:
+    for i in order:
         doc, sims = documents[i], similarities[i]
         highlighted = [
-            with_highlights(p, doc.text, doc.offsets, sims, query.content, terms)
+            with_highlights(p, doc.text, doc.offsets, sims, query.content, next(keyword_spans, None))
             for p in hits[i].passages
         ]
         ranked.append(replace(hits[i], passages=highlighted))

@@ -77,16 +77,23 @@ class Words:
         Empty if FTS5 splits the text differently from its Unicode words (rare
         symbols), so callers never pair a word with another word's term.
         """
-        spans = [m.span() for m in _WORD.finditer(text)]
-        if not spans:
-            return []
+        return self.of_many([text])[0]
+
+    def of_many(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
+        """:meth:`of` for several texts, in one pass through SQLite."""
         with self._lock:
             self._db.execute("DELETE FROM t")
-            self._db.execute("INSERT INTO t (rowid, x) VALUES (1, ?)", (text,))
-            terms = self._db.execute("SELECT term, offset FROM v ORDER BY offset").fetchall()
-        if len(terms) != len(spans):
-            return []
-        return [(start, end, term) for (start, end), (term, _) in zip(spans, terms)]
+            self._db.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(texts))
+            rows = self._db.execute("SELECT doc, term FROM v ORDER BY doc, offset").fetchall()
+        terms: list[list[str]] = [[] for _ in texts]
+        for doc, term in rows:
+            terms[doc].append(term)
+        found = []
+        for text, text_terms in zip(texts, terms):
+            spans = [m.span() for m in _WORD.finditer(text)]
+            found.append([(start, end, term) for (start, end), term in zip(spans, text_terms)]
+                         if len(spans) == len(text_terms) else [])
+        return found
 
 
 @functools.lru_cache(maxsize=1)
@@ -127,19 +134,24 @@ def query_token_weights(
 
 
 def lexical_spans(
-    text: str, start: int, end: int, query_terms: set[str], words: Words
-) -> list[tuple[int, int]]:
-    """Char spans of the words in ``text[start:end]`` whose term is a query term.
+    passages: list[tuple[str, int, int]], query_terms: set[str], words: Words
+) -> list[list[tuple[int, int]]]:
+    """For each passage ``(text, start, end)``, the char spans of its words whose
+    term is a query term.
 
     The passage is read as the model reads it (ligatures folded, line-break
     hyphens joined), so "ﬁts" matches "fits"; spans index ``text``.
     """
     from .normalize import model_view
 
-    view = model_view(text[start:end])
+    views = [model_view(text[start:end], collapse=False) for text, start, end in passages]
     found = []
-    for word_start, word_end, term in words.of(view.text):
-        if term in query_terms:
-            s, e = view.source_span(word_start, word_end)
-            found.append((start + s, start + e))
+    for (_, start, _), view, view_words in zip(passages, views,
+                                               words.of_many([v.text for v in views])):
+        spans = []
+        for word_start, word_end, term in view_words:
+            if term in query_terms:
+                s, e = view.source_span(word_start, word_end)
+                spans.append((start + s, start + e))
+        found.append(spans)
     return found

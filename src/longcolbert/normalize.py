@@ -62,13 +62,21 @@ class ModelView:
         return np.stack([starts, np.maximum(ends, starts)], axis=1)
 
 
-def model_view(text: str, *, lowercase: bool = False) -> ModelView:
+def model_view(text: str, *, lowercase: bool = False, collapse: bool = True) -> ModelView:
     """Fold, de-hyphenate, collapse whitespace in (and optionally lowercase) ``text``;
-    leading and trailing whitespace is dropped. See the module docstring."""
+    leading and trailing whitespace is dropped. See the module docstring.
+
+    ``collapse=False`` keeps the whitespace as it is (what a word tokenizer
+    ignores anyway); then plain ASCII without line-break hyphens costs nothing.
+    """
+    if not collapse and not lowercase and text.isascii() and not _HYPHEN_BREAK.search(text):
+        return _identity(text)
     view = _identity(text)
     if not unicodedata.is_normalized("NFKC", text):
         view = _compose(view, _fold_compatibility(view.text))
-    view = _compose(view, _join_and_collapse(view.text))
+    view = _compose(view, _join_hyphens(view.text))
+    if collapse:
+        view = _compose(view, _collapse(view.text))
     if lowercase:
         view = _compose(view, _lowercase(view.text))
     return view
@@ -92,21 +100,27 @@ def _apply(text: str, edits: list[tuple[int, int, str]]) -> ModelView:
     each replacement character maps to its whole ``start:end``."""
     if not edits:
         return _identity(text)
-    pieces, starts, ends, position = [], [], [], 0
+    # segments in output order: kept text, replacement, kept text, ..., kept text
+    pieces, source, lengths, kept, ends, position = [], [], [], [], [], 0
     for start, end, replacement in edits:
-        pieces.append(text[position:start])
-        kept = np.arange(position, start, dtype=np.int64)
-        starts.append(kept)
-        ends.append(kept + 1)
-        pieces.append(replacement)
-        starts.append(np.full(len(replacement), start, dtype=np.int64))
-        ends.append(np.full(len(replacement), end, dtype=np.int64))
+        pieces += [text[position:start], replacement]
+        source += [position, start]
+        lengths += [start - position, len(replacement)]
+        kept += [True, False]
+        ends += [0, end]
         position = end
     pieces.append(text[position:])
-    kept = np.arange(position, len(text), dtype=np.int64)
-    starts.append(kept)
-    ends.append(kept + 1)
-    return ModelView("".join(pieces), np.concatenate(starts), np.concatenate(ends))
+    source.append(position)
+    lengths.append(len(text) - position)
+    kept.append(True)
+    ends.append(0)
+    lengths_ = np.asarray(lengths, dtype=np.int64)
+    first = np.concatenate([[0], np.cumsum(lengths_)[:-1]])  # each segment's first output char
+    within = np.arange(int(lengths_.sum()), dtype=np.int64) - np.repeat(first, lengths_)
+    is_kept = np.repeat(np.asarray(kept), lengths_)
+    starts = np.repeat(np.asarray(source, dtype=np.int64), lengths_) + np.where(is_kept, within, 0)
+    stops = np.where(is_kept, starts + 1, np.repeat(np.asarray(ends, dtype=np.int64), lengths_))
+    return ModelView("".join(pieces), starts, stops)
 
 
 def _fold_compatibility(text: str) -> ModelView:
@@ -127,22 +141,25 @@ def _fold_compatibility(text: str) -> ModelView:
     return _apply(text, edits)
 
 
-def _join_and_collapse(text: str) -> ModelView:
-    """Join words hyphenated at a line break; one space per run of whitespace (a
-    blank line where the run holds two line breaks); no whitespace at either end."""
-    edits = [(m.start(), m.end(), "") for m in _HYPHEN_BREAK.finditer(text)
-             if text[m.end()].islower()]
-    joined = _apply(text, edits)
+def _join_hyphens(text: str) -> ModelView:
+    """Join words hyphenated at a line break (before a lowercase letter)."""
+    return _apply(text, [(m.start(), m.end(), "") for m in _HYPHEN_BREAK.finditer(text)
+                         if text[m.end()].islower()])
+
+
+def _collapse(text: str) -> ModelView:
+    """One space per run of whitespace (a blank line where the run holds two line
+    breaks); no whitespace at either end."""
     edits = []
-    for m in _WHITESPACE.finditer(joined.text):
-        if m.start() == 0 or m.end() == len(joined.text):
+    for m in _WHITESPACE.finditer(text):
+        if m.start() == 0 or m.end() == len(text):
             edits.append((m.start(), m.end(), ""))
             continue
         run = m.group()
         wanted = "\n\n" if run.count("\n") >= 2 else " "
         if run != wanted:
             edits.append((m.start(), m.end(), wanted))
-    return _compose(joined, _apply(joined.text, edits))
+    return _apply(text, edits)
 
 
 def _lowercase(text: str) -> ModelView:

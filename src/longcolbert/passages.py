@@ -324,30 +324,27 @@ def _range_maxsim(unit_max: np.ndarray, start: int, end: int) -> float:
 
 def with_highlights(
     passage: Passage, text: str, offsets: np.ndarray, similarities: np.ndarray,
-    content: np.ndarray, lexical_terms: set[str] | None = None,
+    content: np.ndarray, lexical: list[tuple[int, int]] | None = None,
 ) -> Passage:
     """``passage`` with its highlights: the words inside it that win a content query
-    token (``"semantic"``) and, given ``lexical_terms``, the words with one of those
-    FTS5 terms (``"lexical"``; ``"both"`` where a word is both)."""
+    token (``"semantic"``) and, given ``lexical`` (the spans of its words that
+    carry a query word: :func:`~longcolbert.lexical.lexical_spans`), those words
+    (``"lexical"``; ``"both"`` where a word is both)."""
     inside = (offsets[:, 0] >= passage.start) & (offsets[:, 1] <= passage.end)
     rows = np.flatnonzero(inside & (offsets[:, 1] > offsets[:, 0]))
     found = _highlights(text, offsets, similarities, content, rows, passage.start, passage.end)
-    if lexical_terms:
-        found = _with_lexical(found, text, offsets, similarities, content, rows, passage,
-                              lexical_terms)
+    if lexical:
+        found = _with_lexical(found, offsets, similarities, content, rows, lexical)
     return replace(passage, highlights=found)
 
 
 def _with_lexical(
-    semantic: list[Highlight], text: str, offsets: np.ndarray, similarities: np.ndarray,
-    content: np.ndarray, rows: np.ndarray, passage: Passage, lexical_terms: set[str],
+    semantic: list[Highlight], offsets: np.ndarray, similarities: np.ndarray,
+    content: np.ndarray, rows: np.ndarray, lexical: list[tuple[int, int]],
 ) -> list[Highlight]:
-    """Semantic highlights joined by the passage's words that carry a query term."""
-    from .lexical import lexical_spans, shared_words
-
-    spans = lexical_spans(text, passage.start, passage.end, lexical_terms, shared_words())
+    """Semantic highlights joined by the words at the ``lexical`` spans."""
     found = list(semantic)
-    for start, end in spans:
+    for start, end in lexical:
         overlapping = [i for i, h in enumerate(found) if h.start < end and start < h.end]
         if overlapping:
             for i in overlapping:

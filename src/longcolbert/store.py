@@ -93,6 +93,7 @@ class Store:
                 f"understands ({SCHEMA_VERSION}); upgrade longcolbert"
             )
         self.connection.executescript(_SCHEMA)
+        self._unit_count: tuple[int, int] | None = None  # (data_version, units)
         self.lexical = fts5_available()
         if self.lexical:
             try:
@@ -174,6 +175,7 @@ class Store:
         """Delete documents at these PLAID positions and renumber the rest as PLAID does."""
         if not plaid_ids:
             return
+        self._unit_count = None
         removed = np.sort(np.asarray(plaid_ids, dtype=np.int64))
         for chunk in _chunks(removed.tolist(), 64):
             marks = ",".join("?" * len(chunk))
@@ -209,6 +211,7 @@ class Store:
     def insert_staged(self, first_plaid_id: int) -> None:
         """Move the staged documents into the index, in staging order, from ``first_plaid_id``;
         their units join the FTS5 index."""
+        self._unit_count = None
         last_key = self.connection.execute("SELECT COALESCE(MAX(rowid), 0) FROM documents")
         last_key = last_key.fetchone()[0]
         self.connection.execute(
@@ -272,10 +275,14 @@ class Store:
     # -- lexical (FTS5) -----------------------------------------------------------
 
     def unit_count(self) -> int:
-        """Sentence units of all documents (the N of their terms' idf)."""
-        blob_bytes = self.connection.execute(
-            "SELECT COALESCE(SUM(LENGTH(units)), 0) FROM documents").fetchone()[0]
-        return int(blob_bytes) // 8
+        """Sentence units of all documents (the N of their terms' idf); counted again
+        only after a write, from this connection or another."""
+        version = self.connection.execute("PRAGMA data_version").fetchone()[0]
+        if self._unit_count is None or self._unit_count[0] != version:
+            blob_bytes = self.connection.execute(
+                "SELECT COALESCE(SUM(LENGTH(units)), 0) FROM documents").fetchone()[0]
+            self._unit_count = (version, int(blob_bytes) // 8)
+        return self._unit_count[1]
 
     def term_document_counts(self, terms: Sequence[str]) -> dict[str, int]:
         """How many units hold each FTS5 term (absent terms are left out)."""

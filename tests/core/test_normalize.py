@@ -83,3 +83,10 @@ def test_source_spans_keep_empty_spans_empty():
     view = model_view("ﬁne day")
     spans = view.source_spans(np.array([[0, 4], [5, 5], [5, 8]]))
     assert spans.tolist() == [[0, 3], [4, 4], [4, 7]]
+
+
+def test_a_view_without_collapsing_keeps_whitespace_and_skips_plain_ascii():
+    assert model_view("ﬁne  text\n  here", collapse=False).text == "fine  text\n  here"
+    plain = model_view("plain  ascii\n", collapse=False)
+    assert plain.text == "plain  ascii\n" and plain.source_span(0, 5) == (0, 5)
+    assert model_view("abbrevia-\ntion", collapse=False).text == "abbreviation"
