@@ -36,7 +36,7 @@ from .passages import (
     find_passages,
     maxsim,
     passage_document_score,
-    sentence_units,
+    sentence_unit_array,
     with_highlights,
 )
 from .plaid import PlaidIndex
@@ -410,7 +410,7 @@ class Index:
                     writer.add([e.embeddings for e in encoded])
                     stored = [
                         StoredDocument(d.id, d.text, d.metadata, d.page_map, e.offsets,
-                                       np.array(sentence_units(d.text), dtype=np.int64).reshape(-1, 2))
+                                       sentence_unit_array(d.text))
                         for d, e in zip((documents[i] for i in batch), encoded)
                     ]
                     with self._thread_lock:
@@ -601,7 +601,7 @@ class Reranker:
         encoded = self.encoder.encode_documents(list(texts))
         documents = [
             StoredDocument(doc_id, text, dict(metadatas[i]) if metadatas else {}, [], e.offsets,
-                           np.array(sentence_units(text), dtype=np.int64).reshape(-1, 2))
+                           sentence_unit_array(text))
             for i, (doc_id, text, e) in enumerate(zip(ids, texts, encoded))
         ]
         lexical = None

@@ -33,6 +33,8 @@ import threading
 
 import numpy as np
 
+from .normalize import model_view
+
 TOKENIZE = "porter unicode61 remove_diacritics 2"
 _WORD = re.compile(r"[^\W_]+")  # FTS5's unicode61 words: runs of letters and digits
 
@@ -142,8 +144,6 @@ def lexical_spans(
     The passage is read as the model reads it (ligatures folded, line-break
     hyphens joined), so "ﬁts" matches "fits"; spans index ``text``.
     """
-    from .normalize import model_view
-
     views = [model_view(text[start:end], collapse=False) for text, start, end in passages]
     found = []
     for (_, start, _), view, view_words in zip(passages, views,

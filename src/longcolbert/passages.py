@@ -63,6 +63,11 @@ def sentence_units(text: str) -> list[tuple[int, int]]:
     return units
 
 
+def sentence_unit_array(text: str) -> np.ndarray:
+    """:func:`sentence_units` as an ``[n, 2]`` int64 array, as the store keeps them."""
+    return np.array(sentence_units(text), dtype=np.int64).reshape(-1, 2)
+
+
 def _add_trimmed(text: str, start: int, end: int, units: list[tuple[int, int]]) -> None:
     while start < end and text[start].isspace():
         start += 1
@@ -88,8 +93,8 @@ class DocumentLayout:
         cls, text: str, offsets: np.ndarray, passage_tokens: int, spans: np.ndarray | None = None
     ) -> "DocumentLayout":
         """Lay out ``text``; ``spans`` are its :func:`sentence_units` if already known."""
-        spans = np.asarray(sentence_units(text) if spans is None else spans, dtype=np.int64)
-        spans = spans.reshape(-1, 2)
+        spans = sentence_unit_array(text) if spans is None else (
+            np.asarray(spans, dtype=np.int64).reshape(-1, 2))
         has_text = offsets[:, 1] > offsets[:, 0]
         owner = np.searchsorted(spans[:, 0], offsets[:, 0], side="right") - 1
         owner = np.where(has_text & (owner >= 0), owner, -1)

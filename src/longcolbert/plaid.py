@@ -196,10 +196,12 @@ class PlaidIndex:
         )
         if not len(also):
             return self.score(query, shortlist, top_k)
-        extra = [p for p in dict.fromkeys(int(p) for p in also) if p not in set(shortlist.tolist())]
+        wanted = set(int(p) for p in also)
+        listed = set(shortlist.tolist())
+        extra = [p for p in dict.fromkeys(int(p) for p in also) if p not in listed]
         found = self.score(query, np.concatenate([shortlist, np.asarray(extra, dtype=np.int64)]))
         best = set(found.positions[:top_k])
-        keep = [i for i, p in enumerate(found.positions) if p in best or p in set(also)]
+        keep = [i for i, p in enumerate(found.positions) if p in best or p in wanted]
         return Candidates([found.positions[i] for i in keep], [found.scores[i] for i in keep],
                           [found.similarities[i] for i in keep])
 

@@ -176,6 +176,8 @@ class Store:
         if not plaid_ids:
             return
         self._unit_count = None
+        if not self.lexical:  # a later open where SQLite has FTS5 rebuilds the lexical index
+            self.set_meta("lexical", "0")
         removed = np.sort(np.asarray(plaid_ids, dtype=np.int64))
         for chunk in _chunks(removed.tolist(), 64):
             marks = ",".join("?" * len(chunk))
@@ -187,8 +189,6 @@ class Store:
                         "INSERT INTO units_fts (units_fts, rowid, text) VALUES ('delete', ?, ?)",
                         _unit_rows(key, text, units),
                     )
-            else:
-                self.set_meta("lexical", "0")
             self.connection.execute(f"DELETE FROM documents WHERE plaid_id IN ({marks})", chunk)
         rows = self.connection.execute(
             "SELECT rowid, plaid_id FROM documents WHERE plaid_id > ?", (int(removed[0]),)
