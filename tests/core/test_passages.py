@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numerics import assert_same_within
 
 from longcolbert import Reranker
 from longcolbert.encoder import Encoder
@@ -31,6 +32,7 @@ def test_sentence_units_trim_and_split():
     ]
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize("which", ["standin_model", "tiny_model"])
 def test_passage_and_highlight_invariants(which, request):
     model = request.getfixturevalue(which)
@@ -42,7 +44,7 @@ def test_passage_and_highlight_invariants(which, request):
     assert len(passages) == 4
     # passages come in their windows' order: the first is the same however many are asked for
     first = best_passages(TEXT, doc.offsets, sims, query.content, passage_tokens=40, n_passages=1)
-    assert first == passages[:1]
+    assert_same_within(first, passages[:1])
     spans = sorted((p.start, p.end) for p in passages)
     for (s1, e1), (s2, _) in zip(spans, spans[1:]):
         assert e1 <= s2, "passages overlap"
@@ -72,9 +74,11 @@ def test_passage_and_highlight_invariants(which, request):
     later = best_passages(TEXT, doc.offsets, sims, query.content, passage_tokens=40,
                           n_passages=4, units=stored_units, highlights=False)
     assert [q.highlights for q in later] == [[]] * 4
-    assert [with_highlights(q, TEXT, doc.offsets, sims, query.content) for q in later] == passages
+    assert_same_within([with_highlights(q, TEXT, doc.offsets, sims, query.content) for q in later],
+                       passages)
 
 
+@pytest.mark.numerics
 def test_passages_of_several_documents_at_once_equal_one_at_a_time(standin_model):
     texts = [TEXT, "A single short line about notice.", TEXT[::-1].strip() + " notice period",
              TEXT[:300]]
@@ -89,7 +93,7 @@ def test_passages_of_several_documents_at_once_equal_one_at_a_time(standin_model
     )
     alone = [best_passages(t, d.offsets, s, query.content, passage_tokens=30, n_passages=3,
                            page_map=m) for t, d, s, m in zip(texts, docs, sims, pages)]
-    assert together == alone
+    assert_same_within(together, alone)  # batched sums may differ in the last bits
     assert [len(p) for p in together][:3] == [3, 1, 3] and together[0][0].pages
 
 
