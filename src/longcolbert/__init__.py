@@ -14,6 +14,7 @@ from .errors import (
     LoadError,
     LongColBERTError,
     UnsafeIndexError,
+    UnsafeModelError,
 )
 from .loaders import Document
 from .model import DEFAULT_MODEL, load_model
@@ -32,6 +33,7 @@ __all__ = [
     "Passage",
     "Reranker",
     "UnsafeIndexError",
+    "UnsafeModelError",
     "load_model",
     "passage_id",
 ]

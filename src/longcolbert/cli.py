@@ -2,7 +2,8 @@
 
     longcolbert index INDEX_DIR PATH... [--model M] [--document-length N]
     longcolbert search INDEX_DIR QUERY [-k K] [--passages P] [--filter KEY=VALUE]... [--json]
-                       [--semantic-only]
+                       [--semantic-only] [--model M]
+    (index and search also take --trust-remote-code)
     longcolbert delete INDEX_DIR ID...
     longcolbert info INDEX_DIR [--json]
 
@@ -57,7 +58,8 @@ def _print_hits(query: str, hits: list) -> None:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    with Index(args.index_dir, model=args.model, document_length=args.document_length) as index:
+    with Index(args.index_dir, model=args.model, document_length=args.document_length,
+               trust_remote_code=args.trust_remote_code) as index:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             ids, problems = index.add_files(args.paths, show_progress=True)
@@ -73,7 +75,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     where = _parse_filter(args.filter or [])
-    with Index(args.index_dir, create=False, hybrid=not args.semantic_only) as index:
+    with Index(args.index_dir, model=args.model, create=False, hybrid=not args.semantic_only,
+               trust_remote_code=args.trust_remote_code) as index:
         hits = index.search(args.query, k=args.k, passages=args.passages, filter=where or None)
     if args.json:
         print(json.dumps({"query": args.query, "results": [h.to_dict() for h in hits]},
@@ -109,6 +112,12 @@ def _positive(text: str) -> int:
     return value
 
 
+def _model_code_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--trust-remote-code", action="store_true",
+                         help="let the model import code of its own (custom modules); "
+                              "only for models you trust")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="longcolbert",
@@ -124,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "mixedbread-ai/mxbai-edge-colbert-v0-32m)")
     index.add_argument("--document-length", type=_positive, default=None,
                        help="tokens per encoding window (default: the model's context)")
+    _model_code_option(index)
     index.set_defaults(run=_cmd_index)
 
     search = commands.add_parser("search", help="search an index")
@@ -136,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print one JSON object")
     search.add_argument("--semantic-only", action="store_true",
                         help="MaxSim alone: no lexical evidence (hybrid search is the default)")
+    search.add_argument("--model", default=None,
+                        help="the model the index was built with, when it is a local folder "
+                             "(default: the index's hub id)")
+    _model_code_option(search)
     search.set_defaults(run=_cmd_search)
 
     delete = commands.add_parser("delete", help="delete documents by id")

@@ -196,17 +196,6 @@ class ResidualCodec:
             json.dumps({"nbits": self.nbits, "trained_tokens": self.trained_tokens})
         )
 
-    @classmethod
-    def load(cls, folder: Path) -> "ResidualCodec":
-        settings = json.loads((folder / "codec.json").read_text())
-        return cls(
-            centroids=torch.from_numpy(load_array(folder / "centroids.npy")),
-            cutoffs=torch.from_numpy(load_array(folder / "bucket_cutoffs.npy")),
-            weights=torch.from_numpy(load_array(folder / "bucket_weights.npy")),
-            nbits=int(settings["nbits"]),
-            trained_tokens=int(settings["trained_tokens"]),
-        )
-
 
 class Workspace:
     """Buffers kept from one search to the next.

@@ -123,13 +123,14 @@ class Encoder:
         view = model_view(text, lowercase=self.lowercase)
         if not view.text:
             raise InvalidInputError("a document is empty or only whitespace; give it some text")
-        encoding = self.tokenizer(
-            view.text,
-            add_special_tokens=False,
-            return_offsets_mapping=True,
-            return_attention_mask=False,
-            verbose=False,
-        )
+        with self._turn:  # the tokenizer is not thread-safe
+            encoding = self.tokenizer(
+                view.text,
+                add_special_tokens=False,
+                return_offsets_mapping=True,
+                return_attention_mask=False,
+                verbose=False,
+            )
         spans = view.source_spans(np.asarray(encoding["offset_mapping"], dtype=np.int64))
         return _Prepared(list(encoding["input_ids"]), _trim_spans(text, spans), len(text))
 
@@ -141,8 +142,9 @@ class Encoder:
         counts: list[int] = []
         for start in range(0, len(texts), batch):
             chunk = [model_view(t, lowercase=self.lowercase).text for t in texts[start : start + batch]]
-            ids = self.tokenizer(chunk, add_special_tokens=False, return_attention_mask=False,
-                                 verbose=False)["input_ids"]
+            with self._turn:  # the tokenizer is not thread-safe
+                ids = self.tokenizer(chunk, add_special_tokens=False, return_attention_mask=False,
+                                     verbose=False)["input_ids"]
             counts.extend(len(i) + extra for i in ids)
         return counts
 
@@ -166,8 +168,12 @@ class Encoder:
     def encode_documents(
         self, texts: Sequence[str], *, show_progress: bool | None = None
     ) -> list[EncodedDocument]:
-        """Encode whole documents of any length; see :class:`EncodedDocument`."""
-        with self._turn, torch.inference_mode():
+        """Encode whole documents of any length; see :class:`EncodedDocument`.
+
+        The model is taken one forward batch (``token_budget`` tokens) at a time, so
+        a query from another thread waits for one batch, not for all the documents.
+        """
+        with torch.inference_mode():
             return self._encode_documents(texts, show_progress)
 
     def _encode_documents(
@@ -245,6 +251,10 @@ class Encoder:
         return batches
 
     def _forward(self, sequences: list[list[int]]) -> list[torch.Tensor] | torch.Tensor:
+        with self._turn:  # one forward at a time: a packed one switches the attention
+            return self._forward_alone(sequences)
+
+    def _forward_alone(self, sequences: list[list[int]]) -> list[torch.Tensor] | torch.Tensor:
         if self.packed:
             return [
                 torch.nn.functional.normalize(rows.float(), p=2, dim=-1)

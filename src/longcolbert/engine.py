@@ -19,8 +19,9 @@ import numpy as np
 from filelock import FileLock
 from tqdm.auto import tqdm
 
+from .checks import checked_id, checked_metadata, checked_page_map, checked_text
 from .encoder import EncodedDocument, EncodedQuery, Encoder
-from .errors import InvalidInputError, LongColBERTError
+from .errors import InvalidInputError, LongColBERTError, UnsafeModelError
 from .loaders import Document, load_paths
 from .model import (
     DEFAULT_MODEL,
@@ -30,6 +31,7 @@ from .model import (
     load_model,
     normalize_model_name,
 )
+from .model_files import looks_like_hub_id
 from .lexical import lexical_spans, query_token_weights, shared_words
 from .passages import (
     PassageSource,
@@ -52,22 +54,30 @@ MARKED_SHARE = 0.25  # query words in at most this share of units are marked in 
 
 
 class _ModelHolder:
-    """Loads the model (and its encoder) on first use, so `info` or `delete` never load it."""
+    """Loads the model (and its encoder) on first use, so `info` or `delete` never load it.
+
+    ``from_index``: the name came from an index folder, not from the user. Such a
+    name is loaded only as a model hub id: a folder on disk that an index names
+    is refused, so opening a shared index never runs code from a path it chose.
+    """
 
     def __init__(self, model: str | Any, document_length: int | None, device: str | None,
-                 token_budget: int, dtype: str = "auto"):
+                 token_budget: int, dtype: str = "auto", *, trust_remote_code: bool = False,
+                 from_index: bool = False):
         check_dtype(dtype)  # a bad name fails at once, not when the model loads
         self._source = model
         self._document_length = document_length
         self._device = device
         self._dtype = dtype
         self._token_budget = token_budget
+        self._trust_remote_code = trust_remote_code
+        self._from_index = from_index
         self._encoder: Encoder | None = None
 
     @property
     def name(self) -> str:
         if isinstance(self._source, str):
-            return normalize_model_name(self._source)
+            return self._source if self._from_index else normalize_model_name(self._source)
         return getattr(self._source, "longcolbert_name", "")
 
     @property
@@ -75,8 +85,15 @@ class _ModelHolder:
         if self._encoder is None:
             model = self._source
             if isinstance(model, str):
+                if self._from_index and not looks_like_hub_id(model):
+                    raise UnsafeModelError(
+                        f"this index was built with the local model {model!r}; an index "
+                        "folder does not choose which local files load: name the model "
+                        f"yourself (model={model!r}, CLI: --model {model})"
+                    )
                 model = load_model(model, document_length=self._document_length,
-                                   device=self._device, dtype=self._dtype)
+                                   device=self._device, dtype=self._dtype,
+                                   trust_remote_code=self._trust_remote_code)
             self._encoder = Encoder(model, token_budget=self._token_budget)
         return self._encoder
 
@@ -156,6 +173,14 @@ def _rank(
     return ranked
 
 
+def _checked(document: Document) -> Document:
+    """``document`` as it will be stored, or a one-line InvalidInputError (see :mod:`.checks`)."""
+    doc_id = checked_id(document.id)
+    text = checked_text(doc_id, document.text)
+    return Document(doc_id, text, checked_metadata(doc_id, document.metadata),
+                    checked_page_map(doc_id, document.page_map, len(text)))
+
+
 class Index:
     """A longcolbert index folder: a SQLite store plus a PLAID index, kept consistent.
 
@@ -194,6 +219,7 @@ class Index:
         hybrid: bool = True,
         token_budget: int = 8192,
         batch_tokens: int = 1 << 18,
+        trust_remote_code: bool = False,
     ):
         self.path = Path(path)
         if not (self.path / STORE_FILE).exists():
@@ -210,11 +236,13 @@ class Index:
         self.store = Store(self.path / STORE_FILE)
         self._lock = FileLock(str(self.path / LOCK_FILE))
         stored = self.stored_fingerprint
+        from_index = model is None and stored is not None
         if model is None:
             model = stored.name if stored else DEFAULT_MODEL
             if stored and document_length is None:
                 document_length = stored.document_length
-        self._model = _ModelHolder(model, document_length, device, token_budget, dtype)
+        self._model = _ModelHolder(model, document_length, device, token_budget, dtype,
+                                   trust_remote_code=trust_remote_code, from_index=from_index)
         if stored and isinstance(model, str):  # a wrong name fails before any loading
             stored.check_compatible(replace(stored, name=self._model.name))
         self._model_checked = False
@@ -223,15 +251,33 @@ class Index:
         self.document_score = document_score
         self.hybrid = hybrid
         self.batch_tokens = batch_tokens
-        self.plaid = PlaidIndex(self.path, self._generation())
+        self.plaid = PlaidIndex(self.path, -1)
         self._thread_lock = threading.RLock()  # one connection and PLAID handle, many threads
+        with self.store.reading():
+            self._refresh()
 
     # -- state -----------------------------------------------------------------------
 
     @property
     def stored_fingerprint(self) -> ModelFingerprint | None:
         raw = self.store.get_meta("model")
-        return ModelFingerprint.from_dict(json.loads(raw)) if raw else None
+        if not raw:
+            return None
+        try:
+            found = ModelFingerprint.from_dict(json.loads(raw))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            found = None
+            reason = type(exc).__name__
+        else:
+            reason = "a field of the wrong type"
+        if found is None or not all(isinstance(getattr(found, f), t) for f, t in (
+                ("name", str), ("dim", int), ("query_prefix", str), ("document_prefix", str),
+                ("query_length", int), ("document_length", int))):
+            raise LongColBERTError(
+                f"{self.path / STORE_FILE} holds an unreadable model record ({reason}); "
+                "the index folder is damaged: index the documents again into a new folder"
+            )
+        return found
 
     @property
     def encoder(self) -> Encoder:
@@ -245,11 +291,42 @@ class Index:
         return encoder
 
     def _generation(self) -> int:
-        return int(self.store.get_meta("generation") or 0)
+        raw = self.store.get_meta("generation") or "0"
+        if not raw.isdigit():
+            raise LongColBERTError(
+                f"{self.path / STORE_FILE} holds no valid index generation ({raw[:20]!r}); the "
+                "index folder is damaged: index the documents again into a new folder"
+            )
+        return int(raw)
+
+    def _check_rows(self) -> None:
+        """Before a write: every stored row fits its PLAID document (a write never builds
+        on a damaged folder)."""
+        damaged = self.store.damaged_rows(self.plaid.doclens)
+        if damaged:
+            raise LongColBERTError(
+                f"document {damaged[0]!r} in {self.path / STORE_FILE} does not fit "
+                f"{self.plaid.path()} ({len(damaged)} such); the index folder is damaged: "
+                "index the documents again into a new folder"
+            )
 
     def _refresh(self) -> None:
-        """Follow changes another process committed."""
-        self.plaid.load(self._generation())
+        """Follow changes another process committed, and check the folder is whole: a
+        search never reads, and a write never builds on, a damaged folder."""
+        generation = self._generation()
+        self.plaid.load(generation)
+        stored = self.store.count()
+        if self.plaid.empty and stored:  # an empty index has no generation folder
+            raise LongColBERTError(
+                f"{self.plaid.path(generation)} is missing although {STORE_FILE} commits it; "
+                "the index folder is damaged: index the documents again into a new folder"
+            )
+        if self.plaid.documents != stored:
+            raise LongColBERTError(
+                f"{self.plaid.path(generation)} holds {self.plaid.documents} documents but "
+                f"{STORE_FILE} holds {stored}; the index folder is damaged: index the "
+                "documents again into a new folder"
+            )
 
     def __len__(self) -> int:
         return self.store.count()
@@ -292,8 +369,8 @@ class Index:
             Document(
                 str(ids[i]),
                 texts[i],
-                dict(metadatas[i]) if metadatas else {},
-                [tuple(p) for p in page_maps[i]] if page_maps else [],
+                metadatas[i] if metadatas else {},
+                page_maps[i] if page_maps else [],
             )
             for i in range(n)
         ]
@@ -319,15 +396,11 @@ class Index:
         """
         if not documents:
             raise InvalidInputError("no documents given; pass at least one")
+        documents = [_checked(d) for d in documents]  # nothing is written unless all pass
         ids = [d.id for d in documents]
         if len(set(ids)) != len(ids):
             duplicate = next(i for i in ids if ids.count(i) > 1)
             raise InvalidInputError(f"id {duplicate!r} appears twice in one add; give unique ids")
-        for doc in documents:
-            if not isinstance(doc.text, str) or not doc.text.strip():
-                raise InvalidInputError(
-                    f"document {doc.id!r} is empty or only whitespace; give it some text"
-                )
         encoder = self.encoder
         counts = encoder.count_rows([d.text for d in documents])
         if show_progress is None:
@@ -357,6 +430,7 @@ class Index:
             ids = [ids]
         with self._lock, self._thread_lock:  # always the file lock first (as adds do)
             self._refresh()
+            self._check_rows()
             found = self.store.plaid_ids(ids)
             unknown = [i for i in ids if i not in found]
             if unknown:
@@ -396,6 +470,7 @@ class Index:
         with self._lock:
             with self._thread_lock:
                 self._refresh()
+                self._check_rows()
                 replaced = sorted(self.store.plaid_ids([d.id for d in documents]).values())
                 self.store.clear_staged()  # left by an add that was killed
                 generation = self._generation() + 1
@@ -480,13 +555,14 @@ class Index:
     def _search(
         self, encoded: EncodedQuery, k: int, passages: int, filter: Filter | None
     ) -> list[Hit]:
+        with self.store.reading():  # one generation: a writer commits before or after
+            return self._search_generation(encoded, k, passages, filter)
+
+    def _search_generation(
+        self, encoded: EncodedQuery, k: int, passages: int, filter: Filter | None
+    ) -> list[Hit]:
         self._refresh()
         if self.plaid.empty:
-            if self.store.count():
-                raise LongColBERTError(
-                    f"{self.plaid.path()} is missing although the store holds documents; "
-                    "the index folder is damaged: index the documents again"
-                )
             return []
         subset = None
         if filter:
@@ -568,8 +644,10 @@ class Reranker:
         document_score: str = "passage",
         hybrid: bool = True,
         token_budget: int = 8192,
+        trust_remote_code: bool = False,
     ):
-        self._model = _ModelHolder(model, document_length, device, token_budget, dtype)
+        self._model = _ModelHolder(model, document_length, device, token_budget, dtype,
+                                   trust_remote_code=trust_remote_code)
         self.passage_tokens = passage_tokens
         self.document_score = document_score
         self.hybrid = hybrid

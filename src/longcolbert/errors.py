@@ -23,3 +23,8 @@ class UnsafeIndexError(LongColBERTError):
 
 class LoadError(LongColBERTError):
     """A file could not be read (corrupt, encrypted, not UTF-8...)."""
+
+
+class UnsafeModelError(LongColBERTError):
+    """A model would import code of its own (or the index folder chose a local model);
+    nothing was loaded."""

@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .errors import IncompatibleModelError, InvalidInputError
+from .model_files import check_model_code
 
 DEFAULT_MODEL = "mixedbread-ai/mxbai-edge-colbert-v0-32m"
 
@@ -109,8 +111,14 @@ def load_model(
     document_length: int | None = None,
     device: str | None = None,
     dtype: str = "auto",
+    trust_remote_code: bool = False,
 ) -> Any:
     """Load any PyLate ColBERT checkpoint by hub id or local folder.
+
+    A checkpoint that would import code of its own (a custom module type in
+    ``modules.json``, an activation outside ``torch.nn``, an ``auto_map``) is
+    refused with :class:`~longcolbert.UnsafeModelError` before anything loads,
+    unless ``trust_remote_code=True`` (see :mod:`longcolbert.model_files`).
 
     PyLate builds the module stack (transformer + one or more dense layers).
     ``document_length`` is the model context used for each encoding window:
@@ -131,8 +139,13 @@ def load_model(
         )
     check_dtype(dtype)  # a bad name fails before any loading
     source = normalize_model_name(name_or_path)
+    config_files = _config_files(source)
+    if config_files is not None:
+        check_model_code(config_files, trust_remote_code=trust_remote_code)
     try:
-        model = models.ColBERT(model_name_or_path=source, device=device)
+        with _quiet_loading():
+            model = models.ColBERT(model_name_or_path=source, device=device,
+                                   trust_remote_code=trust_remote_code)
     except Exception as exc:  # hub, network and file errors come in many types
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         hint = (
@@ -155,6 +168,34 @@ def load_model(
     model.document_length = context_length(model, source, document_length)
     model.longcolbert_name = source
     return model
+
+
+@contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """No "Loading weights" progress bars from transformers while a model loads."""
+    from transformers.utils import logging as transformers_logging
+
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            transformers_logging.enable_progress_bar()
+
+
+def _config_files(source: str) -> str | None:
+    """A folder holding ``source``'s configuration files: the folder itself, or for a
+    hub id its snapshot of them (None when the hub cannot be reached; the load then
+    fails on its own)."""
+    if Path(source).is_dir():
+        return source
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(source, allow_patterns=["modules.json", "*config.json"])
+    except Exception:  # offline, unknown id, gated: PyLate reports it when it loads
+        return None
 
 
 def context_length(model: Any, name: str, requested: int | None) -> int:

@@ -67,8 +67,9 @@ def check_safe(folder: Path) -> None:
             ) from exc
         if dtype.hasobject:
             raise UnsafeIndexError(
-                f"{path} holds pickled Python objects, which could run code when loaded; "
-                "longcolbert refuses it: only open index folders you built, or rebuild this one"
+                f"{path} holds pickled Python objects, which could run code when loaded, so "
+                "longcolbert refuses it: index the documents again into a new folder (and open "
+                "only folders from people you trust)"
             )
 
 
@@ -157,6 +158,9 @@ class PlaidIndex:
         """Switch to ``generation`` (the one the store committed)."""
         if generation == self.generation:
             return
+        if generation < 0:  # nothing loaded yet
+            self.close()
+            return
         folder = self.path(generation)
         self._contents = _read(folder) if folder.is_dir() else None  # empty index: no folder
         self.generation = generation
@@ -168,6 +172,11 @@ class PlaidIndex:
     @property
     def empty(self) -> bool:
         return self._contents is None
+
+    @property
+    def doclens(self) -> np.ndarray:
+        """Tokens of each document, in store order."""
+        return np.zeros(0, dtype=np.int64) if self._contents is None else self._contents.doclens
 
     @property
     def documents(self) -> int:
@@ -323,34 +332,86 @@ class PlaidIndex:
                 shutil.rmtree(path, ignore_errors=True)
 
 
+def _damaged(path: Path, why: str) -> LongColBERTError:
+    return LongColBERTError(
+        f"{path} {why}; the index folder is damaged: index the documents again into a new folder"
+    )
+
+
+def read_settings(path: Path) -> dict:
+    """A generation's JSON settings file as a dict, or a one-line "damaged" error."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise _damaged(path, f"cannot be read as JSON ({type(exc).__name__})") from exc
+    if not isinstance(value, dict):
+        raise _damaged(path, "is not a JSON object")
+    return value
+
+
+def _whole_number(settings: dict, key: str, path: Path) -> int:
+    value = settings.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise _damaged(path, f"has no valid {key!r}")
+    return value
+
+
 def _read(folder: Path) -> _Contents:
-    """Load one generation folder, refusing pickles and layouts this version did not write."""
+    """Load one generation folder, refusing pickles, layouts this version did not write,
+    and arrays whose shapes, types or values do not fit together."""
     check_safe(folder)
     settings_path = folder / "plaid.json"
-    settings = json.loads(settings_path.read_text()) if settings_path.exists() else {}
+    settings = read_settings(settings_path) if settings_path.exists() else {}
     if settings.get("format") != FORMAT:
         raise LongColBERTError(
             f"{folder} was written by an older longcolbert (fast-plaid layout); "
             "index the documents again into a new folder"
         )
-    if int(settings.get("version", 0)) < FORMAT_VERSION:
+    version = _whole_number(settings, "version", settings_path)
+    if version < FORMAT_VERSION:
         raise LongColBERTError(
             f"{folder} was written by an older longcolbert (index format "
-            f"{settings.get('version')}); index the documents again into a new folder"
+            f"{version}); index the documents again into a new folder"
         )
-    if int(settings.get("version", 0)) > FORMAT_VERSION:
+    if version > FORMAT_VERSION:
         raise LongColBERTError(
-            f"{folder} uses index format {settings['version']}, newer than this longcolbert "
+            f"{folder} uses index format {version}, newer than this longcolbert "
             f"reads ({FORMAT_VERSION}); upgrade longcolbert"
         )
-    codec = ResidualCodec.load(folder)
+    codec_path = folder / "codec.json"
+    codec_settings = read_settings(codec_path)
+    nbits = _whole_number(codec_settings, "nbits", codec_path)
+    trained = _whole_number(codec_settings, "trained_tokens", codec_path)
+    centroids = load_array(folder / "centroids.npy")
+    cutoffs = load_array(folder / "bucket_cutoffs.npy")
+    weights = load_array(folder / "bucket_weights.npy")
+    if nbits not in (1, 2, 4, 8):
+        raise _damaged(codec_path, f"has nbits {nbits}")
+    dim = centroids.shape[1] if centroids.ndim == 2 else 0
+    if (centroids.dtype != np.float32 or not dim or dim % (8 // nbits)
+            or not np.isfinite(centroids).all()):
+        raise _damaged(folder / "centroids.npy", f"holds no float32 [centroids, dim] matrix "
+                       f"for {nbits}-bit residuals")
+    for name, array, width in (("bucket_cutoffs.npy", cutoffs, (1 << nbits) - 1),
+                               ("bucket_weights.npy", weights, 1 << nbits)):
+        if array.dtype != np.float32 or array.shape != (dim, width):
+            raise _damaged(folder / name, f"has shape {array.shape}, not {(dim, width)}")
+    codec = ResidualCodec(torch.from_numpy(centroids), torch.from_numpy(cutoffs),
+                          torch.from_numpy(weights), nbits, trained)
     codes = load_array(folder / "codes.npy")
     residuals = load_array(folder / "residuals.npy", mmap_mode="r")
     norms = load_array(folder / "norms.npy")
     doclens = load_array(folder / "doclens.npy")
-    if len(codes) != int(doclens.sum()) or not residuals.shape[0] == len(norms) == len(codes):
-        raise LongColBERTError(
-            f"{folder} is inconsistent ({len(codes)} codes for {int(doclens.sum())} tokens); "
-            "the index folder is damaged: index the documents again into a new folder"
-        )
+    if doclens.ndim != 1 or doclens.dtype.kind not in "iu" or (doclens < 0).any():
+        raise _damaged(folder / "doclens.npy", "holds no list of token counts")
+    tokens = int(doclens.sum())
+    if codes.ndim != 1 or codes.dtype.kind not in "iu" or len(codes) != tokens:
+        raise _damaged(folder / "codes.npy", f"holds no {tokens} centroid ids")
+    if len(codes) and (int(codes.min()) < 0 or int(codes.max()) >= len(centroids)):
+        raise _damaged(folder / "codes.npy", f"names centroids outside 0..{len(centroids) - 1}")
+    if residuals.dtype != np.uint8 or residuals.shape != (tokens, dim * nbits // 8):
+        raise _damaged(folder / "residuals.npy",
+                       f"has shape {residuals.shape}, not {(tokens, dim * nbits // 8)}")
+    if norms.ndim != 1 or norms.dtype.kind != "f" or len(norms) != tokens:
+        raise _damaged(folder / "norms.npy", f"holds no {tokens} token norms")
     return _Contents.build(codec, codes, residuals, norms, doclens)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from .checks import metadata_json, stored_metadata, stored_page_map
 from .errors import InvalidInputError, LongColBERTError
 from .lexical import TOKENIZE, fts5_available, fts_phrase
 from .normalize import model_view
@@ -52,6 +54,7 @@ CREATE TABLE IF NOT EXISTS staged (
 );
 """
 _COLUMNS = "id, text, metadata, page_map, offsets, units, n_tokens"
+_FIELD = "(CASE WHEN json_valid(metadata) THEN json_extract(metadata, ?) END)"
 
 FilterValue = str | int | float | bool | None
 Filter = Mapping[str, FilterValue | Sequence[FilterValue]]
@@ -70,18 +73,34 @@ class StoredDocument:
     key: int | None = None  # the store's row number: the document's units in the FTS5 index
 
 
-def _json_default(value: Any) -> str:
-    return str(value)  # dates, paths, enums... are kept as their text
-
-
 class Store:
     """The SQLite half of an index folder; the PLAID half lives beside it."""
 
     def __init__(self, path: str | Path):
-        self.connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.path = Path(path)
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:  # not a database, damaged pages, no permission
+            if getattr(self, "connection", None) is not None:
+                self.connection.close()
+            raise LongColBERTError(
+                f"cannot open {path} ({exc}); if it is damaged, index the documents again into "
+                "a new folder; if it is read-only or the disk is full, fix that and retry"
+            ) from exc
+
+    def _open(self) -> None:
+        path = self.path
+        # a writer waits this long for readers between their reads (one search each)
+        self.connection = sqlite3.connect(str(path), isolation_level=None,
+                                          check_same_thread=False, timeout=60)
         self.connection.execute("PRAGMA synchronous=FULL")
         self.connection.executescript(_SCHEMA.split(";")[0])  # the meta table
         version = self.get_meta("schema_version")
+        if version is not None and not version.isdigit():
+            raise LongColBERTError(
+                f"{path} holds no valid schema version ({version[:20]!r}); the index folder is "
+                "damaged: index the documents again into a new folder"
+            )
         if version is not None and int(version) < 2:
             raise LongColBERTError(
                 f"{path} was written by an older longcolbert (store schema {version}); "
@@ -128,14 +147,35 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """All writes inside happen together or not at all."""
-        self.connection.execute("BEGIN IMMEDIATE")
+        """All writes inside happen together or not at all; a failed write (full disk,
+        read-only folder) is one line, and leaves what was committed before."""
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self.connection.execute("COMMIT")
+            except BaseException:
+                if self.connection.in_transaction:  # a failed COMMIT may have ended it
+                    self.connection.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            raise LongColBERTError(
+                f"cannot write {self.path} ({exc}); free disk space or make the index folder "
+                "writable, then retry: nothing was changed"
+            ) from exc
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Reads inside see one committed state: a writer commits before or after them."""
+        if self.connection.in_transaction:  # inside a write: it is one state already
+            yield
+            return
+        self.connection.execute("BEGIN DEFERRED")
         try:
             yield
-        except BaseException:
-            self.connection.execute("ROLLBACK")
-            raise
-        self.connection.execute("COMMIT")
+        finally:
+            if self.connection.in_transaction:
+                self.connection.execute("COMMIT")
 
     # -- meta --------------------------------------------------------------------
 
@@ -159,6 +199,14 @@ class Store:
         return self.connection.execute(
             "SELECT COALESCE(SUM(n_tokens), 0) FROM documents"
         ).fetchone()[0]
+
+    def damaged_rows(self, doclens: np.ndarray) -> list[str]:
+        """Ids of documents whose token count or offsets do not fit the PLAID ``doclens``."""
+        rows = self.connection.execute(
+            "SELECT id, plaid_id, n_tokens, length(offsets) FROM documents").fetchall()
+        return [doc_id for doc_id, position, n_tokens, size in rows
+                if not 0 <= position < len(doclens) or n_tokens != doclens[position]
+                or size != 8 * n_tokens]
 
     def plaid_ids(self, ids: Sequence[str]) -> dict[str, int]:
         """PLAID positions of those ``ids`` that are stored."""
@@ -327,11 +375,12 @@ class Store:
                 return []
             parts = []
             for value in values:
+                # a row whose JSON is unreadable matches nothing, and fails no search
                 if value is None:
-                    parts.append("json_extract(metadata, ?) IS NULL")
+                    parts.append(f"{_FIELD} IS NULL")
                     params.append(path)
                 elif isinstance(value, (str, int, float, bool)):
-                    parts.append("json_extract(metadata, ?) = ?")
+                    parts.append(f"{_FIELD} = ?")
                     params.extend([path, int(value) if isinstance(value, bool) else value])
                 else:
                     raise InvalidInputError(
@@ -353,7 +402,7 @@ def _rows(documents: Sequence[StoredDocument]) -> list[tuple]:
         rows.append((
             doc.id,
             doc.text,
-            json.dumps(doc.metadata, default=_json_default, ensure_ascii=False),
+            metadata_json(doc.metadata),
             json.dumps([list(p) for p in doc.page_map]),
             offsets.tobytes(),
             units.tobytes(),
@@ -363,12 +412,25 @@ def _rows(documents: Sequence[StoredDocument]) -> list[tuple]:
 
 
 def _document(row: tuple) -> StoredDocument:
+    """A stored row read back. An unreadable metadata or page map row (written by
+    hand or by another program) is read as empty, with a warning, so one bad row
+    never breaks a search over the others."""
     doc_id, text, metadata, page_map, offsets, units, key = row
+    read_metadata, read_pages = stored_metadata(metadata), stored_page_map(page_map)
+    for what, value in (("metadata", read_metadata), ("page map", read_pages)):
+        if value is None:
+            warnings.warn(f"document {doc_id!r} has an unreadable {what} in the store; it is "
+                          "read as empty: index the document again to repair it", stacklevel=3)
+    if not isinstance(offsets, bytes) or len(offsets) % 8:
+        raise LongColBERTError(
+            f"document {doc_id!r} has damaged token offsets in the store; the index folder "
+            "is damaged: index the documents again into a new folder"
+        )
     return StoredDocument(
         id=doc_id,
         text=text,
-        metadata=json.loads(metadata),
-        page_map=[tuple(p) for p in json.loads(page_map)],
+        metadata=read_metadata or {},
+        page_map=read_pages or [],
         offsets=np.frombuffer(offsets, dtype="<i4").reshape(-1, 2).astype(np.int64),
         units=_units(units),
         key=key,
@@ -376,8 +438,11 @@ def _document(row: tuple) -> StoredDocument:
 
 
 def _units(blob: bytes) -> np.ndarray | None:
-    # an empty blob stands for units never computed (any stored text has at least one)
-    return np.frombuffer(blob, dtype="<i4").reshape(-1, 2).astype(np.int64) if blob else None
+    # an empty blob stands for units never computed (any stored text has at least one);
+    # a damaged one is computed again by whoever needs it
+    if not blob or not isinstance(blob, bytes) or len(blob) % 8:
+        return None
+    return np.frombuffer(blob, dtype="<i4").reshape(-1, 2).astype(np.int64)
 
 
 def _unit_rows(key: int, text: str, blob: bytes) -> list[tuple[int, str]]:

@@ -71,7 +71,8 @@ def test_reopen_in_a_fresh_process_gives_identical_results(tmp_path, standin_pat
         here = as_json(index.search("largest planet", k=5, passages=2))
     code = (
         "import json, sys; from longcolbert import Index\n"
-        f"hits = Index({str(path)!r}, create=False).search('largest planet', k=5, passages=2)\n"
+        f"hits = Index({str(path)!r}, model={standin_path!r}, create=False)"
+        ".search('largest planet', k=5, passages=2)\n"
         "print(json.dumps([h.to_dict() for h in hits], sort_keys=True))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -114,7 +115,8 @@ def test_bad_inputs_are_clear_and_lose_nothing(tmp_path, standin_path, tiny_path
         Index(tmp_path / "idx", model=tiny_path)
     with pytest.raises(InvalidInputError, match="no longcolbert index"):
         Index(tmp_path / "nowhere", create=False)
-    assert Index(tmp_path / "idx", create=False).search("planet", k=1)[0].id == "astronomy"
+    assert Index(tmp_path / "idx", model=standin_path, create=False).search(
+        "planet", k=1)[0].id == "astronomy"
 
 
 def test_index_folder_never_holds_pickles(tmp_path, standin_path):
@@ -158,7 +160,7 @@ def test_killed_add_leaves_a_consistent_index(tmp_path, standin_path, delay):
     time.sleep(delay)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    index = Index(path, create=False)
+    index = Index(path, model=standin_path, create=False)
     ids = index.ids()
     rounds = {i.split("-")[0] for i in ids if i.startswith("add")}
     for r in rounds:  # each add landed whole or not at all

@@ -79,7 +79,8 @@ def test_cli_index_search_info_delete(tmp_path, standin_path, capsys):
     assert code == 0 and set(info) == {"model", "dim", "documents", "tokens", "bytes"}
     assert info["documents"] == indexed and info["dim"] == 128 and info["tokens"] > 20
 
-    code, out, _ = run_cli(capsys, "search", index_dir, "notice period for termination", "-k", "2", "--json")
+    code, out, _ = run_cli(capsys, "search", index_dir, "notice period for termination", "-k", "2", "--json",
+                           "--model", standin_path)
     assert code == 0
     payload = json.loads(out)
     assert set(payload) == {"query", "results"}
@@ -97,11 +98,12 @@ def test_cli_index_search_info_delete(tmp_path, standin_path, capsys):
             assert passage["start"] <= h["start"] < h["end"] <= passage["end"]
 
     code, out, _ = run_cli(capsys, "search", index_dir, "notice period for termination", "-k", "2",
-                           "--json", "--semantic-only")
+                           "--json", "--semantic-only", "--model", standin_path)
     kinds = {h["kind"] for r in json.loads(out)["results"] for p in r["passages"] for h in p["highlights"]}
     assert code == 0 and kinds == {"semantic"}  # no lexical evidence asked for
 
-    code, out, _ = run_cli(capsys, "search", index_dir, "bake dough", "--filter", "file_type=md", "--json")
+    code, out, _ = run_cli(capsys, "search", index_dir, "bake dough", "--filter", "file_type=md", "--json",
+                           "--model", standin_path)
     assert [r["id"] for r in json.loads(out)["results"]] == ["sub/bread.md"]
 
     code, out, err = run_cli(capsys, "delete", index_dir, "sub/bread.md", "nope.txt")
@@ -114,8 +116,11 @@ def test_cli_index_search_info_delete(tmp_path, standin_path, capsys):
 
     # upsert: indexing the same file again replaces it
     (docs / "contract.txt").write_text("The notice period is now six weeks.")
-    run_cli(capsys, "index", index_dir, docs / "contract.txt")
-    code, out, _ = run_cli(capsys, "search", index_dir, "notice period", "-k", "1", "--json")
+    code, _, err = run_cli(capsys, "index", index_dir, docs / "contract.txt")
+    assert code == 1 and "name the model yourself" in err  # the index does not pick local files
+    run_cli(capsys, "index", index_dir, docs / "contract.txt", "--model", standin_path)
+    code, out, _ = run_cli(capsys, "search", index_dir, "notice period", "-k", "1", "--json",
+                           "--model", standin_path)
     assert "six weeks" in json.loads(out)["results"][0]["passages"][0]["text"]
 
 
@@ -133,6 +138,7 @@ def test_console_script_runs(tmp_path, standin_path):
     exe = Path(sys.executable).with_name("longcolbert")
     subprocess.run([exe, "index", tmp_path / "idx", doc, "--model", standin_path],
                    check=True, capture_output=True)
-    out = subprocess.run([exe, "search", tmp_path / "idx", "largest planet", "--json"],
+    out = subprocess.run([exe, "search", tmp_path / "idx", "largest planet", "--json",
+                          "--model", standin_path],
                          check=True, capture_output=True, text=True).stdout
     assert json.loads(out)["results"][0]["id"] == "a.txt"

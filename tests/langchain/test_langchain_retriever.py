@@ -101,7 +101,7 @@ def test_reopened_from_its_folder(tmp_path, standin_path):
         [Document(page_content=text, metadata=META[i], id=i) for i, text in DOCS.items()],
         tmp_path / "idx", model=standin_path,
     )
-    reopened = LongColBERTRetriever(index=str(tmp_path / "idx"), k=2)
+    reopened = LongColBERTRetriever(index=str(tmp_path / "idx"), model=standin_path, k=2)
     docs = reopened.invoke("bake bread dough")
     assert docs[0].metadata["doc_id"] == "recipe" and len(docs) == 2
 

@@ -119,7 +119,8 @@ def test_reader_documents_persist_insert_and_delete(tmp_path, standin_path):
     recipe_id = top.ref_doc_id
     assert recipe_id == next(d.doc_id for d in documents if d.metadata["file_name"] == "recipe.txt")
 
-    reopened = LongColBERTRetriever.from_persist_dir(tmp_path / "idx", similarity_top_k=2)
+    reopened = LongColBERTRetriever.from_persist_dir(tmp_path / "idx", model=standin_path,
+                                                     similarity_top_k=2)
     assert [r.node.node_id for r in reopened.retrieve("bake bread dough")] == [
         r.node.node_id for r in retriever.retrieve("bake bread dough")
     ]
