@@ -1,6 +1,7 @@
 """The ``longcolbert`` command line: index, search, delete, info.
 
-    longcolbert index INDEX_DIR PATH... [--model M] [--document-length N]
+    longcolbert index INDEX_DIR PATH... [--model M] [--document-length N] [--id-prefix P]
+                      [--follow-links]
     longcolbert search INDEX_DIR QUERY [-k K] [--passages P] [--filter KEY=VALUE]... [--json]
                        [--semantic-only] [--model M]
     (index and search also take --trust-remote-code)
@@ -62,7 +63,9 @@ def _cmd_index(args: argparse.Namespace) -> int:
                trust_remote_code=args.trust_remote_code) as index:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ids, problems = index.add_files(args.paths, show_progress=True)
+            ids, problems = index.add_files(args.paths, id_prefix=args.id_prefix,
+                                            follow_links=args.follow_links,
+                                            show_progress=sys.stderr.isatty())
         for warning in caught:
             print(f"warning: {warning.message}", file=sys.stderr)
         for problem in problems:
@@ -133,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "mixedbread-ai/mxbai-edge-colbert-v0-32m)")
     index.add_argument("--document-length", type=_positive, default=None,
                        help="tokens per encoding window (default: the model's context)")
+    index.add_argument("--id-prefix", default="",
+                       help="put this before every id (e.g. v2/), to keep files of the same "
+                            "name from different places apart")
+    index.add_argument("--follow-links", action="store_true",
+                       help="index files that links in a folder point to outside it")
     _model_code_option(index)
     index.set_defaults(run=_cmd_index)
 

@@ -279,7 +279,10 @@ class Encoder:
         Runs the model directly rather than through ``encode``, which re-applies
         ``.to(device)`` and ``.eval()`` to every module on each call (5 ms a query).
         """
-        if not isinstance(query, str) or not query.strip():
+        if not isinstance(query, str):
+            raise InvalidInputError(
+                f"the query is a {type(query).__name__}, not text; give a question as a string")
+        if not query.strip():
             raise InvalidInputError("the query is empty; give a question or some keywords")
         model = self.model
         prompt = model.prompts.get(model.default_prompt_name) if model.default_prompt_name else None

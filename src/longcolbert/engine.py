@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -171,6 +172,12 @@ def _rank(
         ]
         ranked.append(replace(hits[i], passages=highlighted))
     return ranked
+
+
+def _check_count(name: str, value: Any, least: int) -> None:
+    """A whole number of at least ``least``, or a one-line InvalidInputError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise InvalidInputError(f"{name} must be a whole number of at least {least} (got {value!r})")
 
 
 def _checked(document: Document) -> Document:
@@ -414,13 +421,36 @@ class Index:
         return ids
 
     def add_files(
-        self, paths: Iterable[str | Path], *, show_progress: bool | None = None
+        self,
+        paths: Iterable[str | Path],
+        *,
+        id_prefix: str = "",
+        follow_links: bool = False,
+        show_progress: bool | None = None,
     ) -> tuple[list[str], list[LongColBERTError]]:
         """Index files and folders (text, Markdown, reST, PDF...); returns (ids, problems).
 
-        A file that cannot be read is reported in ``problems``; the others are indexed.
+        A document's id is ``id_prefix`` plus its path relative to the folder argument
+        it was found under (for a file argument: its file name); a file already
+        stored under that id is replaced, with a warning when it came from another
+        path (give ``id_prefix`` to keep both). Links out of a folder are skipped
+        unless ``follow_links``. A file that cannot be read is reported in
+        ``problems``; the others are indexed.
+
+        >>> ids, problems = index.add_files(["./v2/"], id_prefix="v2/")  # doctest: +SKIP
         """
-        documents, problems = load_paths(paths)
+        documents, problems = load_paths(paths, id_prefix=id_prefix, follow_links=follow_links)
+        with self._thread_lock:
+            sources = self.store.sources([d.id for d in documents])
+        for doc in documents:
+            before = sources.get(doc.id)
+            source = doc.metadata.get("source")
+            if before and source and Path(before).resolve() != Path(source).resolve():
+                warnings.warn(
+                    f"{source} replaces {before!r}, stored under the same "
+                    f"id {doc.id!r}; to keep both, index one with an id prefix (--id-prefix)",
+                    stacklevel=2,
+                )
         ids = self.add_documents(documents, show_progress=show_progress) if documents else []
         return ids, list(problems)
 
@@ -544,10 +574,13 @@ class Index:
         ``filter`` maps metadata keys to a value (equality) or a list (any of);
         it restricts the PLAID search itself, not its top-k.
         """
-        if k <= 0:
-            raise InvalidInputError(f"k must be at least 1 (got {k})")
-        if passages < 0:
-            raise InvalidInputError(f"passages must be 0 or more (got {passages})")
+        _check_count("k", k, least=1)
+        _check_count("passages", passages, least=0)
+        if filter is not None and not isinstance(filter, Mapping):
+            raise InvalidInputError(
+                f"a filter is a dict of metadata field -> value or list of values, not a "
+                f"{type(filter).__name__}; e.g. {{'topic': ['law', 'hr']}}"
+            )
         encoded = self.encoder.encode_query(query)
         with self._thread_lock:
             return self._search(encoded, k, passages, filter)
@@ -604,8 +637,7 @@ class Index:
         >>> for hit, passage in index.search_passages("notice period", k=4):  # doctest: +SKIP
         ...     print(hit.id, passage.start, passage.end)
         """
-        if per_document < 1:
-            raise InvalidInputError(f"per_document must be at least 1 (got {per_document})")
+        _check_count("per_document", per_document, least=1)
         hits = self.search(query, k=k, passages=per_document, filter=filter)
         return [(hit, passage) for hit in hits for passage in hit.passages][:k]
 
@@ -672,15 +704,31 @@ class Reranker:
         """
         if isinstance(texts, str):
             raise InvalidInputError("rerank() takes a list of texts; wrap the text in a list")
-        if not texts:
+        if top_n is not None:
+            _check_count("top_n", top_n, least=0)
+        _check_count("passages", passages, least=0)
+        if ids is not None and len(ids) != len(texts) or (
+                metadatas is not None and len(metadatas) != len(texts)):
+            raise InvalidInputError(
+                f"rerank() got {len(texts)} texts but {len(ids or [])} ids and "
+                f"{len(metadatas or [])} metadatas; give one of each per text (or none)"
+            )
+        for position, text in enumerate(texts):
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidInputError(
+                    f"the text at position {position} is empty or not a string; drop empty "
+                    "candidates before reranking"
+                )
+        if not texts or top_n == 0:
             return []
         ids = [str(i) for i in (ids if ids is not None else range(len(texts)))]
+        metas = [checked_metadata(ids[i], metadatas[i] if metadatas else {})
+                 for i in range(len(texts))]
         encoded_query = self.encoder.encode_query(query)
         encoded = self.encoder.encode_documents(list(texts))
         documents = [
-            StoredDocument(doc_id, text, dict(metadatas[i]) if metadatas else {}, [], e.offsets,
-                           sentence_unit_array(text))
-            for i, (doc_id, text, e) in enumerate(zip(ids, texts, encoded))
+            StoredDocument(doc_id, text, meta, [], e.offsets, sentence_unit_array(text))
+            for doc_id, text, meta, e in zip(ids, texts, metas, encoded)
         ]
         lexical = None
         if self.hybrid:  # term rarity over the sentences of the texts themselves

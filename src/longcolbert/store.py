@@ -13,6 +13,7 @@ for unit ``u`` of the document stored at row ``r`` is ``(r << UNIT_BITS) | u``.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import warnings
 from contextlib import contextmanager
@@ -208,6 +209,18 @@ class Store:
                 if not 0 <= position < len(doclens) or n_tokens != doclens[position]
                 or size != 8 * n_tokens]
 
+    def sources(self, ids: Sequence[str]) -> dict[str, str]:
+        """The ``source`` metadata (the file they came from) of those ``ids`` that have one."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            for doc_id, source in self.connection.execute(
+                f"SELECT id, {_FIELD} FROM documents WHERE id IN ({marks})", ["$.source", *chunk]
+            ):
+                if isinstance(source, str):
+                    found[doc_id] = source
+        return found
+
     def plaid_ids(self, ids: Sequence[str]) -> dict[str, int]:
         """PLAID positions of those ``ids`` that are stored."""
         found: dict[str, int] = {}
@@ -361,8 +374,15 @@ class Store:
     def matching(self, where: Filter) -> list[int]:
         """PLAID positions of documents whose metadata matches every key of ``where``.
 
-        A value matches by equality; a list matches any of its values.
+        A value matches by equality; a list matches any of its values (any number
+        of them: they reach SQLite as one JSON array). A row whose metadata is
+        unreadable matches nothing and fails no search.
         """
+        if not isinstance(where, Mapping):
+            raise InvalidInputError(
+                f"a filter is a dict of metadata field -> value or list of values, not a "
+                f"{type(where).__name__}; e.g. {{'topic': ['law', 'hr']}}"
+            )
         clauses, params = [], []
         for key, wanted in where.items():
             if not isinstance(key, str) or not key or '"' in key:
@@ -370,22 +390,24 @@ class Store:
                     f"bad filter key {key!r}; use a metadata field name without double quotes"
                 )
             path = f'$."{key}"'
-            values = list(wanted) if isinstance(wanted, (list, tuple, set)) else [wanted]
+            values = list(wanted) if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
             if not values:
                 return []
-            parts = []
             for value in values:
-                # a row whose JSON is unreadable matches nothing, and fails no search
-                if value is None:
-                    parts.append(f"{_FIELD} IS NULL")
-                    params.append(path)
-                elif isinstance(value, (str, int, float, bool)):
-                    parts.append(f"{_FIELD} = ?")
-                    params.extend([path, int(value) if isinstance(value, bool) else value])
-                else:
+                if value is not None and (not isinstance(value, (str, int, float, bool)) or (
+                        isinstance(value, float) and not math.isfinite(value))):
                     raise InvalidInputError(
-                        f"filter value {value!r} for {key!r} is not a string, number, bool or None"
+                        f"filter value {value!r} for {key!r} is not a string, finite number, "
+                        "bool or None"
                     )
+            parts = []
+            if any(v is None for v in values):
+                parts.append(f"{_FIELD} IS NULL")
+                params.append(path)
+            present = [int(v) if isinstance(v, bool) else v for v in values if v is not None]
+            if present:
+                parts.append(f"{_FIELD} IN (SELECT value FROM json_each(?))")
+                params.extend([path, json.dumps(present)])
             clauses.append("(" + " OR ".join(parts) + ")")
         query = "SELECT plaid_id FROM documents"
         if clauses:

@@ -1,0 +1,68 @@
+"""Bad arguments are one-line InvalidInputErrors with the remedy; nothing stored is lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from corpus import DOCS, META
+from longcolbert import Index, InvalidInputError, Reranker
+from longcolbert.cli import main
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory, standin_model):
+    path = tmp_path_factory.mktemp("bad-inputs") / "idx"
+    index = Index(path, model=standin_model)
+    index.add(list(DOCS.values()), ids=list(DOCS), metadatas=[META[i] for i in DOCS])
+    return index
+
+
+def one_line(call, match):
+    with pytest.raises(InvalidInputError, match=match) as caught:
+        call()
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_search_arguments(index):
+    one_line(lambda: index.search("planet", k=2.5), "k must be a whole number")
+    one_line(lambda: index.search("planet", k="3"), "k must be a whole number")
+    one_line(lambda: index.search("planet", k=True), "k must be a whole number")
+    one_line(lambda: index.search("planet", passages=-1), "passages must be")
+    one_line(lambda: index.search("planet", filter=["topic", "law"]), "a filter is a dict")
+    one_line(lambda: index.search("planet", filter={"year": float("nan")}), "finite number")
+    one_line(lambda: index.search("planet", filter={"topic": {"a": 1}}), "not a string")
+    one_line(lambda: index.search(42), "not text")
+    one_line(lambda: index.search("   "), "the query is empty")
+    one_line(lambda: index.search_passages("planet", per_document=0), "per_document")
+    assert sorted(index.ids()) == sorted(DOCS)
+
+
+def test_a_filter_with_thousands_of_values_works(index):
+    years = list(range(5000)) + ["2021"]
+    hits = index.search("planet", k=5, filter={"year": years, "topic": ["science"] * 3000})
+    assert [h.id for h in hits] == ["astronomy"]
+    hits = index.search("planet", k=5, filter={"year": [2020, True, None, 2.0e9]})
+    assert {h.id for h in hits} == {"recipe", "garden"}
+
+
+def test_bad_reranker_inputs(standin_model):
+    reranker = Reranker(standin_model)
+    texts = ["Jupiter is a planet.", "Bread is baked."]
+    one_line(lambda: reranker.rerank("planet", texts, ids=["only-one"]), "one of each per text")
+    one_line(lambda: reranker.rerank("planet", texts, metadatas=[{}]), "one of each per text")
+    one_line(lambda: reranker.rerank("planet", texts, top_n=-1), "top_n must be")
+    one_line(lambda: reranker.rerank("planet", ["fine", ""]), "position 1 is empty")
+    one_line(lambda: reranker.rerank("planet", ["fine", None]), "position 1")
+    one_line(lambda: reranker.rerank("planet", texts, metadatas=[{}, {"x": float("inf")}]),
+             "NaN or infinite")
+    assert reranker.rerank("planet", texts, top_n=0) == []
+    assert [h.id for h in reranker.rerank("planet", texts, top_n=1)] == ["0"]
+
+
+def test_cli_bad_arguments_are_one_line(index, capsys, standin_path):
+    code = main(["search", str(index.path), "planet", "--passages", "-2", "--model", standin_path])
+    _, err = capsys.readouterr()
+    assert code == 1 and err.count("\n") == 1 and "passages must be" in err
+    code = main(["search", str(index.path), "planet", "--filter", "year", "--model", standin_path])
+    _, err = capsys.readouterr()
+    assert code == 1 and err.count("\n") == 1 and "KEY=VALUE" in err
