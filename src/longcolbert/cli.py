@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import warnings
 from typing import Any, Sequence
@@ -178,6 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except LongColBERTError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, sqlite3.Error) as exc:  # a read-only folder, a full disk...
+        reason = " ".join(str(exc).split())
+        print(f"error: {reason}; check that the index folder is writable and the disk has "
+              "room, then retry (what was committed before is kept)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted; what was committed before stays indexed", file=sys.stderr)

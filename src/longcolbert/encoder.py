@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -55,6 +55,18 @@ class EncodedQuery:
     content: np.ndarray  # bool [q]
     text: str = ""
     spans: np.ndarray | None = None  # int64 [q, 2]
+
+
+@dataclass
+class _Window:
+    """One model input: window ``number`` of ``document``, its token ids with the
+    special and prefix tokens, and the (position, role) pairs whose rows are kept
+    (role: the token's index in the document, or a special-token role)."""
+
+    document: int
+    number: int
+    ids: list[int]
+    keep: list[tuple[int, int]]
 
 
 @dataclass
@@ -174,78 +186,99 @@ class Encoder:
         a query from another thread waits for one batch, not for all the documents.
         """
         with torch.inference_mode():
-            return self._encode_documents(texts, show_progress)
+            prepared = [self._prepare(text) for text in texts]
+            items = [item for d, doc in enumerate(prepared) for item in self._windows(d, doc)]
+            total = sum(len(item.ids) for item in items)
+            if show_progress is None:
+                show_progress = total >= 50_000
+            with tqdm(total=total, unit="tok", desc="Encoding", disable=not show_progress) as bar:
+                rows = self._run(items, bar.update)
+            by_document: dict[int, list[_Window]] = {}
+            for item in items:
+                by_document.setdefault(item.document, []).append(item)
+            return [self._assemble(doc, by_document[d], rows) for d, doc in enumerate(prepared)]
 
-    def _encode_documents(
-        self, texts: Sequence[str], show_progress: bool | None
-    ) -> list[EncodedDocument]:
-        prepared = [self._prepare(text) for text in texts]
-        # One model input per window; keep[i] lists (position, role) pairs to keep.
-        inputs: list[tuple[int, int, list[int], list[tuple[int, int]]]] = []
-        for doc_index, doc in enumerate(prepared):
-            windows = plan_windows(len(doc.ids), self.window, self.overlap)
-            owned = owned_ranges(windows)
-            for w, ((start, end), (own_start, own_end)) in enumerate(zip(windows, owned)):
-                full, roles = self._window_input(doc.ids, start, end)
-                keep = []
-                for position, (token, role) in enumerate(zip(full, roles)):
-                    if token in self.skiplist:
-                        continue
-                    if role >= 0:
-                        if own_start <= role < own_end:
-                            keep.append((position, role))
-                    elif (role == _TRAIL and w == len(windows) - 1) or (
-                        role != _TRAIL and w == 0
-                    ):
+    def encode_in_pieces(
+        self, text: str, piece_tokens: int, progress: Callable[[int], Any] | None = None
+    ) -> Iterator[EncodedDocument]:
+        """Encode one document in consecutive pieces of about ``piece_tokens`` rows, so
+        its memory is one piece at a time however long it is. The pieces, joined,
+        are :meth:`encode_documents` of the text (to float rounding). ``progress``
+        is called with the tokens of each forward batch.
+
+        >>> pieces = list(encoder.encode_in_pieces(long_text, 65_536))  # doctest: +SKIP
+        """
+        with torch.inference_mode():
+            doc = self._prepare(text)
+            group: list[_Window] = []
+            for item in self._windows(0, doc):
+                group.append(item)
+                if sum(len(i.ids) for i in group) >= piece_tokens:
+                    yield self._assemble(doc, group, self._run(group, progress))
+                    group = []
+            if group:
+                yield self._assemble(doc, group, self._run(group, progress))
+
+    def _windows(self, document: int, doc: _Prepared) -> Iterator[_Window]:
+        """The model inputs of one document, one per window, in order, made as needed."""
+        windows = plan_windows(len(doc.ids), self.window, self.overlap)
+        owned = owned_ranges(windows)
+        last = len(windows) - 1
+        for w, ((start, end), (own_start, own_end)) in enumerate(zip(windows, owned)):
+            full, roles = self._window_input(doc.ids, start, end)
+            keep = []
+            for position, (token, role) in enumerate(zip(full, roles)):
+                if token in self.skiplist:
+                    continue
+                if role >= 0:
+                    if own_start <= role < own_end:
                         keep.append((position, role))
-                inputs.append((doc_index, w, full, keep))
+                elif (role == _TRAIL and w == last) or (role != _TRAIL and w == 0):
+                    keep.append((position, role))
+            yield _Window(document, w, full, keep)
 
+    def _run(self, items: Sequence[_Window], progress: Callable[[int], Any] | None
+             ) -> dict[tuple[int, int], torch.Tensor]:
+        """The kept rows of each window, by (document, window)."""
         rows: dict[tuple[int, int], torch.Tensor] = {}
-        total = sum(len(item[2]) for item in inputs)
-        if show_progress is None:
-            show_progress = total >= 50_000
-        progress = tqdm(total=total, unit="tok", desc="Encoding", disable=not show_progress)
-        for batch in self._batches(inputs):
-            embeddings = self._forward([item[2] for item in batch])
-            for (doc_index, w, _, keep), matrix in zip(batch, embeddings):
-                positions = torch.tensor([p for p, _ in keep], dtype=torch.long)
-                rows[(doc_index, w)] = matrix[positions].float().cpu()
-            progress.update(sum(len(item[2]) for item in batch))
-        progress.close()
+        for batch in self._batches(list(items)):
+            embeddings = self._forward([item.ids for item in batch])
+            for item, matrix in zip(batch, embeddings):
+                positions = torch.tensor([p for p, _ in item.keep], dtype=torch.long)
+                rows[(item.document, item.number)] = matrix[positions].float().cpu()
+            if progress is not None:
+                progress(sum(len(item.ids) for item in batch))
+        return rows
 
-        by_document: dict[int, list] = {}
-        for item in inputs:
-            by_document.setdefault(item[0], []).append(item)
-        results = []
-        for doc_index, doc in enumerate(prepared):
-            parts, spans = [], []
-            for _, w, _, keep in by_document[doc_index]:
-                parts.append(rows[(doc_index, w)])
-                for _, role in keep:
-                    if role >= 0:
-                        spans.append(doc.offsets[role])
-                    elif role == _TRAIL:
-                        spans.append((doc.text_length, doc.text_length))
-                    else:
-                        spans.append((0, 0))
-            embeddings = torch.cat(parts) if parts else torch.zeros(0, 0)
-            results.append(
-                EncodedDocument(embeddings, np.asarray(spans, dtype=np.int64).reshape(-1, 2))
-            )
-        return results
+    @staticmethod
+    def _assemble(doc: _Prepared, items: Sequence[_Window],
+                  rows: dict[tuple[int, int], torch.Tensor]) -> EncodedDocument:
+        """Rows and char spans of these windows of one document, in order."""
+        parts, spans = [], []
+        for item in items:
+            parts.append(rows[(item.document, item.number)])
+            for _, role in item.keep:
+                if role >= 0:
+                    spans.append(doc.offsets[role])
+                elif role == _TRAIL:
+                    spans.append((doc.text_length, doc.text_length))
+                else:
+                    spans.append((0, 0))
+        embeddings = torch.cat(parts) if parts else torch.zeros(0, 0)
+        return EncodedDocument(embeddings, np.asarray(spans, dtype=np.int64).reshape(-1, 2))
 
-    def _batches(self, inputs: list) -> list[list]:
+    def _batches(self, inputs: list[_Window]) -> list[list[_Window]]:
         """Group model inputs, longest first, so the (padded) tokens stay within the budget."""
-        ordered = sorted(inputs, key=lambda item: -len(item[2]))
+        ordered = sorted(inputs, key=lambda item: -len(item.ids))
         batches, current, total = [], [], 0
         for item in ordered:
-            width = len(current[0][2]) if current else len(item[2])
-            cost = total + len(item[2]) if self.packed else width * (len(current) + 1)
+            width = len(current[0].ids) if current else len(item.ids)
+            cost = total + len(item.ids) if self.packed else width * (len(current) + 1)
             if current and cost > self.token_budget:
                 batches.append(current)
                 current, total = [], 0
             current.append(item)
-            total += len(item[2])
+            total += len(item.ids)
         if current:
             batches.append(current)
         return batches

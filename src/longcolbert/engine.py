@@ -14,7 +14,7 @@ import threading
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 from filelock import FileLock
@@ -417,7 +417,11 @@ class Index:
             texts = [documents[i].text for i in positions]
             return encoder.encode_documents(texts, show_progress=False) if texts else []
 
-        self._add(documents, counts, encode, fingerprint(encoder.model), show_progress)
+        def pieces(position: int, progress: Callable[[int], Any]) -> Iterator[EncodedDocument]:
+            return encoder.encode_in_pieces(documents[position].text, self.batch_tokens,
+                                            progress=progress)
+
+        self._add(documents, counts, encode, pieces, fingerprint(encoder.model), show_progress)
         return ids
 
     def add_files(
@@ -482,6 +486,7 @@ class Index:
         """Add documents whose encodings are already known (benchmarks, tests)."""
         counts = [e.embeddings.shape[0] for e in encoded]
         self._add(documents, counts, lambda positions: [encoded[i] for i in positions],
+                  lambda position, progress: iter([encoded[position]]),
                   model_fingerprint, show_progress=False)
 
     def _add(
@@ -489,13 +494,16 @@ class Index:
         documents: Sequence[Document],
         counts: Sequence[int],
         encode: Callable[[list[int]], list[EncodedDocument]],
+        pieces: Callable[[int, Callable[[int], Any]], Iterator[EncodedDocument]],
         model_fingerprint: ModelFingerprint,
         show_progress: bool,
     ) -> None:
         """Encode, compress and stage ``documents`` batch by batch, then commit them at once.
 
         ``counts`` estimates each document's embedding rows; ``encode`` encodes the
-        documents at some positions. See :class:`~longcolbert.plaid_writer.GenerationWriter`.
+        documents at some positions; ``pieces`` encodes the one at a position in
+        consecutive pieces, for a document longer than ``batch_tokens`` (its memory
+        is one piece at a time). See :class:`~longcolbert.plaid_writer.GenerationWriter`.
         """
         with self._lock:
             with self._thread_lock:
@@ -504,23 +512,40 @@ class Index:
                 replaced = sorted(self.store.plaid_ids([d.id for d in documents]).values())
                 self.store.clear_staged()  # left by an add that was killed
                 generation = self._generation() + 1
-            progress = tqdm(total=len(documents), unit="doc", desc="Indexing",
+            progress = tqdm(total=int(sum(counts)), unit="tok", unit_scale=True, desc="Indexing",
                             disable=not show_progress)
+            done = 0
             writer = self.plaid.writer(generation, delete=replaced, new_tokens=int(sum(counts)))
             try:
                 # consecutive runs of about batch_tokens rows (one document at least)
                 for run in document_runs(np.asarray(counts, dtype=np.int64), self.batch_tokens):
                     batch = list(range(run.start, run.stop))
-                    encoded = encode(batch)
-                    writer.add([e.embeddings for e in encoded])
+                    if len(batch) == 1 and counts[batch[0]] > self.batch_tokens:
+                        offsets = []  # one long document, a piece at a time
+                        ceiling = int(sum(counts[: run.stop]))
+
+                        def forward_done(tokens: int) -> None:  # progress inside the document
+                            progress.update(max(0, min(tokens, ceiling - progress.n)))
+
+                        for piece in pieces(batch[0], forward_done):
+                            writer.add_rows(piece.embeddings)
+                            offsets.append(piece.offsets)
+                        writer.end_document()
+                        encoded_offsets = [np.concatenate(offsets)]
+                    else:
+                        encoded = encode(batch)
+                        writer.add([e.embeddings for e in encoded])
+                        encoded_offsets = [e.offsets for e in encoded]
                     stored = [
-                        StoredDocument(d.id, d.text, d.metadata, d.page_map, e.offsets,
+                        StoredDocument(d.id, d.text, d.metadata, d.page_map, found,
                                        sentence_unit_array(d.text))
-                        for d, e in zip((documents[i] for i in batch), encoded)
+                        for d, found in zip((documents[i] for i in batch), encoded_offsets)
                     ]
                     with self._thread_lock:
                         self.store.stage(stored)
-                    progress.update(len(batch))
+                    done += len(batch)
+                    progress.n = int(sum(counts[: run.stop]))  # estimates: land on each run
+                    progress.set_postfix_str(f"{done}/{len(documents)} documents", refresh=True)
                 writer.finish()
             except BaseException:
                 writer.abort()

@@ -61,7 +61,9 @@ class GenerationWriter:
         self.nbits = nbits
         self.kept = (np.zeros(0, dtype=np.int64) if self.current is None
                      else self.current.kept(delete))
-        self.doclens: list[np.ndarray] = []
+        self.doclens: list[np.ndarray] = []  # lengths of the added documents, in order
+        self._parts = 0  # batches of rows parked so far
+        self._open_rows = 0  # rows added to a document not ended yet (see add_rows)
         self._rate = min(1.0, sample_rate)
         self._sample: list[torch.Tensor] = []
         self._random = torch.Generator().manual_seed(0)
@@ -70,8 +72,22 @@ class GenerationWriter:
         """Compress (or park, see the class docstring) one batch of documents' embeddings."""
         if not embeddings:
             return
-        vectors = torch.cat([e.float().cpu() for e in embeddings])
-        part = len(self.doclens)
+        self.add_rows(torch.cat([e.float().cpu() for e in embeddings]))
+        self._open_rows = 0
+        self.doclens.append(np.array([e.shape[0] for e in embeddings], dtype=np.int64))
+
+    def add_rows(self, vectors: torch.Tensor) -> None:
+        """Compress (or park) the next rows of one long document; :meth:`end_document`
+        closes it. A document of any length costs one piece of memory at a time.
+
+        >>> for piece in pieces_of_one_document:  # doctest: +SKIP
+        ...     writer.add_rows(piece)
+        >>> writer.end_document()                  # doctest: +SKIP
+        """
+        vectors = vectors.float().cpu()
+        self._open_rows += len(vectors)
+        part = self._parts
+        self._parts += 1
         if self.codec is None:
             chosen = torch.rand(len(vectors), generator=self._random) < self._rate
             if not self._sample:
@@ -80,19 +96,25 @@ class GenerationWriter:
             np.save(self._part(part, "raw"), vectors.numpy())
         else:
             self._save_compressed(part, vectors)
-        self.doclens.append(np.array([e.shape[0] for e in embeddings], dtype=np.int64))
+
+    def end_document(self) -> None:
+        """Close the document whose rows :meth:`add_rows` took."""
+        self.doclens.append(np.array([self._open_rows], dtype=np.int64))
+        self._open_rows = 0
 
     def finish(self) -> bool:
         """Write the final arrays and move the folder into place; False if the index is empty."""
         current = self.current
         kept_lengths = current.doclens[self.kept] if current is not None else np.zeros(0, np.int64)
+        if self._open_rows:
+            raise ValueError("a document's rows were added but end_document() was not called")
         doclens = np.concatenate([kept_lengths, *self.doclens]).astype(np.int64)
         if not len(doclens):
             self.abort()  # an empty index has no folder
             return False
         if self.codec is None:
-            self.codec = self._train(kept_lengths) if self.doclens else current.codec
-            for part in range(len(self.doclens)):
+            self.codec = self._train(kept_lengths) if self._parts else current.codec
+            for part in range(self._parts):
                 raw = self._part(part, "raw")
                 self._save_compressed(part, torch.from_numpy(np.load(raw, allow_pickle=False)))
                 raw.unlink()
@@ -119,7 +141,7 @@ class GenerationWriter:
                     new_codes, new_residuals, new_norms
                 )
                 done = end
-        for part in range(len(self.doclens)):
+        for part in range(self._parts):
             part_codes = np.load(self._part(part, "codes"), allow_pickle=False)
             end = done + len(part_codes)
             codes[done:end] = part_codes

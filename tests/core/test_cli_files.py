@@ -107,3 +107,70 @@ def test_empty_and_odd_files_get_advice_that_fits(tmp_path, capsys, standin_path
     assert "really-a-pdf.txt: no extractable text (a scanned PDF?)" in err  # read as a PDF
     assert "iconv" not in err
     assert all(line.startswith(("warning:", "error:")) for line in err.splitlines())
+
+
+def _limited(max_file_bytes: int):
+    """A preexec_fn capping the size of any file written: a disk that fills up."""
+    import resource
+    import signal
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the cap fail (EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+    return apply
+
+
+def _cli(*args, **kwargs):
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("longcolbert")
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, **kwargs)
+
+
+def test_a_full_disk_is_one_line_and_loses_nothing(tmp_path, standin_path):
+    (tmp_path / "a.txt").write_text("Jupiter is the largest planet of the solar system.")
+    assert _cli("index", tmp_path / "idx", tmp_path / "a.txt", "--model", standin_path
+                ).returncode == 0
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(40):
+        (big / f"b{i}.txt").write_text(" ".join(f"Harbour {i} word {j}." for j in range(300)))
+    done = _cli("index", tmp_path / "idx", big, "--model", standin_path,
+                preexec_fn=_limited(150_000))
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
+    assert "room" in done.stderr or "disk" in done.stderr
+    after = _cli("search", tmp_path / "idx", "largest planet", "--json", "--model", standin_path)
+    assert after.returncode == 0
+    assert [r["id"] for r in json.loads(after.stdout)["results"]] == ["a.txt"]
+
+
+def test_a_read_only_index_folder_is_one_line(tmp_path, standin_path):
+    import subprocess
+
+    import pytest
+
+    (tmp_path / "a.txt").write_text("Jupiter is the largest planet of the solar system.")
+    folder = tmp_path / "idx"
+    assert _cli("index", folder, tmp_path / "a.txt", "--model", standin_path).returncode == 0
+    if os.getuid() == 0:  # root ignores permission bits: make the folder immutable instead
+        if subprocess.run(["chattr", "-R", "+i", folder], capture_output=True).returncode:
+            pytest.skip("running as root where chattr cannot make a folder read-only")
+        undo = ["chattr", "-R", "-i", folder]
+    else:
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        undo = ["chmod", "-R", "u+w", folder]
+    try:
+        info = _cli("info", folder, "--json")
+        assert info.returncode == 0, info.stderr
+        assert json.loads(info.stdout)["documents"] == 1
+        search = _cli("search", folder, "largest planet", "--json", "--model", standin_path)
+        assert search.returncode == 0, search.stderr
+        delete = _cli("delete", folder, "a.txt")
+        assert delete.returncode == 1 and delete.stderr.count("\n") == 1, delete.stderr
+        assert delete.stderr.startswith("error: ") and "writable" in delete.stderr
+    finally:
+        subprocess.run(undo, check=True)
+    assert json.loads(_cli("info", folder, "--json").stdout)["documents"] == 1

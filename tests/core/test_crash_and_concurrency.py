@@ -80,7 +80,10 @@ def _stored(path: Path, model: str) -> dict[str, str]:
         if state:
             some = sorted(state)[len(state) // 2]
             hits = index.search(state[some][:200], k=3)
-            assert some in [h.id for h in hits]
+            assert len(hits) == min(3, len(state)) and {h.id for h in hits} <= set(state)
+            for hit in hits:
+                for passage in hit.passages:
+                    assert state[hit.id][passage.start:passage.end] == passage.text
     return state
 
 

@@ -8,7 +8,7 @@ import torch
 
 import unicodedata
 
-from longcolbert.encoder import Encoder
+from longcolbert.encoder import Encoder, _Window
 from longcolbert.errors import InvalidInputError
 from longcolbert.model import load_model
 from longcolbert.normalize import model_view
@@ -133,11 +133,26 @@ def test_token_budget_does_not_change_results(tiny_model, standin_model):
         assert float((a.embeddings - b.embeddings).abs().max()) <= 1e-5
     for model in (tiny_model, standin_model):  # packed (ModernBERT) and padded (BERT) batches
         encoder = Encoder(model, token_budget=64)
-        batches = encoder._batches([(0, 0, [1] * n, []) for n in (10, 20, 30, 40, 100)])
+        batches = encoder._batches([_Window(0, 0, [1] * n, []) for n in (10, 20, 30, 40, 100)])
         for batch in batches:
-            lengths = [len(item[2]) for item in batch]
+            lengths = [len(item.ids) for item in batch]
             cost = sum(lengths) if encoder.packed else len(batch) * max(lengths)
             assert len(batch) == 1 or cost <= 64
+
+
+@pytest.mark.numerics
+@pytest.mark.parametrize("which", ["tiny_model", "standin_model"])
+def test_a_document_encoded_in_pieces_equals_it_whole(which, request):
+    model = request.getfixturevalue(which)
+    encoder = Encoder(model, token_budget=256)
+    text = " ".join(f"Sentence {i} says something about rivers and bridges." for i in range(300))
+    whole = encoder.encode_documents([text])[0]
+    seen = []
+    pieces = list(encoder.encode_in_pieces(text, 700, progress=seen.append))
+    assert len(pieces) > 2 and sum(seen) >= whole.offsets.shape[0]
+    assert np.array_equal(np.concatenate([p.offsets for p in pieces]), whole.offsets)
+    joined = torch.cat([p.embeddings for p in pieces])
+    assert float((joined - whole.embeddings).abs().max()) <= 1e-5
 
 
 def test_empty_text_is_a_clear_error(tiny_model):

@@ -265,7 +265,9 @@ def test_an_add_failing_midway_changes_nothing(tmp_path, standin_path):
 
     counts = encoder.count_rows([d.text for d in documents])
     with pytest.raises(KeyboardInterrupt):
-        index._add(documents, counts, encode_then_fail, fingerprint(encoder.model), False)
+        index._add(documents, counts, encode_then_fail,
+                   lambda position, progress: iter(encode_then_fail([position])),
+                   fingerprint(encoder.model), False)
     assert (index.ids(), index.plaid.generation,
             as_json(index.search("contract notice", k=3))) == before
     assert [p.name for p in (tmp_path / "idx").iterdir() if p.name.startswith("plaid-")] == [
@@ -293,3 +295,18 @@ def test_a_delete_during_a_long_add_waits_for_it(tmp_path, standin_path):
     assert not adder.is_alive() and not deleter.is_alive(), "add and delete deadlocked"
     assert "garden" not in index.ids() and set(ids) <= set(index.ids())
     assert index.search(texts[5], k=1)[0].id == ids[5]
+
+
+def test_a_document_longer_than_one_batch_is_streamed_and_found(tmp_path, standin_path):
+    sentences = [f"Paragraph {i} talks about harbour number {i} and its ships." for i in range(400)]
+    sentences[333] = "The lighthouse keeper feeds a grey cat named Biscuit every evening."
+    text = " ".join(sentences)
+    streamed = Index(tmp_path / "streamed", model=standin_path, batch_tokens=1000)
+    streamed.add([text, "A short note about tea."], ids=["long", "tea"])
+    whole = Index(tmp_path / "whole", model=standin_path)
+    whole.add([text, "A short note about tea."], ids=["long", "tea"])
+    a, b = streamed.get("long"), whole.get("long")
+    assert np.array_equal(a.offsets, b.offsets)
+    assert streamed.plaid.doclens.tolist() == whole.plaid.doclens.tolist()
+    hit = streamed.search("who feeds the cat in the lighthouse", k=1)[0]
+    assert hit.id == "long" and "Biscuit" in hit.passages[0].text
