@@ -15,6 +15,8 @@ True
 
 from __future__ import annotations
 
+import copy
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
@@ -27,6 +29,9 @@ from .attention import TORCH, choose_kernel, flash_attention_installed, packed_f
 from .errors import InvalidInputError
 from .normalize import model_view
 from .windows import owned_ranges, plan_windows
+
+TOKENIZE_CHARS = 1 << 16  # characters of a long text tokenized at once
+_CUT = re.compile(r"\S(?=\s)")  # the last character of a word before whitespace
 
 # Roles of positions in a model input that are not document tokens.
 _LEAD, _PREFIX, _TRAIL = -1, -2, -3
@@ -71,9 +76,27 @@ class _Window:
 
 @dataclass
 class _Prepared:
-    ids: list[int]
+    ids: np.ndarray  # int32 [n]
     offsets: np.ndarray  # [n, 2] into the original text
     text_length: int
+
+
+def _slices(text: str, size: int) -> list[tuple[int, int]]:
+    """``(start, end)`` slices of ``text`` of about ``size`` characters, each cut just
+    before a run of whitespace that follows a non-whitespace character.
+
+    >>> _slices("aa bb cc dd", 4)
+    [(0, 5), (5, 11)]
+    """
+    cuts, start = [], 0
+    while len(text) - start > size:
+        found = _CUT.search(text, start + size)
+        if found is None:
+            break
+        cuts.append((start, found.start() + 1))
+        start = found.start() + 1
+    cuts.append((start, len(text)))
+    return cuts
 
 
 def _trim_spans(text: str, spans: np.ndarray) -> np.ndarray:
@@ -119,7 +142,9 @@ class Encoder:
         self.token_budget = token_budget
         self.skiplist = set(int(i) for i in model.skiplist)
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        self._turn = threading.Lock()
+        self._turn = threading.Lock()  # the model and its tokenizer: one user at a time
+        self._twin: Any = None  # a copy for queries while documents encode (see encode_query)
+        self._twin_turn = threading.Lock()
         # ModernBERT runs packed (no padding, banded local attention); others pad.
         self.packed = supports_packing(model)
         weights = next(model.parameters())
@@ -135,29 +160,48 @@ class Encoder:
         view = model_view(text, lowercase=self.lowercase)
         if not view.text:
             raise InvalidInputError("a document is empty or only whitespace; give it some text")
-        with self._turn:  # the tokenizer is not thread-safe
-            encoding = self.tokenizer(
-                view.text,
-                add_special_tokens=False,
-                return_offsets_mapping=True,
-                return_attention_mask=False,
-                verbose=False,
-            )
-        spans = view.source_spans(np.asarray(encoding["offset_mapping"], dtype=np.int64))
-        return _Prepared(list(encoding["input_ids"]), _trim_spans(text, spans), len(text))
+        ids, offsets = self._tokenize(view.text)
+        spans = view.source_spans(offsets)
+        return _Prepared(ids, _trim_spans(text, spans), len(text))
+
+    def _tokenize(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids (int32) and view offsets ([n, 2]) of ``text``, tokenized a slice of
+        about ``TOKENIZE_CHARS`` characters at a time, so a long text never holds the
+        tokenizer's per-token Python objects all at once. Slices are cut just before
+        whitespace that follows a word, where no tokenizer joins across (a word keeps
+        its leading space, as byte-level BPE needs)."""
+        ids, offsets = [], []
+        for start, end in _slices(text, TOKENIZE_CHARS):
+            with self._turn:  # the tokenizer is not thread-safe
+                encoding = self.tokenizer(
+                    text[start:end],
+                    add_special_tokens=False,
+                    return_offsets_mapping=True,
+                    return_attention_mask=False,
+                    verbose=False,
+                )
+            ids.append(np.asarray(encoding["input_ids"], dtype=np.int32))
+            offsets.append(np.asarray(encoding["offset_mapping"], dtype=np.int64).reshape(-1, 2)
+                           + start)
+        return np.concatenate(ids), np.concatenate(offsets)
 
     def count_rows(self, texts: Sequence[str], batch: int = 64) -> list[int]:
         """About how many embedding rows each text will get: its tokens plus the special
-        and prefix tokens, before the skiplist drops punctuation (tokenized in batches).
+        and prefix tokens, before the skiplist drops punctuation (tokenized in batches;
+        a long text in slices).
         """
         extra = len(self.lead) + len(self.trail) + (1 if self.prefix_id is not None else 0)
         counts: list[int] = []
         for start in range(0, len(texts), batch):
             chunk = [model_view(t, lowercase=self.lowercase).text for t in texts[start : start + batch]]
+            short = [t for t in chunk if len(t) <= TOKENIZE_CHARS]
             with self._turn:  # the tokenizer is not thread-safe
-                ids = self.tokenizer(chunk, add_special_tokens=False, return_attention_mask=False,
-                                     verbose=False)["input_ids"]
-            counts.extend(len(i) + extra for i in ids)
+                found = iter(self.tokenizer(short, add_special_tokens=False,
+                                            return_attention_mask=False,
+                                            verbose=False)["input_ids"] if short else [])
+            for text in chunk:
+                n = len(next(found)) if len(text) <= TOKENIZE_CHARS else len(self._tokenize(text)[0])
+                counts.append(n + extra)
         return counts
 
     def _special_frame(self) -> tuple[list[int], list[int]]:
@@ -168,9 +212,10 @@ class Encoder:
         ids = probe["input_ids"]
         return ids[: content[0]], ids[content[-1] + 1 :]
 
-    def _window_input(self, ids: list[int], start: int, end: int) -> tuple[list[int], list[int]]:
+    def _window_input(self, ids: np.ndarray, start: int, end: int
+                      ) -> tuple[list[int], list[int]]:
         """Model input ids for tokens ``start:end`` and the role of each position."""
-        full = self.lead + ids[start:end] + self.trail
+        full = self.lead + ids[start:end].tolist() + self.trail
         roles = [_LEAD] * len(self.lead) + list(range(start, end)) + [_TRAIL] * len(self.trail)
         if self.prefix_id is not None:  # PyLate inserts the prefix after the first token
             full = full[:1] + [self.prefix_id] + full[1:]
@@ -311,15 +356,37 @@ class Encoder:
 
         Runs the model directly rather than through ``encode``, which re-applies
         ``.to(device)`` and ``.eval()`` to every module on each call (5 ms a query).
+        While the model is busy in another thread (an add's encoding, another
+        query), the query runs on a copy of the model made the first time that
+        happens (one model's memory more, once), so a search waits for an add's
+        encoding at most once: for one forward batch, while the copy is made.
         """
         if not isinstance(query, str):
             raise InvalidInputError(
                 f"the query is a {type(query).__name__}, not text; give a question as a string")
         if not query.strip():
             raise InvalidInputError("the query is empty; give a question or some keywords")
-        model = self.model
+        if self._turn.acquire(blocking=False):
+            try:
+                return self._encode_query(self.model, query)
+            finally:
+                self._turn.release()
+        twin = self._query_twin()
+        with self._twin_turn:
+            return self._encode_query(twin, query)
+
+    def _query_twin(self) -> Any:
+        """A copy of the model (with its own tokenizer) for queries while the model is busy."""
+        if self._twin is None:
+            with self._turn:  # copied between two forwards: nothing is half switched
+                if self._twin is None:
+                    self._twin = copy.deepcopy(self.model)
+        return self._twin
+
+    def _encode_query(self, model: Any, query: str) -> EncodedQuery:
+        """The query on ``model`` (this encoder's model or its twin); the caller holds its lock."""
         prompt = model.prompts.get(model.default_prompt_name) if model.default_prompt_name else None
-        with self._turn, torch.inference_mode():
+        with torch.inference_mode():
             if model.training:
                 model.eval()
             text = (prompt or "") + model_view(query).text  # as documents are read
@@ -327,11 +394,11 @@ class Encoder:
             features = {key: value.to(model.device) for key, value in features.items()}
             out = model(features)
             ids = features["input_ids"][0].cpu().numpy()
-            not_content = set(self.tokenizer.all_special_ids)
+            not_content = set(model.tokenizer.all_special_ids)
             if model.query_prefix_id is not None:
                 not_content.add(int(model.query_prefix_id))
             content = np.array([int(i) not in not_content for i in ids], dtype=bool)
-            spans = self._query_spans(text, ids, content)  # the tokenizer is not thread-safe
+            spans = self._query_spans(model.tokenizer, text, ids, content)
         embeddings = torch.nn.functional.normalize(out["token_embeddings"][0].float(), p=2, dim=-1)
         if model.do_query_expansion:  # expansion tokens are kept even though not attended to
             keep = np.ones(len(ids), dtype=bool)
@@ -340,13 +407,14 @@ class Encoder:
         return EncodedQuery(embeddings.cpu()[torch.from_numpy(keep)], content[keep], text,
                             spans[keep])
 
-    def _query_spans(self, text: str, ids: np.ndarray, content: np.ndarray) -> np.ndarray:
+    def _query_spans(self, tokenizer: Any, text: str, ids: np.ndarray, content: np.ndarray
+                     ) -> np.ndarray:
         """Char spans in ``text`` of the query's content tokens (in order, as the
         tokenizer cut ``text``); all empty if the ids do not line up."""
         spans = np.zeros((len(ids), 2), dtype=np.int64)
         view = model_view(text, lowercase=self.lowercase)
-        encoding = self.tokenizer(view.text, add_special_tokens=False,
-                                  return_offsets_mapping=True, verbose=False)
+        encoding = tokenizer(view.text, add_special_tokens=False,
+                             return_offsets_mapping=True, verbose=False)
         rows = np.flatnonzero(content)
         if list(encoding["input_ids"][: len(rows)]) != [int(i) for i in ids[rows]]:
             return spans

@@ -99,12 +99,17 @@ def test_empty_and_odd_files_get_advice_that_fits(tmp_path, capsys, standin_path
     writer.add_blank_page(200, 200)
     with open(docs / "really-a-pdf.txt", "wb") as handle:
         writer.write(handle)
+    data = (docs / "really-a-pdf.txt").read_bytes()  # a readable PDF pypdf complains about
+    at = data.rindex(b"startxref") + 10
+    end = data.index(b"\n", at)
+    (docs / "shifted.pdf").write_bytes(data[:at] + str(int(data[at:end]) + 7).encode() + data[end:])
     code, out, err = run_cli(capsys, "index", tmp_path / "idx", docs, "--model", standin_path)
     assert code == 0 and "indexed 1 documents" in out, err
     empty = next(line for line in err.splitlines() if "empty.txt" in line)
     assert "empty or only whitespace" in empty and "OCR" not in empty
     assert "nopages.pdf: the PDF has no pages" in err
     assert "really-a-pdf.txt: no extractable text (a scanned PDF?)" in err  # read as a PDF
+    assert "shifted.pdf: no extractable text" in err and "startxref" not in err
     assert "iconv" not in err
     assert all(line.startswith(("warning:", "error:")) for line in err.splitlines())
 

@@ -241,4 +241,5 @@ def test_searches_in_threads_neither_fail_nor_wait_for_a_whole_add(tmp_path, sta
         thread.join()
     assert failures == []
     assert during >= 2, "searches waited for the whole add"
+    assert index.encoder._twin is not None  # queries ran on the copy while documents encoded
     assert len(index) == 61

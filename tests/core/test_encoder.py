@@ -155,6 +155,23 @@ def test_a_document_encoded_in_pieces_equals_it_whole(which, request):
     assert float((joined - whole.embeddings).abs().max()) <= 1e-5
 
 
+@pytest.mark.parametrize("which", ["tiny_model", "standin_model"])
+def test_a_long_text_tokenized_in_slices_equals_it_whole(which, request, monkeypatch):
+    import longcolbert.encoder as encoder_module
+
+    model = request.getfixturevalue(which)
+    text = ("Ein  ﬁrst\n\nparagraph, with a hyphen-\nated word and   spaces.\tTabs;  日本語の文"
+            "と😀 emoji.\n") * 40
+    whole = Encoder(model)._prepare(text)
+    monkeypatch.setattr(encoder_module, "TOKENIZE_CHARS", 37)
+    sliced = Encoder(model)
+    pieces = sliced._prepare(text)
+    assert len(encoder_module._slices(model_view(text).text, 37)) > 20
+    assert pieces.ids.tolist() == whole.ids.tolist()
+    assert np.array_equal(pieces.offsets, whole.offsets)
+    assert sliced.count_rows([text, "short"]) == Encoder(model).count_rows([text, "short"])
+
+
 def test_empty_text_is_a_clear_error(tiny_model):
     with pytest.raises(InvalidInputError, match="empty"):
         Encoder(tiny_model).encode_documents(["ok", "   \n "])
