@@ -18,22 +18,27 @@ from .errors import (
 )
 from .loaders import Document
 from .model import DEFAULT_MODEL, load_model
-from .results import Highlight, Hit, Passage, passage_id
+from .profile import MatchProfile
+from .render import display
+from .results import Highlight, Hit, Hits, Passage, passage_id
 
 __all__ = [
     "DEFAULT_MODEL",
     "Document",
     "Highlight",
     "Hit",
+    "Hits",
     "IncompatibleModelError",
     "Index",
     "InvalidInputError",
     "LoadError",
     "LongColBERTError",
+    "MatchProfile",
     "Passage",
     "Reranker",
     "UnsafeIndexError",
     "UnsafeModelError",
+    "display",
     "load_model",
     "passage_id",
 ]

@@ -3,7 +3,7 @@
     longcolbert index INDEX_DIR PATH... [--model M] [--document-length N] [--id-prefix P]
                       [--follow-links]
     longcolbert search INDEX_DIR QUERY [-k K] [--passages P] [--filter KEY=VALUE]... [--json]
-                       [--semantic-only] [--model M]
+                       [--semantic-only] [--model M] [--html FILE]
     (index and search also take --trust-remote-code)
     longcolbert delete INDEX_DIR ID...
     longcolbert info INDEX_DIR [--json]
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sqlite3
 import sys
 import warnings
@@ -22,6 +24,7 @@ from typing import Any, Sequence
 
 from .engine import Index
 from .errors import LongColBERTError
+from .render import html_report, terminal_text
 
 
 def _parse_filter(items: Sequence[str]) -> dict[str, Any]:
@@ -41,22 +44,11 @@ def _parse_filter(items: Sequence[str]) -> dict[str, Any]:
 
 
 def _print_hits(query: str, hits: list) -> None:
-    if not hits:
-        print(f"no results for {query!r}")
-    for rank, hit in enumerate(hits, start=1):
-        print(f"{rank}. {hit.id}  (score {hit.score:.3f})")
-        for passage in hit.passages:
-            pages = f", pages {','.join(map(str, passage.pages))}" if passage.pages else ""
-            print(f"   [{passage.start}:{passage.end}{pages}] score {passage.score:.3f}")
-            marked, cursor = [], passage.start
-            text = passage.text
-            for h in passage.highlights:
-                marked.append(text[cursor - passage.start : h.start - passage.start])
-                marked.append("[" + text[h.start - passage.start : h.end - passage.start] + "]")
-                cursor = h.end
-            marked.append(text[cursor - passage.start :])
-            body = " ".join("".join(marked).split())
-            print("   " + (body if len(body) <= 600 else body[:600] + " ..."))
+    """Hits with their passages; highlighted words in colour on a terminal, plain text
+    (no marks) when piped or with ``NO_COLOR`` set."""
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    width = shutil.get_terminal_size((100, 24)).columns
+    sys.stdout.write(terminal_text(query, hits, color=color, width=width))
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
@@ -82,9 +74,14 @@ def _cmd_search(args: argparse.Namespace) -> int:
     with Index(args.index_dir, model=args.model, create=False, hybrid=not args.semantic_only,
                trust_remote_code=args.trust_remote_code) as index:
         hits = index.search(args.query, k=args.k, passages=args.passages, filter=where or None)
+    if args.html:
+        with open(args.html, "w", encoding="utf-8") as handle:
+            handle.write(html_report(args.query, hits))
     if args.json:
         print(json.dumps({"query": args.query, "results": [h.to_dict() for h in hits]},
                          ensure_ascii=False))
+    elif args.html:
+        print(f"wrote {len(hits)} results to {args.html}")
     else:
         _print_hits(args.query, hits)
     return 0
@@ -153,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--filter", action="append", metavar="KEY=VALUE",
                         help="metadata equality; repeat a key for any of several values")
     search.add_argument("--json", action="store_true", help="print one JSON object")
+    search.add_argument("--html", metavar="FILE",
+                        help="write a standalone HTML report (highlights, where each "
+                             "document matched)")
     search.add_argument("--semantic-only", action="store_true",
                         help="MaxSim alone: no lexical evidence (hybrid search is the default)")
     search.add_argument("--model", default=None,

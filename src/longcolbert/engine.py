@@ -44,7 +44,8 @@ from .passages import (
 )
 from .plaid import PlaidIndex
 from .plaid_writer import document_runs
-from .results import Hit, Passage
+from .profile import match_profile
+from .results import Hit, Hits, Passage
 from .store import Filter, Store, StoredDocument
 
 STORE_FILE = "store.sqlite"
@@ -132,7 +133,7 @@ def _rank(
     document_score: str,
     top: int | None,
     lexical: _Lexical | None = None,
-) -> list[Hit]:
+) -> Hits:
     """Score every document from its query x row ``similarities``, keep the ``top`` best,
     and highlight only their passages; see :mod:`longcolbert.passages`. With
     ``lexical`` (hybrid search), query tokens are weighted by term rarity and
@@ -163,14 +164,15 @@ def _rank(
         keyword_spans = iter(lexical_spans(
             [(documents[i].text, p.start, p.end) for i in order for p in hits[i].passages],
             lexical.terms, shared_words()))
-    ranked = []
+    ranked = Hits()
     for i in order:
         doc, sims = documents[i], similarities[i]
         highlighted = [
             with_highlights(p, doc.text, doc.offsets, sims, query.content, next(keyword_spans, None))
             for p in hits[i].passages
         ]
-        ranked.append(replace(hits[i], passages=highlighted))
+        profile = match_profile(doc.offsets, scoring[i][query.content], len(doc.text))
+        ranked.append(replace(hits[i], passages=highlighted, profile=profile))
     return ranked
 
 
@@ -593,7 +595,7 @@ class Index:
         k: int = 10,
         passages: int = 3,
         filter: Filter | None = None,
-    ) -> list[Hit]:
+    ) -> Hits:
         """The ``k`` best documents for ``query``, each with its best ``passages``.
 
         ``filter`` maps metadata keys to a value (equality) or a list (any of);
@@ -612,21 +614,21 @@ class Index:
 
     def _search(
         self, encoded: EncodedQuery, k: int, passages: int, filter: Filter | None
-    ) -> list[Hit]:
+    ) -> Hits:
         with self.store.reading():  # one generation: a writer commits before or after
             return self._search_generation(encoded, k, passages, filter)
 
     def _search_generation(
         self, encoded: EncodedQuery, k: int, passages: int, filter: Filter | None
-    ) -> list[Hit]:
+    ) -> Hits:
         self._refresh()
         if self.plaid.empty:
-            return []
+            return Hits()
         subset = None
         if filter:
             subset = self.store.matching(filter)
             if not subset:
-                return []
+                return Hits()
         lexical = _lexical_evidence(self.store, encoded) if self.hybrid else None
         depth = max(k, self.candidates)
         in_scope = subset if subset is not None else range(self.store.count())
@@ -641,7 +643,7 @@ class Index:
                     keyword = [p for p in keyword if p in allowed]
             found = self.plaid.search(encoded.embeddings, depth, subset, also=keyword)
         if not found.positions:
-            return []
+            return Hits()
         documents = self.store.by_plaid_ids(found.positions)
         return _rank(documents, found.similarities, encoded, passages, self.passage_tokens,
                      self.document_score, k, lexical)
@@ -722,7 +724,7 @@ class Reranker:
         metadatas: Sequence[Mapping[str, Any]] | None = None,
         top_n: int | None = None,
         passages: int = 1,
-    ) -> list[Hit]:
+    ) -> Hits:
         """Score every text against ``query``; best first, at most ``top_n``.
 
         Ids default to the texts' positions (``"0"``, ``"1"``...).
@@ -745,7 +747,7 @@ class Reranker:
                     "candidates before reranking"
                 )
         if not texts or top_n == 0:
-            return []
+            return Hits()
         ids = [str(i) for i in (ids if ids is not None else range(len(texts)))]
         metas = [checked_metadata(ids[i], metadatas[i] if metadatas else {})
                  for i in range(len(texts))]

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .profile import MatchProfile
+
 
 @dataclass(frozen=True)
 class Highlight:
@@ -51,6 +53,11 @@ class Passage:
     pages: list[int] = field(default_factory=list)
     highlights: list[Highlight] = field(default_factory=list)
 
+    def _repr_html_(self) -> str:
+        from .render import passage_html
+
+        return passage_html(self)
+
     def local_highlights(self) -> list[dict[str, Any]]:
         """The highlights as ``{"start", "end", "score"}`` relative to ``text``.
 
@@ -81,13 +88,21 @@ class Hit:
 
     ``score`` is the MaxSim of the query against the document's best window of
     sentences plus its special tokens ([CLS], [D], [SEP]), which summarise the
-    whole document.
+    whole document. ``profile`` says where along the document the query matched
+    (:mod:`longcolbert.profile`). In a notebook a hit shows itself with its
+    highlighted passages and that profile (:mod:`longcolbert.render`).
     """
+
+    def _repr_html_(self) -> str:
+        from .render import hits_html
+
+        return hits_html([self])
 
     id: str
     score: float
     metadata: dict[str, Any]
     passages: list[Passage]
+    profile: MatchProfile | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +111,16 @@ class Hit:
             "metadata": dict(self.metadata),
             "passages": [p.to_dict() for p in self.passages],
         }
+
+
+class Hits(list):
+    """What a search or a rerank returns: a list of :class:`Hit`, best first, that
+    shows itself in a notebook (highlighted passages, where each document matched)."""
+
+    def _repr_html_(self) -> str:
+        from .render import hits_html
+
+        return hits_html(list(self))
 
 
 def passage_id(doc_id: str, passage: Passage) -> str:

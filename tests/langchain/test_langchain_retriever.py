@@ -119,3 +119,17 @@ async def test_ainvoke_matches_invoke_and_leaves_the_event_loop_free(retriever):
     docs, ticks = await run_counting_ticks(retriever.ainvoke(query, k=3))
     assert docs == expected
     assert ticks >= 3  # the loop kept running while the search ran in a worker thread
+
+
+def test_display_renders_retrieved_documents_with_their_highlights(retriever):
+    from longcolbert import display
+    from html_elements import Elements
+
+    docs = retriever.invoke("what is the notice period for termination", k=2)
+    parser = Elements()
+    parser.feed(display(docs)._repr_html_())
+    marks = [text for tag, _, text in parser.done if tag == "mark"]
+    expected = [d.page_content[h["start"]:h["end"]] for d in docs for h in d.metadata["highlights"]]
+    assert marks == expected and "notice" in marks
+    ids = [text for tag, attrs, text in parser.done if attrs.get("class") == "lc-id"]
+    assert ids == [d.metadata["doc_id"] for d in docs]

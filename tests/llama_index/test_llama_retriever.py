@@ -143,3 +143,19 @@ def test_engine_pdf_loader_documents_give_pages(tmp_path, standin_model):
     assert node.ref_doc_id == REAL_PDF.name and 3 in node.metadata["pages"]
     text = retriever.index.get(REAL_PDF.name).text
     assert text[node.start_char_idx : node.end_char_idx] == node.text
+
+
+def test_display_renders_source_nodes_with_their_highlights(shared_index):
+    from longcolbert import display
+    from html_elements import Elements
+
+    results = LongColBERTRetriever(shared_index, similarity_top_k=2).retrieve(
+        "what is the notice period for termination")
+    parser = Elements()
+    parser.feed(display(results)._repr_html_())
+    marks = [text for tag, _, text in parser.done if tag == "mark"]
+    expected = [r.node.text[h["start"]:h["end"]] for r in results
+                for h in r.node.metadata["highlights"]]
+    assert marks == expected and "notice" in marks
+    ids = [text for tag, attrs, text in parser.done if attrs.get("class") == "lc-id"]
+    assert ids == [r.node.ref_doc_id for r in results]
