@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .attention import TORCH, choose_kernel, flash_attention_installed, packed_forward, supports_packing
 from .errors import InvalidInputError

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 from filelock import FileLock
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .checks import checked_id, checked_metadata, checked_page_map, checked_text
 from .encoder import EncodedDocument, EncodedQuery, Encoder
