@@ -96,18 +96,20 @@ def passage_html(passage: Passage, *, low: float | None = None, high: float | No
 
 
 def profile_svg(hit: Hit) -> str:
-    """A strip of the query's MaxSim along the document, the returned passages marked."""
+    """A strip of the query's MaxSim along the document (bar heights from its weakest
+    to its strongest stretch), the returned passages marked above it."""
     profile = hit.profile
     if profile is None or not profile.scores or profile.text_length <= 0:
         return ""
     width, height = 1000, 28
-    top = max(profile.scores) or 1.0
+    top, low = max(profile.scores), min(profile.scores)
     length = profile.text_length
     bars = []
     for start, end, score in zip(profile.starts, profile.ends, profile.scores):
         x = 1000 * start / length
         w = max(1000 * (end - start) / length, 1.0)
-        h = max(0.0, score / top) * (height - 6)
+        share = 1.0 if top <= low else (score - low) / (top - low)  # weakest to strongest
+        h = 2 + share * (height - 8)
         bars.append(f'<rect x="{x:.1f}" y="{height - h:.1f}" width="{w:.1f}" height="{h:.1f}" '
                     f'fill="{_BAR}"><title>characters {start}-{end}: MaxSim {score:.2f}'
                     '</title></rect>')
