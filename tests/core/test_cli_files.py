@@ -17,6 +17,14 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
     return code, out, err
 
 
+def write(folder: Path, **texts: str) -> Path:
+    """``folder`` with one text file per keyword (``a_txt="..."`` writes ``a.txt``)."""
+    folder.mkdir(exist_ok=True)
+    for name, text in texts.items():
+        (folder / name.replace("_txt", ".txt")).write_text(text)
+    return folder
+
+
 def ids_in(capsys, folder, model) -> list[str]:
     code, out, _ = run_cli(capsys, "search", folder, "text", "--json", "-k", "50",
                            "--model", model)
@@ -38,11 +46,8 @@ def test_a_non_utf8_file_name_is_indexed_with_the_others(tmp_path, capsys, stand
 
 
 def test_links_out_of_the_folder_are_skipped_unless_asked(tmp_path, capsys, standin_path):
-    docs, private = tmp_path / "docs", tmp_path / "private"
-    docs.mkdir()
-    private.mkdir()
-    (docs / "public.txt").write_text("A public text about bridges.")
-    (private / "secret.txt").write_text("A private text about passwords.")
+    docs = write(tmp_path / "docs", public_txt="A public text about bridges.")
+    private = write(tmp_path / "private", secret_txt="A private text about passwords.")
     (docs / "secret.txt").symlink_to(private / "secret.txt")
     (docs / "inside.txt").symlink_to(docs / "public.txt")  # stays in the folder: kept
     (docs / "loop.txt").symlink_to(docs / "loop.txt")
@@ -62,12 +67,9 @@ def test_links_out_of_the_folder_are_skipped_unless_asked(tmp_path, capsys, stan
 
 
 def test_same_file_names_keep_both_with_an_id_prefix(tmp_path, capsys, standin_path):
-    first, second = tmp_path / "v1", tmp_path / "v2"
-    first.mkdir()
-    second.mkdir()
-    (first / "notes.txt").write_text("Version one: the meeting is on Monday.")
-    (second / "notes.txt").write_text("Version two: the meeting moved to Friday.")
-    (first / "other.txt").write_text("Another text about tea.")
+    first = write(tmp_path / "v1", notes_txt="Version one: the meeting is on Monday.",
+                  other_txt="Another text about tea.")
+    second = write(tmp_path / "v2", notes_txt="Version two: the meeting moved to Friday.")
     # two arguments with the same file name: the first is indexed, the second reported
     code, out, err = run_cli(capsys, "index", tmp_path / "idx", first / "notes.txt",
                              second / "notes.txt", first / "other.txt", "--model", standin_path)
