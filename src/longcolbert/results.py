@@ -58,6 +58,10 @@ class Passage:
 
         return passage_html(self)
 
+    def __repr__(self) -> str:
+        return (f"Passage([{self.start}:{self.end}], score={self.score:.3f}, "
+                f"{len(self.highlights)} highlights, {_line(self.text)!r})")
+
     def local_highlights(self) -> list[dict[str, Any]]:
         """The highlights as ``{"start", "end", "score"}`` relative to ``text``.
 
@@ -98,6 +102,10 @@ class Hit:
 
         return hits_html([self])
 
+    def __repr__(self) -> str:
+        first = f", {_line(self.passages[0].text)!r}" if self.passages else ""
+        return f"Hit({self.id!r}, score={self.score:.3f}, {len(self.passages)} passages{first})"
+
     id: str
     score: float
     metadata: dict[str, Any]
@@ -111,6 +119,12 @@ class Hit:
             "metadata": dict(self.metadata),
             "passages": [p.to_dict() for p in self.passages],
         }
+
+
+def _line(text: str, width: int = 60) -> str:
+    """``text`` on one line, cut to about ``width`` characters."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 class Hits(list):

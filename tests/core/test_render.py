@@ -101,3 +101,10 @@ def test_cli_search_prints_plain_text_when_piped_and_writes_an_html_report(
     assert "http" not in page.split("<body>")[1]  # self-contained: nothing to fetch
     code = main(["search", str(index.path), "notice period", "--json", "--model", standin_path])
     assert "profile" not in json.loads(capsys.readouterr()[0])["results"][0]  # contract kept
+
+
+def test_a_hit_prints_in_one_short_line(index):
+    hit = index.search("notice period", k=1, passages=3)[0]
+    text = repr(hit)
+    assert text.startswith(f"Hit({hit.id!r}, score=") and "\n" not in text and len(text) < 160
+    assert repr(hit.passages[0]).startswith("Passage([") and len(repr(hit.passages[0])) < 160

@@ -133,3 +133,34 @@ def test_display_renders_retrieved_documents_with_their_highlights(retriever):
     assert marks == expected and "notice" in marks
     ids = [text for tag, attrs, text in parser.done if attrs.get("class") == "lc-id"]
     assert ids == [d.metadata["doc_id"] for d in docs]
+
+
+def test_blank_documents_from_loaders_are_skipped_with_one_warning(tmp_path, standin_path):
+    pages = [Document(page_content="The notice period is three months.",
+                      metadata={"source": "contract.pdf", "page": 0}),
+             Document(page_content="   \n", metadata={"source": "contract.pdf", "page": 1}),
+             Document(page_content="Bread is baked at 220 degrees.",
+                      metadata={"source": "recipe.pdf", "page": 0})]
+    with pytest.warns(UserWarning, match=r"skipped 1 blank document.*1 \(contract.pdf page 1\)"):
+        retriever = LongColBERTRetriever.from_documents(pages, tmp_path / "idx",
+                                                        model=standin_path, ids=["a", "b", "c"])
+    assert sorted(retriever.index.ids()) == ["a", "c"]
+    assert retriever.add_documents([]) == []
+    with pytest.warns(UserWarning, match="skipped 1 blank"):
+        assert retriever.add_documents([Document(page_content="")]) == []
+
+
+def test_a_path_that_is_not_an_index_is_an_error_not_an_empty_index(tmp_path):
+    with pytest.raises(ValueError, match="no longcolbert index"):  # pydantic wraps it
+        LongColBERTRetriever(index=str(tmp_path / "typo"))
+    assert not (tmp_path / "typo").exists()
+
+
+def test_unknown_keyword_arguments_are_errors(retriever, standin_model):
+    from langchain_longcolbert import LongColBERTReranker
+
+    for wrong in ({"top_k": 3}, {"search_kwargs": {"k": 2}}):
+        with pytest.raises(ValueError, match="Extra inputs are not permitted"):
+            LongColBERTRetriever(index=retriever.index, **wrong)
+    with pytest.raises(ValueError, match="Extra inputs are not permitted"):
+        LongColBERTReranker(model=standin_model, top_k=2)

@@ -159,3 +159,9 @@ def test_display_renders_source_nodes_with_their_highlights(shared_index):
     assert marks == expected and "notice" in marks
     ids = [text for tag, attrs, text in parser.done if attrs.get("class") == "lc-id"]
     assert ids == [r.node.ref_doc_id for r in results]
+
+
+def test_a_path_that_is_not_an_index_is_an_error_not_an_empty_index(tmp_path):
+    with pytest.raises(InvalidInputError, match="no longcolbert index"):
+        LongColBERTRetriever(str(tmp_path / "typo"))
+    assert not (tmp_path / "typo").exists()

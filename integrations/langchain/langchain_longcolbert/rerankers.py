@@ -66,7 +66,7 @@ class LongColBERTReranker(BaseDocumentCompressor):
     """Weights' precision: ``"auto"`` (bfloat16 with FlashAttention-2 on a CUDA GPU with
     flash-attn installed, else float32), ``"float32"``, ``"bfloat16"`` or ``"float16"``."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")  # typos fail
 
     _engine: Reranker | None = PrivateAttr(default=None)
 

@@ -72,7 +72,8 @@ class LongColBERTRetriever(BaseRetriever):
     """
 
     index: Index
-    """The longcolbert ``Index``, or the path of an index folder (created if missing)."""
+    """The longcolbert ``Index``, or the path of an existing index folder (``from_documents``
+    and ``from_files`` create one)."""
 
     model: Any = Field(default=None, repr=False)
     """PyLate ColBERT hub id, local folder or loaded model, used when ``index`` is a
@@ -89,13 +90,15 @@ class LongColBERTRetriever(BaseRetriever):
     """Metadata filter applied inside the search: ``{key: value}`` for equality,
     ``{key: [v1, v2]}`` for any of; several keys must all match."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")  # typos fail
 
     @model_validator(mode="before")
     @classmethod
     def _open_index(cls, values: Any) -> Any:
         if isinstance(values, dict) and isinstance(values.get("index"), (str, PathLike)):
-            values = {**values, "index": Index(values["index"], model=values.get("model"))}
+            # opening a path never creates an index: a typo is an error, not an empty index
+            values = {**values, "index": Index(values["index"], model=values.get("model"),
+                                               create=False)}
         return values
 
     # -- building ----------------------------------------------------------------------
@@ -155,9 +158,11 @@ class LongColBERTRetriever(BaseRetriever):
     def add_documents(
         self, documents: Sequence[Document], *, ids: Sequence[str] | None = None, **kwargs: Any
     ) -> list[str]:
-        """Add (or replace, by id) whole documents; returns their ids.
+        """Add (or replace, by id) whole documents; returns the ids indexed.
 
-        Ids come from ``ids``, else each ``Document.id``, else a new UUID.
+        Ids come from ``ids``, else each ``Document.id``, else a new UUID. A blank
+        document (PDF loaders emit empty pages) is skipped with one warning naming its
+        position and source; the others are indexed.
         """
         if ids is not None and len(ids) != len(documents):
             raise ValueError("documents and ids must have the same length")
@@ -165,10 +170,24 @@ class LongColBERTRetriever(BaseRetriever):
             str(ids[i]) if ids is not None else (d.id or str(uuid.uuid4()))
             for i, d in enumerate(documents)
         ]
+        blank = [i for i, d in enumerate(documents)
+                 if not isinstance(d.page_content, str) or not d.page_content.strip()]
+        if blank:
+            where = ", ".join(
+                f"{i}" + (f" ({documents[i].metadata['source']}"
+                          + (f" page {documents[i].metadata['page']}"
+                             if "page" in documents[i].metadata else "") + ")"
+                          if "source" in documents[i].metadata else "")
+                for i in blank[:5])
+            warnings.warn(f"skipped {len(blank)} blank document(s) at position {where}; "
+                          "the others are indexed", stacklevel=2)
+        keep = [i for i in range(len(documents)) if i not in set(blank)]
+        if not keep:
+            return []
         return self.index.add(
-            [d.page_content for d in documents],
-            ids=doc_ids,
-            metadatas=[d.metadata for d in documents],
+            [documents[i].page_content for i in keep],
+            ids=[doc_ids[i] for i in keep],
+            metadatas=[documents[i].metadata for i in keep],
             **kwargs,
         )
 

@@ -142,7 +142,9 @@ class LongColBERTRetriever(BaseRetriever):
     ) -> None:
         if similarity_top_k < 1 or passages_per_document < 1:
             raise ValueError("similarity_top_k and passages_per_document must be at least 1")
-        self.index = index if isinstance(index, Index) else Index(index, model=model)
+        # opening a path never creates an index: a typo is an error, not an empty index
+        self.index = index if isinstance(index, Index) else Index(index, model=model,
+                                                                  create=False)
         self.similarity_top_k = similarity_top_k
         self.passages_per_document = passages_per_document
         self.filters = filters
