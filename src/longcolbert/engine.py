@@ -724,10 +724,12 @@ class Reranker:
         metadatas: Sequence[Mapping[str, Any]] | None = None,
         top_n: int | None = None,
         passages: int = 1,
+        show_progress: bool | None = None,
     ) -> Hits:
         """Score every text against ``query``; best first, at most ``top_n``.
 
-        Ids default to the texts' positions (``"0"``, ``"1"``...).
+        Ids default to the texts' positions (``"0"``, ``"1"``...). ``show_progress``:
+        an encoding progress bar (by default when the texts hold 50,000 tokens or more).
         """
         if isinstance(texts, str):
             raise InvalidInputError("rerank() takes a list of texts; wrap the text in a list")
@@ -752,7 +754,7 @@ class Reranker:
         metas = [checked_metadata(ids[i], metadatas[i] if metadatas else {})
                  for i in range(len(texts))]
         encoded_query = self.encoder.encode_query(query)
-        encoded = self.encoder.encode_documents(list(texts))
+        encoded = self.encoder.encode_documents(list(texts), show_progress=show_progress)
         documents = [
             StoredDocument(doc_id, text, meta, [], e.offsets, sentence_unit_array(text))
             for doc_id, text, meta, e in zip(ids, texts, metas, encoded)

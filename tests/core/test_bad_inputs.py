@@ -66,3 +66,11 @@ def test_cli_bad_arguments_are_one_line(index, capsys, standin_path):
     code = main(["search", str(index.path), "planet", "--filter", "year", "--model", standin_path])
     _, err = capsys.readouterr()
     assert code == 1 and err.count("\n") == 1 and "KEY=VALUE" in err
+
+
+def test_the_reranker_progress_bar_can_be_turned_on_and_off(standin_model, capsys):
+    reranker = Reranker(standin_model)
+    reranker.rerank("planet", ["Jupiter is a planet."], show_progress=True)
+    assert "Encoding" in capsys.readouterr().err
+    reranker.rerank("planet", ["Jupiter is a planet."], show_progress=False)
+    assert "Encoding" not in capsys.readouterr().err

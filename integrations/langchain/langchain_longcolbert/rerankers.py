@@ -56,6 +56,9 @@ class LongColBERTReranker(BaseDocumentCompressor):
     passages_per_document: int = Field(default=1, ge=1)
     """Passages per document when ``return_passages`` is set."""
 
+    show_progress: bool = False
+    """Show an encoding progress bar (long candidate lists)."""
+
     document_length: int | None = None
     """Tokens per model window; by default the model's own context (32,000 for the default)."""
 
@@ -114,6 +117,7 @@ class LongColBERTReranker(BaseDocumentCompressor):
             [d.page_content for d in documents],
             top_n=self.top_n,
             passages=self.passages_per_document if self.return_passages else 1,
+            show_progress=self.show_progress,
         )
         return [doc for hit in hits for doc in self._reranked(hit, documents[int(hit.id)])]
 

@@ -62,6 +62,7 @@ class LongColBERTRerank(BaseNodePostprocessor):
     passages_per_node: int = Field(
         default=1, ge=1, description="Passages per node when return_passages is set."
     )
+    show_progress: bool = Field(default=False, description="Show an encoding progress bar.")
     document_length: int | None = Field(
         default=None, description="Tokens per model window; by default the model's context."
     )
@@ -145,6 +146,7 @@ class LongColBERTRerank(BaseNodePostprocessor):
                 [n.node.get_content(metadata_mode=MetadataMode.NONE) for n in nodes],
                 top_n=self.top_n,
                 passages=self.passages_per_node if self.return_passages else 1,
+                show_progress=self.show_progress,
             )
             reranked = [out for hit in hits for out in self._reranked(hit, nodes[int(hit.id)])]
             event.on_end(payload={EventPayload.NODES: reranked})
