@@ -23,24 +23,47 @@ import warnings
 from typing import Any, Sequence
 
 from .engine import Index
-from .errors import LongColBERTError
+from .errors import InvalidInputError, LongColBERTError
 from .render import html_report, terminal_text
 
 
+_CLI_OPERATORS = {">=": "$gte", "<=": "$lte", "!=": "$ne", ">": "$gt", "<": "$lt",
+                  "~": "$contains", "=": "$eq"}
+
+
 def _parse_filter(items: Sequence[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; a repeated key means "any of"; VALUE is JSON if it parses, else text."""
-    where: dict[str, list] = {}
+    """``KEY=VALUE`` (a repeated key means "any of"), ``KEY!=VALUE``, ``KEY>=N``,
+    ``KEY>N``, ``KEY<=N``, ``KEY<N`` and ``KEY~VALUE`` (a list field holds VALUE);
+    all must match. VALUE is JSON if it parses, else text.
+
+    >>> _parse_filter(["topic=law", "topic=hr", "year>=2020", "tags~legal"])
+    {'topic': ['law', 'hr'], 'year': {'$gte': 2020}, 'tags': {'$contains': 'legal'}}
+    """
+    equal: dict[str, list] = {}
+    operators: dict[str, dict[str, Any]] = {}
     for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise LongColBERTError(f"bad --filter {item!r}; write it as KEY=VALUE")
+        at = min((item.find(op), -len(op), op) for op in _CLI_OPERATORS if op in item)[2] \
+            if any(op in item for op in _CLI_OPERATORS) else None
+        key, _, raw = item.partition(at) if at else (item, "", "")
+        if not at or not key:
+            raise InvalidInputError(
+                f"bad --filter {item!r}; write KEY=VALUE, KEY!=VALUE, KEY>=N, KEY<N or KEY~VALUE")
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        values = value if isinstance(value, list) else [value]
-        where.setdefault(key, []).extend(values)
-    return {k: v[0] if len(v) == 1 else v for k, v in where.items()}
+        if at == "=":
+            equal.setdefault(key, []).extend(value if isinstance(value, list) else [value])
+        else:
+            operators.setdefault(key, {})[_CLI_OPERATORS[at]] = value
+    where: dict[str, Any] = {k: v[0] if len(v) == 1 else v for k, v in equal.items()}
+    for key, ops in operators.items():
+        if key in where:
+            where = {"$and": [where, {key: ops}]} if "$and" not in where else {
+                "$and": [*where["$and"], {key: ops}]}
+        else:
+            where[key] = ops
+    return where
 
 
 def _print_hits(query: str, hits: list) -> None:

@@ -598,8 +598,9 @@ class Index:
     ) -> Hits:
         """The ``k`` best documents for ``query``, each with its best ``passages``.
 
-        ``filter`` maps metadata keys to a value (equality) or a list (any of);
-        it restricts the PLAID search itself, not its top-k.
+        ``filter`` maps metadata keys to a value (equality), a list (any of) or
+        operators (``{"year": {"$gte": 2020}}``; ``$and`` / ``$or`` too, see
+        :mod:`longcolbert.filters`); it restricts the PLAID search itself, not its top-k.
         """
         _check_count("k", k, least=1)
         _check_count("passages", passages, least=0)

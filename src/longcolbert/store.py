@@ -13,7 +13,6 @@ for unit ``u`` of the document stored at row ``r`` is ``(r << UNIT_BITS) | u``.
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 import warnings
 from contextlib import contextmanager
@@ -24,7 +23,9 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from .checks import metadata_json, stored_metadata, stored_page_map
-from .errors import InvalidInputError, LongColBERTError
+from .errors import LongColBERTError
+from .filters import FIELD
+from .filters import where as filter_condition
 from .lexical import TOKENIZE, fts5_available, fts_phrase
 from .normalize import model_view
 
@@ -55,10 +56,10 @@ CREATE TABLE IF NOT EXISTS staged (
 );
 """
 _COLUMNS = "id, text, metadata, page_map, offsets, units, n_tokens"
-_FIELD = "(CASE WHEN json_valid(metadata) THEN json_extract(metadata, ?) END)"
+_FIELD = FIELD
 
 FilterValue = str | int | float | bool | None
-Filter = Mapping[str, FilterValue | Sequence[FilterValue]]
+Filter = Mapping[str, Any]  # see longcolbert.filters
 
 
 @dataclass
@@ -372,46 +373,10 @@ class Store:
         return [position[k] for k in keys if k in position]
 
     def matching(self, where: Filter) -> list[int]:
-        """PLAID positions of documents whose metadata matches every key of ``where``.
-
-        A value matches by equality; a list matches any of its values (any number
-        of them: they reach SQLite as one JSON array). A row whose metadata is
-        unreadable matches nothing and fails no search.
-        """
-        if not isinstance(where, Mapping):
-            raise InvalidInputError(
-                f"a filter is a dict of metadata field -> value or list of values, not a "
-                f"{type(where).__name__}; e.g. {{'topic': ['law', 'hr']}}"
-            )
-        clauses, params = [], []
-        for key, wanted in where.items():
-            if not isinstance(key, str) or not key or '"' in key:
-                raise InvalidInputError(
-                    f"bad filter key {key!r}; use a metadata field name without double quotes"
-                )
-            path = f'$."{key}"'
-            values = list(wanted) if isinstance(wanted, (list, tuple, set, frozenset)) else [wanted]
-            if not values:
-                return []
-            for value in values:
-                if value is not None and (not isinstance(value, (str, int, float, bool)) or (
-                        isinstance(value, float) and not math.isfinite(value))):
-                    raise InvalidInputError(
-                        f"filter value {value!r} for {key!r} is not a string, finite number, "
-                        "bool or None"
-                    )
-            parts = []
-            if any(v is None for v in values):
-                parts.append(f"{_FIELD} IS NULL")
-                params.append(path)
-            present = [int(v) if isinstance(v, bool) else v for v in values if v is not None]
-            if present:
-                parts.append(f"{_FIELD} IN (SELECT value FROM json_each(?))")
-                params.extend([path, json.dumps(present)])
-            clauses.append("(" + " OR ".join(parts) + ")")
-        query = "SELECT plaid_id FROM documents"
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
+        """PLAID positions of documents whose metadata matches ``where`` (see
+        :mod:`longcolbert.filters`: values, lists, ``$ne $gt $contains``..., ``$and $or``)."""
+        condition, params = filter_condition(where)
+        query = f"SELECT plaid_id FROM documents WHERE {condition}"
         return sorted(r[0] for r in self.connection.execute(query, params))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from corpus import DOCS, META
@@ -30,7 +32,11 @@ def test_bad_search_arguments(index):
     one_line(lambda: index.search("planet", passages=-1), "passages must be")
     one_line(lambda: index.search("planet", filter=["topic", "law"]), "a filter is a dict")
     one_line(lambda: index.search("planet", filter={"year": float("nan")}), "finite number")
-    one_line(lambda: index.search("planet", filter={"topic": {"a": 1}}), "not a string")
+    one_line(lambda: index.search("planet", filter={"topic": {"a": 1}}), "unknown filter operator")
+    one_line(lambda: index.search("planet", filter={"topic": {"$in": "law"}}), "takes a list")
+    one_line(lambda: index.search("planet", filter={"year": {"$gt": None}}), "compares with")
+    one_line(lambda: index.search("planet", filter={"$or": {}}), "non-empty list")
+    one_line(lambda: index.search("planet", filter={"topic": [["law"]]}), "not a string")
     one_line(lambda: index.search(42), "not text")
     one_line(lambda: index.search("   "), "the query is empty")
     one_line(lambda: index.search_passages("planet", per_document=0), "per_document")
@@ -74,3 +80,53 @@ def test_the_reranker_progress_bar_can_be_turned_on_and_off(standin_model, capsy
     assert "Encoding" in capsys.readouterr().err
     reranker.rerank("planet", ["Jupiter is a planet."], show_progress=False)
     assert "Encoding" not in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def tagged(tmp_path_factory, standin_model):
+    index = Index(tmp_path_factory.mktemp("filters") / "idx", model=standin_model)
+    metadatas = [{**META[i], "tags": tags} for i, tags in zip(
+        DOCS, [["legal", "hr"], ["kitchen"], ["space", "legal"], ["code"], []])]
+    metadatas[4].pop("year")  # garden has no year
+    index.add(list(DOCS.values()), ids=list(DOCS), metadatas=metadatas)
+    return index
+
+
+def found(index, filter) -> list[str]:
+    return sorted(h.id for h in index.search("anything at all", k=10, filter=filter))
+
+
+@pytest.mark.parametrize("filter, expected", [
+    ({"topic": {"$eq": "law"}}, ["contract"]),
+    ({"topic": {"$ne": "law"}}, ["astronomy", "garden", "python", "recipe"]),
+    ({"year": {"$ne": 2021}}, ["garden", "python", "recipe"]),  # no year: not 2021
+    ({"topic": {"$in": ["law", "food"]}}, ["contract", "recipe"]),
+    ({"topic": {"$nin": ["law", "food"]}}, ["astronomy", "garden", "python"]),
+    ({"year": {"$gt": 2020}}, ["astronomy", "contract", "python"]),
+    ({"year": {"$gte": 2021, "$lt": 2023}}, ["astronomy", "contract"]),
+    ({"year": {"$lte": 2020}}, ["recipe"]),
+    ({"topic": {"$lt": "m"}}, ["contract", "garden", "recipe"]),  # law, home, food < "m"
+    ({"tags": {"$contains": "legal"}}, ["astronomy", "contract"]),
+    ({"tags": "legal"}, []),  # equality never matches inside a list
+    ({"$or": [{"topic": "law"}, {"tags": {"$contains": "code"}}]}, ["contract", "python"]),
+    ({"$and": [{"year": {"$gte": 2020}}, {"$or": [{"topic": "food"}, {"topic": "law"}]}]},
+     ["contract", "recipe"]),
+    ({"year": None}, ["garden"]),
+])
+def test_filter_operators_select_inside_the_search(tagged, filter, expected):
+    assert found(tagged, filter) == sorted(expected)
+
+
+def test_cli_filters_take_operators(tagged, capsys, standin_path):
+    def ids(*filters):
+        args = ["search", str(tagged.path), "anything", "--json", "-k", "10", "--model",
+                standin_path]
+        for f in filters:
+            args += ["--filter", f]
+        assert main(args) == 0
+        return sorted(r["id"] for r in json.loads(capsys.readouterr()[0])["results"])
+
+    assert ids("year>=2021", "topic!=software") == ["astronomy", "contract"]
+    assert ids("tags~legal") == ["astronomy", "contract"]
+    assert ids("topic=law", "topic=food") == ["contract", "recipe"]
+    assert ids("year<2021", "year>2019") == ["recipe"]

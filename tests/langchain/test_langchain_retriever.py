@@ -164,3 +164,11 @@ def test_unknown_keyword_arguments_are_errors(retriever, standin_model):
             LongColBERTRetriever(index=retriever.index, **wrong)
     with pytest.raises(ValueError, match="Extra inputs are not permitted"):
         LongColBERTReranker(model=standin_model, top_k=2)
+
+
+def test_filters_with_operators_as_chroma_users_write_them(retriever):
+    docs = retriever.invoke("anything", k=5,
+                            filter={"$or": [{"year": {"$gte": 2023}}, {"topic": "law"}]})
+    assert {d.metadata["doc_id"] for d in docs} == {"python", "contract"}
+    with pytest.raises(InvalidInputError, match="unknown filter operator"):
+        retriever.invoke("anything", filter={"year": {"$between": [1, 2]}})

@@ -83,16 +83,20 @@ def test_metadata_filters_translate_to_the_in_search_filter(shared_index):
         filters=[eq, MetadataFilter(key="topic", value="law")], condition=FilterCondition.OR
     )
     assert ids(either) == {"recipe", "contract"}
-    with pytest.raises(ValueError, match="operator '>' on 'year' is not supported"):
+    after = MetadataFilter(key="year", value=2020, operator=FilterOperator.GT)
+    assert ids(MetadataFilters(filters=[after])) == {"contract", "astronomy", "python"}
+    not_food = MetadataFilter(key="topic", value="food", operator=FilterOperator.NE)
+    nested = MetadataFilters(filters=[not_food, MetadataFilters(
+        filters=[year, MetadataFilter(key="year", value=2023)], condition=FilterCondition.OR)])
+    assert ids(nested) == {"contract", "astronomy", "python"}
+    assert ids(MetadataFilters(filters=[eq, year], condition="or")) == {
+        "recipe", "contract", "astronomy"}
+    with pytest.raises(ValueError, match="operator 'text_match' on 'topic' is not supported"):
         LongColBERTRetriever(
             shared_index,
             filters=MetadataFilters(
-                filters=[MetadataFilter(key="year", value=2020, operator=FilterOperator.GT)]
+                filters=[MetadataFilter(key="topic", value="l", operator=FilterOperator.TEXT_MATCH)]
             ),
-        )
-    with pytest.raises(ValueError, match="OR across different keys"):
-        LongColBERTRetriever(
-            shared_index, filters=MetadataFilters(filters=[eq, year], condition="or")
         )
 
 

@@ -87,8 +87,9 @@ class LongColBERTRetriever(BaseRetriever):
     """At most this many passages from one document."""
 
     filter: dict[str, Any] | None = None
-    """Metadata filter applied inside the search: ``{key: value}`` for equality,
-    ``{key: [v1, v2]}`` for any of; several keys must all match."""
+    """Metadata filter applied inside the search: ``{key: value}``, ``{key: [any, of]}``,
+    operators (``{"year": {"$gte": 2020}}``, ``$ne $in $nin $gt $lt $contains``...) and
+    ``$and`` / ``$or``; see ``longcolbert.filters``."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")  # typos fail
 

@@ -37,39 +37,51 @@ from longcolbert import Hit, Index, Passage, passage_id
 SCORING_KEYS = ["doc_score", "passage_score", "highlights"]
 
 
-def to_engine_filter(filters: MetadataFilters | None) -> dict[str, Any] | None:
-    """LlamaIndex ``MetadataFilters`` as the engine's filter (``{key: value or [values]}``).
+_OPERATORS = {
+    FilterOperator.EQ: "$eq", FilterOperator.NE: "$ne", FilterOperator.GT: "$gt",
+    FilterOperator.GTE: "$gte", FilterOperator.LT: "$lt", FilterOperator.LTE: "$lte",
+    FilterOperator.IN: "$in", FilterOperator.NIN: "$nin", FilterOperator.CONTAINS: "$contains",
+}
 
-    Supports ``EQ`` and ``IN`` joined by ``AND``, and ``OR`` over one key;
-    anything else is a ``ValueError`` that says what to use instead.
+
+def _engine_condition(item: MetadataFilter) -> dict[str, Any]:
+    """One ``MetadataFilter`` in the engine's filter syntax (see ``longcolbert.filters``)."""
+    if item.operator in _OPERATORS:
+        value = item.value
+        if item.operator in (FilterOperator.IN, FilterOperator.NIN) and not isinstance(
+                value, (list, tuple)):
+            value = [value]
+        return {item.key: {_OPERATORS[item.operator]: value}}
+    if item.operator in (FilterOperator.ANY, FilterOperator.ALL):  # a list field holds any/all
+        values = item.value if isinstance(item.value, (list, tuple)) else [item.value]
+        joined = "$or" if item.operator == FilterOperator.ANY else "$and"
+        return {joined: [{item.key: {"$contains": v}} for v in values]}
+    if item.operator == FilterOperator.IS_EMPTY:
+        return {item.key: None}
+    raise ValueError(
+        f"filter operator {item.operator.value!r} on {item.key!r} is not supported; use "
+        "==, !=, >, >=, <, <=, in, nin, contains, any, all or is_empty"
+    )
+
+
+def to_engine_filter(filters: MetadataFilters | None) -> dict[str, Any] | None:
+    """LlamaIndex ``MetadataFilters`` as the engine's filter, nested filters and ``AND`` /
+    ``OR`` included; every ``FilterOperator`` but the text matches maps onto it
+    (``ANY`` / ``ALL``: a list field holds any / all of the values). Anything else is a
+    ``ValueError`` that says what to use instead.
 
     >>> to_engine_filter(MetadataFilters(filters=[MetadataFilter(key="topic", value="law")]))
-    {'topic': 'law'}
+    {'$and': [{'topic': {'$eq': 'law'}}]}
     """
     if filters is None or not filters.filters:
         return None
     condition = filters.condition or FilterCondition.AND
-    allowed = "use == (FilterOperator.EQ) or in (FilterOperator.IN), joined by AND"
     if condition not in (FilterCondition.AND, FilterCondition.OR):
-        raise ValueError(f"filter condition {condition.value!r} is not supported; {allowed}")
-    wanted: dict[str, list[Any]] = {}
-    for item in filters.filters:
-        if not isinstance(item, MetadataFilter):
-            raise ValueError(f"nested MetadataFilters are not supported; {allowed}")
-        if item.operator == FilterOperator.EQ:
-            values = [item.value]
-        elif item.operator == FilterOperator.IN:
-            values = list(item.value) if isinstance(item.value, (list, tuple)) else [item.value]
-        else:
-            raise ValueError(
-                f"filter operator {item.operator.value!r} on {item.key!r} is not supported; {allowed}"
-            )
-        if item.key in wanted and condition == FilterCondition.AND:
-            raise ValueError(f"two AND filters on {item.key!r}; give one filter per key ({allowed})")
-        wanted.setdefault(item.key, []).extend(values)
-    if condition == FilterCondition.OR and len(wanted) > 1:
-        raise ValueError(f"OR across different keys ({', '.join(wanted)}) is not supported; {allowed}")
-    return {key: values[0] if len(values) == 1 else values for key, values in wanted.items()}
+        raise ValueError(f"filter condition {condition.value!r} is not supported; use and / or")
+    parts = [to_engine_filter(item) if isinstance(item, MetadataFilters)
+             else _engine_condition(item) for item in filters.filters]
+    parts = [p for p in parts if p]
+    return {"$and" if condition == FilterCondition.AND else "$or": parts} if parts else None
 
 
 def passage_node(hit: Hit, passage: Passage) -> NodeWithScore:
