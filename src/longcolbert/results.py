@@ -137,6 +137,20 @@ class Hits(list):
         return hits_html(list(self))
 
 
+def with_result_keys(metadata: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:
+    """A document's ``metadata`` plus the keys a retriever ``added`` (scores, offsets,
+    highlights...). Where the document already had one of those keys, its own value
+    is kept as ``original_<key>``; nothing is overwritten silently.
+
+    >>> with_result_keys({"doc_score": "A+", "topic": "law"}, {"doc_score": 5.1})
+    {'topic': 'law', 'original_doc_score': 'A+', 'doc_score': 5.1}
+    """
+    merged = {k: v for k, v in metadata.items() if k not in added}
+    merged.update({f"original_{k}": metadata[k] for k in added if k in metadata})
+    merged.update(added)
+    return merged
+
+
 def passage_id(doc_id: str, passage: Passage) -> str:
     """A stable id for one passage of one document: ``"<doc id>#<start>-<end>"``.
 

@@ -172,3 +172,16 @@ def test_filters_with_operators_as_chroma_users_write_them(retriever):
     assert {d.metadata["doc_id"] for d in docs} == {"python", "contract"}
     with pytest.raises(InvalidInputError, match="unknown filter operator"):
         retriever.invoke("anything", filter={"year": {"$between": [1, 2]}})
+
+
+def test_split_chunks_keep_offsets_into_their_source(tmp_path, standin_path):
+    source = "Preamble. " * 30 + DOCS["contract"]
+    start = source.index("Employment")
+    chunk = Document(page_content=source[start:], id="chunk-1",
+                     metadata={"start_index": start, "source": "contract.txt", "doc_score": 1})
+    retriever = LongColBERTRetriever.from_documents([chunk], tmp_path / "idx",
+                                                    model=standin_path, k=1)
+    doc = retriever.invoke("notice period")[0]
+    meta = doc.metadata
+    assert source[meta["start_index"]:meta["end_index"]] == doc.page_content  # into the source
+    assert meta["original_doc_score"] == 1 and "original_start_index" not in meta

@@ -169,3 +169,29 @@ def test_a_path_that_is_not_an_index_is_an_error_not_an_empty_index(tmp_path):
     with pytest.raises(InvalidInputError, match="no longcolbert index"):
         LongColBERTRetriever(str(tmp_path / "typo"))
     assert not (tmp_path / "typo").exists()
+
+
+def test_the_source_documents_metadata_exclusions_hold_on_its_passages(tmp_path, standin_path):
+    from llama_index.core.schema import MetadataMode
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "contract.txt").write_text(DOCS["contract"], encoding="utf-8")
+    documents = SimpleDirectoryReader(str(folder)).load_data()
+    assert "file_size" in documents[0].excluded_llm_metadata_keys  # what the reader sets
+    retriever = LongColBERTRetriever.from_documents(documents, tmp_path / "idx",
+                                                    model=standin_path, similarity_top_k=1)
+    node = retriever.retrieve("notice period")[0].node
+    llm_view = node.get_content(metadata_mode=MetadataMode.LLM)
+    assert "file_size" not in llm_view and "creation_date" not in llm_view
+    assert "file_path:" in llm_view and "highlights" not in llm_view  # as the reader chose
+    assert not any(key.startswith("_excluded") for key in node.metadata)
+
+
+def test_a_documents_own_keys_that_the_retriever_sets_are_kept(tmp_path, standin_path):
+    retriever = LongColBERTRetriever.from_documents(
+        [Document(doc_id="a", text=DOCS["contract"], metadata={"doc_score": "A+", "x": 1})],
+        tmp_path / "idx", model=standin_path)
+    metadata = retriever.retrieve("notice period")[0].node.metadata
+    assert metadata["original_doc_score"] == "A+" and isinstance(metadata["doc_score"], float)
+    assert metadata["x"] == 1

@@ -22,6 +22,7 @@ from langchain_core.callbacks import (
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from longcolbert import Hit, Index, Passage, passage_id
+from longcolbert.results import with_result_keys
 from pydantic import ConfigDict, Field, model_validator
 
 _SEARCH_OPTIONS = ("k", "passages_per_document", "filter")
@@ -33,18 +34,26 @@ def passage_document(hit: Hit, passage: Passage) -> Document:
     ``metadata`` holds the document's own metadata plus ``doc_id``, ``doc_score``,
     ``passage_score``, ``start_index`` / ``end_index`` (offsets of the passage in
     the document), ``pages`` (PDFs) and ``highlights`` relative to ``page_content``.
+    A document that was itself a chunk with a whole-number ``start_index`` (a
+    splitter's ``add_start_index=True``) gets offsets into that chunk's source: its
+    ``start_index`` plus the passage's. Any other key of the document's own that the
+    retriever sets is kept as ``original_<key>``.
     """
-    metadata = {
-        **hit.metadata,
+    offset = hit.metadata.get("start_index")
+    offset = offset if isinstance(offset, int) and not isinstance(offset, bool) else 0
+    added = {
         "doc_id": hit.id,
         "doc_score": hit.score,
         "passage_score": passage.score,
-        "start_index": passage.start,
-        "end_index": passage.end,
+        "start_index": offset + passage.start,
+        "end_index": offset + passage.end,
         "highlights": passage.local_highlights(),
     }
     if passage.pages:
-        metadata["pages"] = list(passage.pages)
+        added["pages"] = list(passage.pages)
+    metadata = with_result_keys(hit.metadata, added)
+    if offset:  # the chunk's own start is what the new offsets build on, not a clash
+        metadata.pop("original_start_index", None)
     return Document(page_content=passage.text, id=passage_id(hit.id, passage), metadata=metadata)
 
 

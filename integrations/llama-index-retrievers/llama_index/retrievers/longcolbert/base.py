@@ -32,6 +32,7 @@ from llama_index.core.vector_stores.types import (
 )
 from longcolbert import Document as EngineDocument
 from longcolbert import Hit, Index, Passage, passage_id
+from longcolbert.results import with_result_keys
 
 #: Metadata the retriever adds that an LLM or an embedding model need not read.
 SCORING_KEYS = ["doc_score", "passage_score", "highlights"]
@@ -90,32 +91,45 @@ def passage_node(hit: Hit, passage: Passage) -> NodeWithScore:
     ``start_char_idx`` / ``end_char_idx`` index the source document; ``highlights``
     are ``{"start", "end", "score", "kind"}`` relative to the node text.
     """
-    metadata = {
-        **hit.metadata,
+    source = dict(hit.metadata)
+    hidden = {kind: list(source.pop(key, []) or []) for kind, key in EXCLUSION_KEYS.items()}
+    added = {
         "doc_score": hit.score,
         "passage_score": passage.score,
         "highlights": passage.local_highlights(),
     }
     if passage.pages:
-        metadata["pages"] = list(passage.pages)
+        added["pages"] = list(passage.pages)
+    metadata = with_result_keys(source, added)
     node = TextNode(
         id_=passage_id(hit.id, passage),
         text=passage.text,
         start_char_idx=passage.start,
         end_char_idx=passage.end,
         metadata=metadata,
-        excluded_llm_metadata_keys=list(SCORING_KEYS),
-        excluded_embed_metadata_keys=list(SCORING_KEYS),
+        # the source document's own exclusions (file sizes, dates...) hold on its passages
+        excluded_llm_metadata_keys=list(dict.fromkeys([*SCORING_KEYS, *hidden["llm"]])),
+        excluded_embed_metadata_keys=list(dict.fromkeys([*SCORING_KEYS, *hidden["embed"]])),
         relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=hit.id)},
     )
     return NodeWithScore(node=node, score=passage.score)
+
+
+#: Where a document's metadata exclusions are kept in the index (as LlamaIndex's own
+#: vector stores keep a node's settings beside its metadata).
+EXCLUSION_KEYS = {"llm": "_excluded_llm_metadata_keys", "embed": "_excluded_embed_metadata_keys"}
 
 
 def _engine_document(document: BaseNode | EngineDocument) -> EngineDocument:
     if isinstance(document, EngineDocument):
         return document
     if isinstance(document, BaseNode):
-        return EngineDocument(document.id_, document.get_content(), dict(document.metadata))
+        metadata = dict(document.metadata)
+        for kind, key in EXCLUSION_KEYS.items():
+            excluded = getattr(document, f"excluded_{kind}_metadata_keys", None)
+            if excluded:
+                metadata[key] = list(excluded)
+        return EngineDocument(document.id_, document.get_content(), metadata)
     raise TypeError(
         f"cannot index a {type(document).__name__}; give LlamaIndex Documents or "
         "longcolbert.Document objects (e.g. from longcolbert.loaders.load_paths)"
