@@ -209,8 +209,16 @@ class LongColBERTRetriever(BaseRetriever):
         return ids
 
     def delete(self, ids: Sequence[str]) -> None:
-        """Delete whole documents by id (the ``doc_id`` of their passages)."""
-        self.index.delete(list(ids))
+        """Delete whole documents by id (the ``doc_id`` of their passages). As LangChain's
+        vector stores do, an id that is not there is no error (a warning names it)."""
+        ids = [ids] if isinstance(ids, str) else list(ids)
+        known = set(self.index.store.plaid_ids(ids))
+        missing = [i for i in ids if i not in known]
+        if missing:
+            warnings.warn(f"no document with id {missing[0]!r} ({len(missing)} such); "
+                          "nothing to delete for them", stacklevel=2)
+        if known:
+            self.index.delete([i for i in ids if i in known])
 
     # -- retrieving --------------------------------------------------------------------
 

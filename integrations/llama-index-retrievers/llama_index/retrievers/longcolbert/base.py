@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from os import PathLike
 from typing import Any, Sequence
 
@@ -210,7 +211,11 @@ class LongColBERTRetriever(BaseRetriever):
         )
 
     def delete_ref_doc(self, ref_doc_id: str) -> None:
-        """Delete a document (every passage node with this ``ref_doc_id``)."""
+        """Delete a document (every passage node with this ``ref_doc_id``). As LlamaIndex's
+        indexes do, an id that is not there is no error (a warning names it)."""
+        if ref_doc_id not in self.index.store.plaid_ids([ref_doc_id]):
+            warnings.warn(f"no document with id {ref_doc_id!r}; nothing to delete", stacklevel=2)
+            return
         self.index.delete([ref_doc_id])
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
