@@ -195,3 +195,22 @@ def test_a_documents_own_keys_that_the_retriever_sets_are_kept(tmp_path, standin
     metadata = retriever.retrieve("notice period")[0].node.metadata
     assert metadata["original_doc_score"] == "A+" and isinstance(metadata["doc_score"], float)
     assert metadata["x"] == 1
+
+
+def test_chunks_from_an_ingestion_pipeline_are_refused_with_the_remedy(tmp_path, standin_path):
+    from llama_index.core.ingestion import IngestionPipeline
+    from llama_index.core.node_parser import SentenceSplitter
+
+    source = Document(doc_id="contract", text=" ".join([DOCS["contract"]] * 20))
+    chunks = IngestionPipeline(transformations=[SentenceSplitter(chunk_size=64, chunk_overlap=8)]).run(
+        documents=[source])
+    assert len(chunks) > 1 and chunks[0].ref_doc_id == "contract"
+    retriever = LongColBERTRetriever.from_documents([source], tmp_path / "idx",
+                                                    model=standin_path)
+    for insert in (retriever.insert_nodes, retriever.insert_documents):
+        with pytest.raises(ValueError, match="is a chunk of document 'contract'.*insert the "
+                                             "source Documents"):
+            insert(chunks)
+    assert retriever.index.ids() == ["contract"]  # nothing half inserted
+    retriever.insert_nodes([TextNode(id_="note", text="A whole note about tea.")])
+    assert sorted(retriever.index.ids()) == ["contract", "note"]

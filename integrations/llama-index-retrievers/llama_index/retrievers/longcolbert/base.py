@@ -125,6 +125,14 @@ def _engine_document(document: BaseNode | EngineDocument) -> EngineDocument:
     if isinstance(document, EngineDocument):
         return document
     if isinstance(document, BaseNode):
+        source = document.source_node
+        if source is not None and source.node_id != document.id_:
+            raise ValueError(
+                f"node {document.id_!r} is a chunk of document {source.node_id!r} (from a "
+                "splitter or an IngestionPipeline); longcolbert indexes whole documents and "
+                "finds the passages itself: insert the source Documents instead "
+                "(insert_documents(documents), before any splitter)"
+            )
         metadata = dict(document.metadata)
         for kind, key in EXCLUSION_KEYS.items():
             excluded = getattr(document, f"excluded_{kind}_metadata_keys", None)
@@ -209,6 +217,13 @@ class LongColBERTRetriever(BaseRetriever):
         return self.index.add_documents(
             [_engine_document(d) for d in documents], show_progress=show_progress
         )
+
+    def insert_nodes(
+        self, nodes: Sequence[BaseNode], *, show_progress: bool = False
+    ) -> list[str]:
+        """Add nodes that are whole documents (no source document of their own); a chunk
+        of another document is refused with how to insert the document instead."""
+        return self.insert_documents(list(nodes), show_progress=show_progress)
 
     def delete_ref_doc(self, ref_doc_id: str) -> None:
         """Delete a document (every passage node with this ``ref_doc_id``). As LlamaIndex's
