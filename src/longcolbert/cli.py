@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sqlite3
 import sys
@@ -29,6 +30,8 @@ from .render import html_report, terminal_text
 
 _CLI_OPERATORS = {">=": "$gte", "<=": "$lte", "!=": "$ne", ">": "$gt", "<": "$lt",
                   "~": "$contains", "=": "$eq"}
+# the key, then the first operator in the item (the longer one where two start there)
+_CLI_FILTER = re.compile(r"^(.*?)(>=|<=|!=|>|<|~|=)(.*)$", re.DOTALL)
 
 
 def _parse_filter(items: Sequence[str]) -> dict[str, Any]:
@@ -42,12 +45,11 @@ def _parse_filter(items: Sequence[str]) -> dict[str, Any]:
     equal: dict[str, list] = {}
     operators: dict[str, dict[str, Any]] = {}
     for item in items:
-        at = min((item.find(op), -len(op), op) for op in _CLI_OPERATORS if op in item)[2] \
-            if any(op in item for op in _CLI_OPERATORS) else None
-        key, _, raw = item.partition(at) if at else (item, "", "")
-        if not at or not key:
+        match = _CLI_FILTER.match(item)
+        if not match or not match.group(1):
             raise InvalidInputError(
                 f"bad --filter {item!r}; write KEY=VALUE, KEY!=VALUE, KEY>=N, KEY<N or KEY~VALUE")
+        key, at, raw = match.groups()
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
@@ -56,14 +58,11 @@ def _parse_filter(items: Sequence[str]) -> dict[str, Any]:
             equal.setdefault(key, []).extend(value if isinstance(value, list) else [value])
         else:
             operators.setdefault(key, {})[_CLI_OPERATORS[at]] = value
-    where: dict[str, Any] = {k: v[0] if len(v) == 1 else v for k, v in equal.items()}
-    for key, ops in operators.items():
-        if key in where:
-            where = {"$and": [where, {key: ops}]} if "$and" not in where else {
-                "$and": [*where["$and"], {key: ops}]}
-        else:
-            where[key] = ops
-    return where
+    clauses = [{k: v[0] if len(v) == 1 else v} for k, v in equal.items()]
+    clauses += [{k: ops} for k, ops in operators.items()]
+    if set(equal) & set(operators):  # one key both equal and compared: each clause holds
+        return {"$and": clauses}
+    return {k: v for clause in clauses for k, v in clause.items()}
 
 
 def _print_hits(query: str, hits: list) -> None:

@@ -21,6 +21,7 @@ from filelock import FileLock
 from .progress import tqdm
 
 from .checks import checked_id, checked_metadata, checked_page_map, checked_text
+from .filters import where as filter_condition
 from .encoder import EncodedDocument, EncodedQuery, Encoder
 from .errors import InvalidInputError, LongColBERTError, UnsafeModelError
 from .loaders import Document, load_paths
@@ -319,9 +320,10 @@ class Index:
                 "index the documents again into a new folder"
             )
 
-    def _refresh(self) -> None:
+    def _refresh(self) -> int:
         """Follow changes another process committed, and check the folder is whole: a
-        search never reads, and a write never builds on, a damaged folder."""
+        search never reads, and a write never builds on, a damaged folder. Returns the
+        number of documents."""
         generation = self._generation()
         self.plaid.load(generation)
         stored = self.store.count()
@@ -336,6 +338,7 @@ class Index:
                 f"{STORE_FILE} holds {stored}; the index folder is damaged: index the "
                 "documents again into a new folder"
             )
+        return stored
 
     def __len__(self) -> int:
         return self.store.count()
@@ -604,11 +607,8 @@ class Index:
         """
         _check_count("k", k, least=1)
         _check_count("passages", passages, least=0)
-        if filter is not None and not isinstance(filter, Mapping):
-            raise InvalidInputError(
-                f"a filter is a dict of metadata field -> value or list of values, not a "
-                f"{type(filter).__name__}; e.g. {{'topic': ['law', 'hr']}}"
-            )
+        if filter is not None:
+            filter_condition(filter)  # a bad filter fails before the query is encoded
         encoded = self.encoder.encode_query(query)
         with self._thread_lock:
             return self._search(encoded, k, passages, filter)
@@ -622,7 +622,7 @@ class Index:
     def _search_generation(
         self, encoded: EncodedQuery, k: int, passages: int, filter: Filter | None
     ) -> Hits:
-        self._refresh()
+        stored = self._refresh()
         if self.plaid.empty:
             return Hits()
         subset = None
@@ -632,7 +632,7 @@ class Index:
                 return Hits()
         lexical = _lexical_evidence(self.store, encoded) if self.hybrid else None
         depth = max(k, self.candidates)
-        in_scope = subset if subset is not None else range(self.store.count())
+        in_scope = subset if subset is not None else range(stored)
         if len(in_scope) <= depth:  # every candidate fits: score them all, exactly
             found = self.plaid.score(encoded.embeddings, list(in_scope))
         else:

@@ -17,7 +17,7 @@ True
 from __future__ import annotations
 
 import html
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from .results import Highlight, Hit, Passage
 
@@ -64,18 +64,27 @@ def heat(score: float, low: float, high: float) -> str:
     return HEAT[min(len(HEAT) - 1, max(0, int(share * len(HEAT))))]
 
 
-def _marked(passage: Passage, low: float, high: float) -> str:
-    parts, cursor = [], passage.start
+def _segments(passage: Passage) -> Iterator[tuple[str, Highlight | None]]:
+    """The passage's text in order, each piece with the highlight it is (or None)."""
+    cursor = passage.start
     for h in passage.highlights:
         if h.start < cursor:  # never overlap (they do not), but never crash either
             continue
-        parts.append(html.escape(passage.text[cursor - passage.start:h.start - passage.start]))
-        word = html.escape(passage.text[h.start - passage.start:h.end - passage.start])
+        yield passage.text[cursor - passage.start:h.start - passage.start], None
+        yield passage.text[h.start - passage.start:h.end - passage.start], h
+        cursor = h.end
+    yield passage.text[cursor - passage.start:], None
+
+
+def _marked(passage: Passage, low: float, high: float) -> str:
+    parts = []
+    for piece, h in _segments(passage):
+        if h is None:
+            parts.append(html.escape(piece))
+            continue
         kind = " lc-lexical" if h.kind in ("lexical", "both") else ""
         parts.append(f'<mark class="lc-mark{kind}" style="background:{heat(h.score, low, high)}" '
-                     f'title="score {h.score:.3f} ({h.kind})">{word}</mark>')
-        cursor = h.end
-    parts.append(html.escape(passage.text[cursor - passage.start:]))
+                     f'title="score {h.score:.3f} ({h.kind})">{html.escape(piece)}</mark>')
     return "".join(parts)
 
 
@@ -170,13 +179,9 @@ def terminal_text(query: str, hits: Sequence[Hit], *, color: bool, width: int = 
             console.print(f"   [{passage.start}:{passage.end}{pages}] score {passage.score:.3f}",
                           markup=False)
             body = Text()
-            cursor = passage.start
-            for h in passage.highlights:
-                body.append(passage.text[cursor - passage.start:h.start - passage.start])
-                style = f"bold {INK} on {heat(h.score, low, high)}" if color else ""
-                body.append(passage.text[h.start - passage.start:h.end - passage.start], style)
-                cursor = h.end
-            body.append(passage.text[cursor - passage.start:])
+            for piece, h in _segments(passage):
+                marked = color and h is not None
+                body.append(piece, f"bold {INK} on {heat(h.score, low, high)}" if marked else "")
             console.print(Text("   ").append_text(_squeezed(body)), markup=False)
     return out.getvalue()
 

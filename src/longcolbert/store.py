@@ -56,7 +56,6 @@ CREATE TABLE IF NOT EXISTS staged (
 );
 """
 _COLUMNS = "id, text, metadata, page_map, offsets, units, n_tokens"
-_FIELD = FIELD
 
 FilterValue = str | int | float | bool | None
 Filter = Mapping[str, Any]  # see longcolbert.filters
@@ -216,7 +215,7 @@ class Store:
         for chunk in _chunks(list(ids), 500):
             marks = ",".join("?" * len(chunk))
             for doc_id, source in self.connection.execute(
-                f"SELECT id, {_FIELD} FROM documents WHERE id IN ({marks})", ["$.source", *chunk]
+                f"SELECT id, {FIELD} FROM documents WHERE id IN ({marks})", ["$.source", *chunk]
             ):
                 if isinstance(source, str):
                     found[doc_id] = source
