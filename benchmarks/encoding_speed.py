@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import os
 import platform
 import random
 import resource
@@ -33,7 +34,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
-DOCS_GLOB = "/usr/share/doc/python3*/html/_sources/library/*.txt"
+# Python's library docs as reStructuredText (python3-doc); PYTHON_DOCS_GLOB points elsewhere
+DOCS_GLOB = os.environ.get("PYTHON_DOCS_GLOB", "/usr/share/doc/python3*/html/_sources/library/*.txt")
 DEFAULT_TWIN = HERE / "work" / "twin"
 
 # name -> (documents: list of token counts, as a seeded recipe)
@@ -61,6 +63,8 @@ def source_texts() -> list[str]:
 
 def documents(tokenizer, name: str) -> list[str]:
     """Texts of the set ``name``, each exactly its token count with CLS and SEP."""
+    from longcolbert.normalize import model_view
+
     recipe = SETS[name]
     if "mixed" in recipe:
         count, low, high = recipe["mixed"]
@@ -68,8 +72,9 @@ def documents(tokenizer, name: str) -> list[str]:
         lengths = [rng.randint(low, high) for _ in range(count)]
     else:
         lengths = recipe["lengths"]
-    # lowercased first: the model lowercases before tokenizing, so counts match what it sees
-    text = "\n".join(source_texts()).lower()
+    # cut from the model's view of the text (lowercased, whitespace collapsed, as
+    # longcolbert's encoder reads it), so both encoders see the same tokens
+    text = model_view("\n".join(source_texts()), lowercase=True).text
     offsets = tokenizer(text[:2_000_000], add_special_tokens=False,
                         return_offsets_mapping=True, verbose=False)["offset_mapping"]
     out, token = [], 0
@@ -180,7 +185,7 @@ def main() -> None:
 
     build_shape_twin(args.twin, source_texts())
     results = {"machine": {"cpu": platform.processor() or platform.machine(),
-                           "cores": __import__("os").cpu_count(), "python": platform.python_version()},
+                           "cores": os.cpu_count(), "python": platform.python_version()},
                "equality_2k": run_child(["--twin", str(args.twin), "--equality"]), "runs": []}
     print(json.dumps(results["equality_2k"]), flush=True)
     for _ in range(args.repeat):
