@@ -14,3 +14,10 @@ python3 -m venv .venv
     -e integrations/langchain \
     -e integrations/llama-index-retrievers \
     -e integrations/llama-index-postprocessor
+# A second environment with the oldest torch longcolbert supports, installed first as
+# a user's app would have it, then longcolbert naming that torch (README, "Install");
+# tests/test_torch_range.py searches in it.
+python3 -m venv .venv-torch2.7
+.venv-torch2.7/bin/python -m pip install -q --upgrade pip
+.venv-torch2.7/bin/python -m pip install -q "torch==2.7.0"
+.venv-torch2.7/bin/python -m pip install -q -e . "torch==2.7.0"
