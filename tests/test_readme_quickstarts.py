@@ -38,3 +38,14 @@ def test_quickstart_runs_as_written(name, tmp_path, standin_path):
     assert "notice period" in text[start:end]
     assert "'notice'" in lines[1] and "'period'" in lines[1]
     assert any(p.name.endswith("-index") for p in tmp_path.iterdir())
+
+
+def test_vectorstore_quickstart_runs_as_written(tmp_path, standin_path):
+    code = quickstart("langchain-vectorstore")
+    assert code.count(HUB_MODEL) == 1
+    done = subprocess.run([sys.executable, "-c", code.replace(HUB_MODEL, standin_path)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "'num_added': 2" in lines[0] and "'num_deleted': 0" in lines[0], lines
+    assert lines[1].startswith("contract.txt ")

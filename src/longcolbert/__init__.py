@@ -21,6 +21,7 @@ from .model import DEFAULT_MODEL, load_model
 from .profile import MatchProfile
 from .render import display
 from .results import Highlight, Hit, Hits, Passage, passage_id
+from .store import StoredDocument
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -36,6 +37,7 @@ __all__ = [
     "MatchProfile",
     "Passage",
     "Reranker",
+    "StoredDocument",
     "UnsafeIndexError",
     "UnsafeModelError",
     "display",

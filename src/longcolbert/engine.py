@@ -587,6 +587,17 @@ class Index:
             raise InvalidInputError(f"no document with id {doc_id!r} in {self.path}")
         return doc
 
+    def get_many(self, ids: Sequence[str]) -> list[StoredDocument]:
+        """The stored documents among ``ids``, in the order asked; an id that is not in
+        the index is left out (what LangChain's ``get_by_ids`` and LlamaIndex expect).
+
+        >>> [doc.id for doc in index.get_many(["a", "not-there"])]  # doctest: +SKIP
+        ['a']
+        """
+        with self._thread_lock:
+            found = [self.store.get(str(doc_id)) for doc_id in ids]
+        return [doc for doc in found if doc is not None]
+
     def ids(self) -> list[str]:
         with self._thread_lock:
             return self.store.ids()

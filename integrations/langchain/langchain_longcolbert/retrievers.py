@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 import warnings
 from collections.abc import Iterable, Sequence
 from os import PathLike
@@ -24,6 +23,8 @@ from langchain_core.retrievers import BaseRetriever
 from longcolbert import Hit, Index, Passage, passage_id
 from longcolbert.results import with_result_keys
 from pydantic import ConfigDict, Field, model_validator
+
+from langchain_longcolbert._writing import add_documents, delete_documents
 
 _SEARCH_OPTIONS = ("k", "passages_per_document", "filter")
 
@@ -174,32 +175,7 @@ class LongColBERTRetriever(BaseRetriever):
         document (PDF loaders emit empty pages) is skipped with one warning naming its
         position and source; the others are indexed.
         """
-        if ids is not None and len(ids) != len(documents):
-            raise ValueError("documents and ids must have the same length")
-        doc_ids = [
-            str(ids[i]) if ids is not None else (d.id or str(uuid.uuid4()))
-            for i, d in enumerate(documents)
-        ]
-        blank = [i for i, d in enumerate(documents)
-                 if not isinstance(d.page_content, str) or not d.page_content.strip()]
-        if blank:
-            where = ", ".join(
-                f"{i}" + (f" ({documents[i].metadata['source']}"
-                          + (f" page {documents[i].metadata['page']}"
-                             if "page" in documents[i].metadata else "") + ")"
-                          if "source" in documents[i].metadata else "")
-                for i in blank[:5])
-            warnings.warn(f"skipped {len(blank)} blank document(s) at position {where}; "
-                          "the others are indexed", stacklevel=2)
-        keep = [i for i in range(len(documents)) if i not in set(blank)]
-        if not keep:
-            return []
-        return self.index.add(
-            [documents[i].page_content for i in keep],
-            ids=[doc_ids[i] for i in keep],
-            metadatas=[documents[i].metadata for i in keep],
-            **kwargs,
-        )
+        return add_documents(self.index, documents, ids, **kwargs)
 
     def add_files(self, paths: Iterable[str | PathLike]) -> list[str]:
         """Index files and folders; a file that cannot be read is a warning, the rest land."""
@@ -211,14 +187,7 @@ class LongColBERTRetriever(BaseRetriever):
     def delete(self, ids: Sequence[str]) -> None:
         """Delete whole documents by id (the ``doc_id`` of their passages). As LangChain's
         vector stores do, an id that is not there is no error (a warning names it)."""
-        ids = [ids] if isinstance(ids, str) else list(ids)
-        known = set(self.index.store.plaid_ids(ids))
-        missing = [i for i in ids if i not in known]
-        if missing:
-            warnings.warn(f"no document with id {missing[0]!r} ({len(missing)} such); "
-                          "nothing to delete for them", stacklevel=2)
-        if known:
-            self.index.delete([i for i in ids if i in known])
+        delete_documents(self.index, ids)
 
     # -- retrieving --------------------------------------------------------------------
 
