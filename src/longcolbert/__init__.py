@@ -9,7 +9,9 @@
 
 from .engine import Index, Reranker
 from .errors import (
+    DamagedIndexError,
     IncompatibleModelError,
+    IndexVersionError,
     InvalidInputError,
     LoadError,
     LongColBERTError,
@@ -25,12 +27,14 @@ from .store import StoredDocument
 
 __all__ = [
     "DEFAULT_MODEL",
+    "DamagedIndexError",
     "Document",
     "Highlight",
     "Hit",
     "Hits",
     "IncompatibleModelError",
     "Index",
+    "IndexVersionError",
     "InvalidInputError",
     "LoadError",
     "LongColBERTError",

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import LongColBERTError
+from .errors import DamagedIndexError, InvalidInputError
 
 POINTS_PER_CENTROID = 16  # k-means training points per centroid
 _SCORES_PER_CHUNK = 1 << 24  # floats in one points x centroids block (64 MB): bounds k-means memory
@@ -54,10 +54,10 @@ class ResidualCodec:
 
     def __post_init__(self) -> None:
         if self.nbits not in (1, 2, 4, 8):
-            raise LongColBERTError(f"nbits must be 1, 2, 4 or 8 (got {self.nbits})")
+            raise InvalidInputError(f"nbits must be 1, 2, 4 or 8 (got {self.nbits})")
         per_byte = 8 // self.nbits
         if self.dim % per_byte:
-            raise LongColBERTError(
+            raise InvalidInputError(
                 f"{self.dim}-dimensional embeddings cannot be packed {per_byte} per byte; "
                 "use nbits=8"
             )
@@ -270,7 +270,4 @@ def load_array(path: Path, mmap_mode: str | None = None) -> np.ndarray:
     try:
         return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
     except (OSError, ValueError) as exc:
-        raise LongColBERTError(
-            f"cannot read {path} ({exc}); the index folder is damaged: "
-            "index the documents again into a new folder"
-        ) from exc
+        raise DamagedIndexError(f"cannot read {path} ({exc})") from exc

@@ -23,7 +23,7 @@ from .progress import tqdm
 from .checks import checked_id, checked_metadata, checked_page_map, checked_text
 from .filters import where as filter_condition
 from .encoder import EncodedDocument, EncodedQuery, Encoder
-from .errors import InvalidInputError, LongColBERTError, UnsafeModelError
+from .errors import DamagedIndexError, InvalidInputError, LongColBERTError, UnsafeModelError
 from .loaders import Document, load_paths
 from .model import (
     DEFAULT_MODEL,
@@ -141,9 +141,9 @@ def _rank(
     highlights mark the query's keywords too."""
     for doc, sims in zip(documents, similarities):
         if sims.shape[1] != doc.offsets.shape[0]:
-            raise LongColBERTError(
+            raise DamagedIndexError(
                 f"document {doc.id!r} has {sims.shape[1]} embeddings but "
-                f"{doc.offsets.shape[0]} offsets; the index folder is damaged: index it again"
+                f"{doc.offsets.shape[0]} offsets"
             )
     scoring = similarities if lexical is None else [
         sims * lexical.weights[:, None] for sims in similarities
@@ -283,9 +283,8 @@ class Index:
         if found is None or not all(isinstance(getattr(found, f), t) for f, t in (
                 ("name", str), ("dim", int), ("query_prefix", str), ("document_prefix", str),
                 ("query_length", int), ("document_length", int))):
-            raise LongColBERTError(
-                f"{self.path / STORE_FILE} holds an unreadable model record ({reason}); "
-                "the index folder is damaged: index the documents again into a new folder"
+            raise DamagedIndexError(
+                f"{self.path / STORE_FILE} holds an unreadable model record ({reason})"
             )
         return found
 
@@ -303,9 +302,8 @@ class Index:
     def _generation(self) -> int:
         raw = self.store.get_meta("generation") or "0"
         if not raw.isdigit():
-            raise LongColBERTError(
-                f"{self.path / STORE_FILE} holds no valid index generation ({raw[:20]!r}); the "
-                "index folder is damaged: index the documents again into a new folder"
+            raise DamagedIndexError(
+                f"{self.path / STORE_FILE} holds no valid index generation ({raw[:20]!r})"
             )
         return int(raw)
 
@@ -314,10 +312,9 @@ class Index:
         on a damaged folder)."""
         damaged = self.store.damaged_rows(self.plaid.doclens)
         if damaged:
-            raise LongColBERTError(
+            raise DamagedIndexError(
                 f"document {damaged[0]!r} in {self.path / STORE_FILE} does not fit "
-                f"{self.plaid.path()} ({len(damaged)} such); the index folder is damaged: "
-                "index the documents again into a new folder"
+                f"{self.plaid.path()} ({len(damaged)} such)"
             )
 
     def _refresh(self) -> int:
@@ -328,15 +325,13 @@ class Index:
         self.plaid.load(generation)
         stored = self.store.count()
         if self.plaid.empty and stored:  # an empty index has no generation folder
-            raise LongColBERTError(
-                f"{self.plaid.path(generation)} is missing although {STORE_FILE} commits it; "
-                "the index folder is damaged: index the documents again into a new folder"
+            raise DamagedIndexError(
+                f"{self.plaid.path(generation)} is missing although {STORE_FILE} commits it"
             )
         if self.plaid.documents != stored:
-            raise LongColBERTError(
+            raise DamagedIndexError(
                 f"{self.plaid.path(generation)} holds {self.plaid.documents} documents but "
-                f"{STORE_FILE} holds {stored}; the index folder is damaged: index the "
-                "documents again into a new folder"
+                f"{STORE_FILE} holds {stored}"
             )
         return stored
 

@@ -28,3 +28,23 @@ class LoadError(LongColBERTError):
 class UnsafeModelError(LongColBERTError):
     """A model would import code of its own (or the index folder chose a local model);
     nothing was loaded."""
+
+
+class DamagedIndexError(LongColBERTError):
+    """Part of an index folder cannot be read or does not fit the rest. The message is
+    the problem; the remedy is added here, once.
+
+    >>> str(DamagedIndexError("/idx/plaid.json is not a JSON object"))
+    '/idx/plaid.json is not a JSON object; the index folder is damaged: index the documents again into a new folder'
+    """
+
+    remedy = "the index folder is damaged: index the documents again into a new folder"
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"{problem}; {self.remedy}")
+        self.problem = problem
+
+
+class IndexVersionError(LongColBERTError):
+    """The index folder was written in a format this longcolbert does not read: an older
+    one (index the documents again) or a newer one (upgrade longcolbert)."""

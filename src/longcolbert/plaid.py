@@ -42,7 +42,7 @@ from .codec import (
     centroid_count,
     load_array,
 )
-from .errors import LongColBERTError, UnsafeIndexError
+from .errors import DamagedIndexError, IndexVersionError, UnsafeIndexError
 from .plaid_writer import FORMAT, FORMAT_VERSION, GenerationWriter, document_runs
 
 _SCORE_CHUNK_TOKENS = 16384  # tokens scored per step: bounded temporaries, no page-fault storm
@@ -61,10 +61,7 @@ def check_safe(folder: Path) -> None:
                 else:
                     _, _, dtype = np.lib.format.read_array_header_2_0(handle)
         except (ValueError, OSError) as exc:
-            raise UnsafeIndexError(
-                f"{path} is not a valid NumPy array file ({exc}); the index folder is "
-                "damaged: index the documents again into a new folder"
-            ) from exc
+            raise DamagedIndexError(f"{path} is not a valid NumPy array file ({exc})") from exc
         if dtype.hasobject:
             raise UnsafeIndexError(
                 f"{path} holds pickled Python objects, which could run code when loaded, so "
@@ -332,10 +329,8 @@ class PlaidIndex:
                 shutil.rmtree(path, ignore_errors=True)
 
 
-def _damaged(path: Path, why: str) -> LongColBERTError:
-    return LongColBERTError(
-        f"{path} {why}; the index folder is damaged: index the documents again into a new folder"
-    )
+def _damaged(path: Path, why: str) -> DamagedIndexError:
+    return DamagedIndexError(f"{path} {why}")
 
 
 def read_settings(path: Path) -> dict:
@@ -363,18 +358,18 @@ def _read(folder: Path) -> _Contents:
     settings_path = folder / "plaid.json"
     settings = read_settings(settings_path) if settings_path.exists() else {}
     if settings.get("format") != FORMAT:
-        raise LongColBERTError(
+        raise IndexVersionError(
             f"{folder} was written by an older longcolbert (fast-plaid layout); "
             "index the documents again into a new folder"
         )
     version = _whole_number(settings, "version", settings_path)
     if version < FORMAT_VERSION:
-        raise LongColBERTError(
+        raise IndexVersionError(
             f"{folder} was written by an older longcolbert (index format "
             f"{version}); index the documents again into a new folder"
         )
     if version > FORMAT_VERSION:
-        raise LongColBERTError(
+        raise IndexVersionError(
             f"{folder} uses index format {version}, newer than this longcolbert "
             f"reads ({FORMAT_VERSION}); upgrade longcolbert"
         )

@@ -23,7 +23,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from .checks import metadata_json, stored_metadata, stored_page_map
-from .errors import LongColBERTError
+from .errors import DamagedIndexError, IndexVersionError, LongColBERTError
 from .filters import FIELD
 from .filters import where as filter_condition
 from .lexical import TOKENIZE, fts5_available, fts_phrase
@@ -98,17 +98,14 @@ class Store:
         self.connection.executescript(_SCHEMA.split(";")[0])  # the meta table
         version = self.get_meta("schema_version")
         if version is not None and not version.isdigit():
-            raise LongColBERTError(
-                f"{path} holds no valid schema version ({version[:20]!r}); the index folder is "
-                "damaged: index the documents again into a new folder"
-            )
+            raise DamagedIndexError(f"{path} holds no valid schema version ({version[:20]!r})")
         if version is not None and int(version) < 2:
-            raise LongColBERTError(
+            raise IndexVersionError(
                 f"{path} was written by an older longcolbert (store schema {version}); "
                 "index the documents again into a new folder"
             )
         if version is not None and int(version) > SCHEMA_VERSION:
-            raise LongColBERTError(
+            raise IndexVersionError(
                 f"this index uses store schema {version}, newer than this longcolbert "
                 f"understands ({SCHEMA_VERSION}); upgrade longcolbert"
             )
@@ -317,9 +314,8 @@ class Store:
                 found[row[0]] = _document(row[1:])
         missing = [p for p in plaid_ids if p not in found]
         if missing:
-            raise LongColBERTError(
-                f"the PLAID index and the store disagree (no document at position {missing[0]}); "
-                "rebuild the index folder by indexing the documents again"
+            raise DamagedIndexError(
+                f"the PLAID index and the store disagree (no document at position {missing[0]})"
             )
         return [found[p] for p in plaid_ids]
 
@@ -408,10 +404,7 @@ def _document(row: tuple) -> StoredDocument:
             warnings.warn(f"document {doc_id!r} has an unreadable {what} in the store; it is "
                           "read as empty: index the document again to repair it", stacklevel=3)
     if not isinstance(offsets, bytes) or len(offsets) % 8:
-        raise LongColBERTError(
-            f"document {doc_id!r} has damaged token offsets in the store; the index folder "
-            "is damaged: index the documents again into a new folder"
-        )
+        raise DamagedIndexError(f"document {doc_id!r} has unreadable token offsets in the store")
     return StoredDocument(
         id=doc_id,
         text=text,

@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 
 from corpus import DOCS, META
-from longcolbert import Index, UnsafeModelError
+from longcolbert import (
+    DamagedIndexError,
+    Index,
+    IndexVersionError,
+    LongColBERTError,
+    UnsafeIndexError,
+    UnsafeModelError,
+)
 from longcolbert.cli import main
 from longcolbert.model import _config_files, load_model
 
@@ -243,3 +250,19 @@ def test_text_that_is_not_valid_unicode_is_refused(folder, standin_path):
         with pytest.raises(Exception, match="errors='replace'"):
             index.add(["broken \udcff bytes"], ids=["broken"])
         assert "broken" not in index.ids()
+
+
+ERROR_TYPES = {"pickled array": UnsafeIndexError, "future schema": IndexVersionError,
+               "past schema": IndexVersionError, "not a database": LongColBERTError}
+
+
+@pytest.mark.parametrize("what", DAMAGES)
+def test_each_damage_raises_the_error_a_caller_would_catch(folder, standin_path, what):
+    _damage(folder, what)
+    expected = ERROR_TYPES.get(what, DamagedIndexError)
+    with pytest.raises(LongColBERTError) as caught:
+        with Index(folder, model=standin_path, create=False) as index:
+            index.search("largest planet")
+    assert type(caught.value) is expected, (what, type(caught.value), str(caught.value))
+    if expected is DamagedIndexError:  # the remedy, once
+        assert str(caught.value).count(DamagedIndexError.remedy) == 1
