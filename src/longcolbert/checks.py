@@ -22,6 +22,31 @@ from typing import Any, Mapping, Sequence
 from .errors import InvalidInputError
 
 
+def check_count(name: str, value: Any, least: int) -> None:
+    """A whole number of at least ``least``, or a one-line InvalidInputError.
+
+    >>> check_count("k", 0, least=1)
+    Traceback (most recent call last):
+    ...
+    longcolbert.errors.InvalidInputError: k must be a whole number of at least 1 (got 0)
+    """
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < least:
+        raise InvalidInputError(f"{name} must be a whole number of at least {least} (got {value!r})")
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
+    """One of ``choices``, or a one-line InvalidInputError naming them.
+
+    >>> check_choice("document_score", "max_sim", ("passage", "maxsim"))
+    Traceback (most recent call last):
+    ...
+    longcolbert.errors.InvalidInputError: document_score must be one of 'passage', 'maxsim' (got 'max_sim')
+    """
+    if value not in choices:
+        raise InvalidInputError(
+            f"{name} must be one of {', '.join(map(repr, choices))} (got {value!r})")
+
+
 def json_default(value: Any) -> str:
     """How metadata values JSON cannot hold are kept: as their text (dates, paths...)."""
     return str(value)

@@ -26,6 +26,7 @@ import torch
 from .progress import tqdm
 
 from .attention import TORCH, choose_kernel, flash_attention_installed, packed_forward, supports_packing
+from .defaults import PROGRESS_FROM_TOKENS, TOKEN_BUDGET
 from .errors import InvalidInputError
 from .normalize import model_view
 from .windows import owned_ranges, plan_windows
@@ -120,7 +121,8 @@ class Encoder:
     consecutive windows of a long document.
     """
 
-    def __init__(self, model: Any, *, token_budget: int = 8192, overlap: int | None = None):
+    def __init__(self, model: Any, *, token_budget: int = TOKEN_BUDGET,
+                 overlap: int | None = None):
         self.model = model
         self.tokenizer = model.tokenizer
         if not getattr(self.tokenizer, "is_fast", False):
@@ -235,7 +237,7 @@ class Encoder:
             items = [item for d, doc in enumerate(prepared) for item in self._windows(d, doc)]
             total = sum(len(item.ids) for item in items)
             if show_progress is None:
-                show_progress = total >= 50_000
+                show_progress = total >= PROGRESS_FROM_TOKENS
             with tqdm(total=total, unit="tok", desc="Encoding", disable=not show_progress) as bar:
                 rows = self._run(items, bar.update)
             by_document: dict[int, list[_Window]] = {}

@@ -20,7 +20,23 @@ import numpy as np
 from filelock import FileLock
 from .progress import tqdm
 
-from .checks import checked_id, checked_metadata, checked_page_map, checked_text
+from .checks import (
+    check_choice,
+    check_count,
+    checked_id,
+    checked_metadata,
+    checked_page_map,
+    checked_text,
+)
+from .defaults import (
+    BATCH_TOKENS,
+    CANDIDATES,
+    DOCUMENT_SCORES,
+    PASSAGE_TOKENS,
+    PROGRESS_FROM_TOKENS,
+    TOKEN_BUDGET,
+    DocumentScore,
+)
 from .filters import where as filter_condition
 from .encoder import EncodedDocument, EncodedQuery, Encoder
 from .errors import DamagedIndexError, InvalidInputError, LongColBERTError, UnsafeModelError
@@ -131,14 +147,16 @@ def _rank(
     query: EncodedQuery,
     n_passages: int,
     passage_tokens: int,
-    document_score: str,
+    document_score: DocumentScore,
     top: int | None,
     lexical: _Lexical | None = None,
+    positions: bool = False,
 ) -> Hits:
     """Score every document from its query x row ``similarities``, keep the ``top`` best,
     and highlight only their passages; see :mod:`longcolbert.passages`. With
     ``lexical`` (hybrid search), query tokens are weighted by term rarity and
-    highlights mark the query's keywords too."""
+    highlights mark the query's keywords too. With ``positions``, each hit records
+    its document's place in ``documents`` (reranking)."""
     for doc, sims in zip(documents, similarities):
         if sims.shape[1] != doc.offsets.shape[0]:
             raise DamagedIndexError(
@@ -173,14 +191,9 @@ def _rank(
             for p in hits[i].passages
         ]
         profile = match_profile(doc.offsets, scoring[i][query.content], len(doc.text))
-        ranked.append(replace(hits[i], passages=highlighted, profile=profile))
+        ranked.append(replace(hits[i], passages=highlighted, profile=profile,
+                              position=i if positions else None))
     return ranked
-
-
-def _check_count(name: str, value: Any, least: int) -> None:
-    """A whole number of at least ``least``, or a one-line InvalidInputError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-        raise InvalidInputError(f"{name} must be a whole number of at least {least} (got {value!r})")
 
 
 def _checked(document: Document) -> Document:
@@ -223,12 +236,12 @@ class Index:
         device: str | None = None,
         dtype: str = "auto",
         create: bool = True,
-        passage_tokens: int = 150,
-        candidates: int = 30,
-        document_score: str = "passage",
+        passage_tokens: int = PASSAGE_TOKENS,
+        candidates: int = CANDIDATES,
+        document_score: DocumentScore = "passage",
         hybrid: bool = True,
-        token_budget: int = 8192,
-        batch_tokens: int = 1 << 18,
+        token_budget: int = TOKEN_BUDGET,
+        batch_tokens: int = BATCH_TOKENS,
         trust_remote_code: bool = False,
     ):
         self.path = Path(path)
@@ -241,8 +254,7 @@ class Index:
             if self.path.exists() and not self.path.is_dir():
                 raise InvalidInputError(f"{self.path} is a file; give a folder for the index")
             self.path.mkdir(parents=True, exist_ok=True)
-        if document_score not in ("passage", "maxsim"):
-            raise InvalidInputError("document_score must be 'passage' or 'maxsim'")
+        check_choice("document_score", document_score, DOCUMENT_SCORES)
         self.store = Store(self.path / STORE_FILE)
         self._lock = FileLock(str(self.path / LOCK_FILE))
         stored = self.stored_fingerprint
@@ -411,7 +423,7 @@ class Index:
         encoder = self.encoder
         counts = encoder.count_rows([d.text for d in documents])
         if show_progress is None:
-            show_progress = sum(counts) >= 50_000
+            show_progress = sum(counts) >= PROGRESS_FROM_TOKENS
 
         def encode(positions: list[int]) -> list[EncodedDocument]:
             texts = [documents[i].text for i in positions]
@@ -611,8 +623,8 @@ class Index:
         operators (``{"year": {"$gte": 2020}}``; ``$and`` / ``$or`` too, see
         :mod:`longcolbert.filters`); it restricts the PLAID search itself, not its top-k.
         """
-        _check_count("k", k, least=1)
-        _check_count("passages", passages, least=0)
+        check_count("k", k, least=1)
+        check_count("passages", passages, least=0)
         if filter is not None:
             filter_condition(filter)  # a bad filter fails before the query is encoded
         encoded = self.encoder.encode_query(query)
@@ -671,7 +683,7 @@ class Index:
         >>> for hit, passage in index.search_passages("notice period", k=4):  # doctest: +SKIP
         ...     print(hit.id, passage.start, passage.end)
         """
-        _check_count("per_document", per_document, least=1)
+        check_count("per_document", per_document, least=1)
         hits = self.search(query, k=k, passages=per_document, filter=filter)
         return [(hit, passage) for hit in hits for passage in hit.passages][:k]
 
@@ -706,12 +718,13 @@ class Reranker:
         document_length: int | None = None,
         device: str | None = None,
         dtype: str = "auto",
-        passage_tokens: int = 150,
-        document_score: str = "passage",
+        passage_tokens: int = PASSAGE_TOKENS,
+        document_score: DocumentScore = "passage",
         hybrid: bool = True,
-        token_budget: int = 8192,
+        token_budget: int = TOKEN_BUDGET,
         trust_remote_code: bool = False,
     ):
+        check_choice("document_score", document_score, DOCUMENT_SCORES)
         self._model = _ModelHolder(model, document_length, device, token_budget, dtype,
                                    trust_remote_code=trust_remote_code)
         self.passage_tokens = passage_tokens
@@ -741,8 +754,8 @@ class Reranker:
         if isinstance(texts, str):
             raise InvalidInputError("rerank() takes a list of texts; wrap the text in a list")
         if top_n is not None:
-            _check_count("top_n", top_n, least=0)
-        _check_count("passages", passages, least=0)
+            check_count("top_n", top_n, least=0)
+        check_count("passages", passages, least=0)
         if ids is not None and len(ids) != len(texts) or (
                 metadatas is not None and len(metadatas) != len(texts)):
             raise InvalidInputError(
@@ -776,4 +789,4 @@ class Reranker:
             store.close()
         similarities = [(encoded_query.embeddings @ e.embeddings.T).numpy() for e in encoded]
         return _rank(documents, similarities, encoded_query, passages,
-                     self.passage_tokens, self.document_score, top_n, lexical)
+                     self.passage_tokens, self.document_score, top_n, lexical, positions=True)

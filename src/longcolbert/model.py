@@ -84,6 +84,8 @@ def position_limit(config: Any) -> int | None:
 
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+DTYPE_HELP = ("Weights' precision: auto (bfloat16 with FlashAttention-2 on a CUDA GPU with "
+              "flash-attn installed, else float32), float32, bfloat16 or float16.")
 
 
 def check_dtype(dtype: str) -> str:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from .defaults import PASSAGE_TOKENS
 from .results import Highlight, Passage
 
 # Where a passage may start or end: after a sentence (or clause) end, at a blank
@@ -177,7 +178,7 @@ def best_passages(
     similarities: np.ndarray,
     content: np.ndarray,
     *,
-    passage_tokens: int = 150,
+    passage_tokens: int = PASSAGE_TOKENS,
     n_passages: int = 3,
     page_map: list[tuple[int, int, int]] | None = None,
     highlights: bool = True,
@@ -198,7 +199,7 @@ def best_passages_many(
     documents: list[PassageSource],
     content: np.ndarray,
     *,
-    passage_tokens: int = 150,
+    passage_tokens: int = PASSAGE_TOKENS,
     n_passages: int = 3,
     highlights: bool = True,
 ) -> list[list[Passage]]:
@@ -212,7 +213,7 @@ def find_passages(
     documents: list[PassageSource],
     content: np.ndarray,
     *,
-    passage_tokens: int = 150,
+    passage_tokens: int = PASSAGE_TOKENS,
     n_passages: int = 3,
     highlights: bool = True,
 ) -> list[FoundPassages]:

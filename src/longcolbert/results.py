@@ -75,6 +75,20 @@ class Passage:
             for h in self.highlights
         ]
 
+    def to_metadata(self) -> dict[str, Any]:
+        """What a framework adds to the metadata of this passage as a result:
+        ``passage_score``, ``highlights`` relative to the passage text, and ``pages``
+        (PDFs only). Both integrations use it.
+
+        >>> Passage("Notice.", 120, 127, 0.9, pages=[4]).to_metadata()
+        {'passage_score': 0.9, 'highlights': [], 'pages': [4]}
+        """
+        added: dict[str, Any] = {"passage_score": self.score,
+                                 "highlights": self.local_highlights()}
+        if self.pages:
+            added["pages"] = list(self.pages)
+        return added
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
@@ -111,6 +125,13 @@ class Hit:
     metadata: dict[str, Any]
     passages: list[Passage]
     profile: MatchProfile | None = field(default=None, compare=False, repr=False)
+    position: int | None = field(default=None, compare=False, repr=False)
+    """Where a reranked text stood in the list given to ``Reranker.rerank``."""
+
+    def highlight_dicts(self) -> list[dict[str, Any]]:
+        """The highlights of all passages, ``{"start", "end", "score", "kind"}`` relative
+        to the whole document text (what a reranker that keeps documents whole returns)."""
+        return [h.to_dict() for p in self.passages for h in p.highlights]
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -23,6 +23,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 
 from .checks import metadata_json, stored_metadata, stored_page_map
+from .defaults import SQL_CHUNK
 from .errors import DamagedIndexError, IndexVersionError, LongColBERTError
 from .filters import FIELD
 from .filters import where as filter_condition
@@ -209,7 +210,7 @@ class Store:
     def sources(self, ids: Sequence[str]) -> dict[str, str]:
         """The ``source`` metadata (the file they came from) of those ``ids`` that have one."""
         found: dict[str, str] = {}
-        for chunk in _chunks(list(ids), 500):
+        for chunk in _chunks(list(ids), SQL_CHUNK):
             marks = ",".join("?" * len(chunk))
             for doc_id, source in self.connection.execute(
                 f"SELECT id, {FIELD} FROM documents WHERE id IN ({marks})", ["$.source", *chunk]
@@ -221,7 +222,7 @@ class Store:
     def plaid_ids(self, ids: Sequence[str]) -> dict[str, int]:
         """PLAID positions of those ``ids`` that are stored."""
         found: dict[str, int] = {}
-        for chunk in _chunks(list(ids), 500):
+        for chunk in _chunks(list(ids), SQL_CHUNK):
             marks = ",".join("?" * len(chunk))
             for doc_id, plaid_id in self.connection.execute(
                 f"SELECT id, plaid_id FROM documents WHERE id IN ({marks})", chunk
@@ -304,7 +305,7 @@ class Store:
     def by_plaid_ids(self, plaid_ids: Sequence[int]) -> list[StoredDocument]:
         """Documents at these PLAID positions, in the same order."""
         found: dict[int, StoredDocument] = {}
-        for chunk in _chunks([int(p) for p in plaid_ids], 500):
+        for chunk in _chunks([int(p) for p in plaid_ids], SQL_CHUNK):
             marks = ",".join("?" * len(chunk))
             query = (
                 "SELECT plaid_id, id, text, metadata, page_map, offsets, units, rowid "

@@ -25,7 +25,7 @@ def one_line(call, match):
     assert "\n" not in str(caught.value)
 
 
-def test_bad_search_arguments(index):
+def test_bad_search_arguments(index, standin_model):
     one_line(lambda: index.search("planet", k=2.5), "k must be a whole number")
     one_line(lambda: index.search("planet", k="3"), "k must be a whole number")
     one_line(lambda: index.search("planet", k=True), "k must be a whole number")
@@ -40,6 +40,8 @@ def test_bad_search_arguments(index):
     one_line(lambda: index.search(42), "not text")
     one_line(lambda: index.search("   "), "the query is empty")
     one_line(lambda: index.search_passages("planet", per_document=0), "per_document")
+    one_line(lambda: Index(index.path, model=standin_model, document_score="max_sim"),
+             "document_score must be one of")
     assert sorted(index.ids()) == sorted(DOCS)
 
 
@@ -58,6 +60,9 @@ def test_bad_reranker_inputs(standin_model):
     one_line(lambda: reranker.rerank("planet", texts, metadatas=[{}]), "one of each per text")
     one_line(lambda: reranker.rerank("planet", texts, top_n=-1), "top_n must be")
     one_line(lambda: reranker.rerank("planet", ["fine", ""]), "position 1 is empty")
+    # a misspelt choice is refused by both, not silently read as the default
+    one_line(lambda: Reranker(standin_model, document_score="max_sim"),
+             "document_score must be one of 'passage', 'maxsim'")
     one_line(lambda: reranker.rerank("planet", ["fine", None]), "position 1")
     one_line(lambda: reranker.rerank("planet", texts, metadatas=[{}, {"x": float("inf")}]),
              "NaN or infinite")

@@ -78,3 +78,17 @@ async def test_async_gives_the_same_documents(standin_model, documents):
     assert await reranker.acompress_documents(documents, QUERY) == reranker.compress_documents(
         documents, QUERY
     )
+
+
+def test_keeps_five_by_default_as_the_llama_index_reranker_does(standin_model):
+    many = [Document(page_content=f"Note {i}: the notice period is {i} weeks.") for i in range(8)]
+    assert LongColBERTReranker().top_n == 5  # constructing loads no model
+    assert len(LongColBERTReranker(model=standin_model).compress_documents(many, QUERY)) == 5
+
+
+def test_reranked_documents_are_the_callers_even_with_repeated_ids(standin_model):
+    # results are matched to inputs by position, never by the (possibly repeated) id
+    same_id = [Document(id="dup", page_content="Bread is baked at 220 degrees."),
+               Document(id="dup", page_content="The notice period is three months.")]
+    out = LongColBERTReranker(model=standin_model, top_n=1).compress_documents(same_id, QUERY)
+    assert out[0].page_content == same_id[1].page_content

@@ -124,3 +124,11 @@ async def test_async_matches_sync_without_blocking_the_loop(standin_model, nodes
     assert_same_within([(n.node.node_id, n.score) for n in out],
                        [(n.node.node_id, n.score) for n in expected])
     assert ticks >= 3
+
+
+def test_keeps_five_by_default_as_the_langchain_reranker_does(standin_model):
+    many = [NodeWithScore(node=TextNode(text=f"Note {i}: the notice period is {i} weeks."))
+            for i in range(8)]
+    assert LongColBERTRerank().top_n == 5
+    out = LongColBERTRerank(model=standin_model).postprocess_nodes(many, query_str=QUERY)
+    assert len(out) == 5

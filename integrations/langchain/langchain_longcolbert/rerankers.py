@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +14,8 @@ from typing import Any
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from longcolbert import DEFAULT_MODEL, Hit, Reranker, passage_id
+from longcolbert.defaults import TOP_N
+from longcolbert.model import DTYPE_HELP
 from pydantic import ConfigDict, Field, PrivateAttr
 
 
@@ -47,8 +48,9 @@ class LongColBERTReranker(BaseDocumentCompressor):
     model: Any = Field(default=DEFAULT_MODEL, repr=False)
     """PyLate ColBERT hub id, local folder, or loaded model."""
 
-    top_n: int | None = Field(default=3, ge=1)
-    """How many documents to keep; ``None`` keeps them all, reordered."""
+    top_n: int | None = Field(default=TOP_N, ge=1)
+    """How many documents to keep (5 by default, as in the LlamaIndex reranker);
+    ``None`` keeps them all, reordered."""
 
     return_passages: bool = False
     """Return each kept document's best passage(s) instead of its whole text."""
@@ -65,9 +67,7 @@ class LongColBERTReranker(BaseDocumentCompressor):
     device: str | None = None
     """Torch device for the model (``"cuda"``, ``"cpu"``...); by default PyLate's choice."""
 
-    dtype: str = "auto"
-    """Weights' precision: ``"auto"`` (bfloat16 with FlashAttention-2 on a CUDA GPU with
-    flash-attn installed, else float32), ``"float32"``, ``"bfloat16"`` or ``"float16"``."""
+    dtype: str = Field(default="auto", description=DTYPE_HELP)
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")  # typos fail
 
@@ -87,16 +87,12 @@ class LongColBERTReranker(BaseDocumentCompressor):
         metadata = copy.deepcopy(source.metadata)
         metadata["relevance_score"] = hit.score
         if not self.return_passages:
-            metadata["highlights"] = [h.to_dict() for p in hit.passages for h in p.highlights]
+            metadata["highlights"] = hit.highlight_dicts()
             return [Document(page_content=source.page_content, id=source.id, metadata=metadata)]
         shrunk = []
         for passage in hit.passages:
-            extra = {
-                "passage_score": passage.score,
-                "start_index": passage.start,
-                "end_index": passage.end,
-                "highlights": passage.local_highlights(),
-            }
+            extra = {**passage.to_metadata(), "start_index": passage.start,
+                     "end_index": passage.end}
             shrunk.append(
                 Document(
                     page_content=passage.text,
@@ -119,10 +115,4 @@ class LongColBERTReranker(BaseDocumentCompressor):
             passages=self.passages_per_document if self.return_passages else 1,
             show_progress=self.show_progress,
         )
-        return [doc for hit in hits for doc in self._reranked(hit, documents[int(hit.id)])]
-
-    async def acompress_documents(
-        self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None
-    ) -> Sequence[Document]:
-        """Async ``compress_documents``: the model runs in a worker thread."""
-        return await asyncio.to_thread(self.compress_documents, documents, query, callbacks)
+        return [doc for hit in hits for doc in self._reranked(hit, documents[hit.position])]

@@ -45,13 +45,10 @@ def passage_document(hit: Hit, passage: Passage) -> Document:
     added = {
         "doc_id": hit.id,
         "doc_score": hit.score,
-        "passage_score": passage.score,
         "start_index": offset + passage.start,
         "end_index": offset + passage.end,
-        "highlights": passage.local_highlights(),
+        **passage.to_metadata(),
     }
-    if passage.pages:
-        added["pages"] = list(passage.pages)
     metadata = with_result_keys(hit.metadata, added)
     if offset:  # the chunk's own start is what the new offsets build on, not a clash
         metadata.pop("original_start_index", None)

@@ -23,6 +23,8 @@ from llama_index.core.schema import (
     TextNode,
 )
 from longcolbert import DEFAULT_MODEL, Hit, Reranker, passage_id
+from longcolbert.defaults import TOP_N
+from longcolbert.model import DTYPE_HELP
 
 dispatcher = get_dispatcher(__name__)
 
@@ -55,7 +57,7 @@ class LongColBERTRerank(BaseNodePostprocessor):
     """
 
     model: str = Field(default=DEFAULT_MODEL, description="PyLate ColBERT hub id or local folder.")
-    top_n: int = Field(default=5, ge=1, description="How many nodes to keep.")
+    top_n: int = Field(default=TOP_N, ge=1, description="How many nodes to keep (5 by default).")
     return_passages: bool = Field(
         default=False, description="Shrink each kept node to its best passage(s)."
     )
@@ -67,11 +69,7 @@ class LongColBERTRerank(BaseNodePostprocessor):
         default=None, description="Tokens per model window; by default the model's context."
     )
     device: str | None = Field(default=None, description="Torch device; by default PyLate's.")
-    dtype: str = Field(
-        default="auto",
-        description="Weights' precision: auto (bfloat16 with FlashAttention-2 on a CUDA GPU "
-        "with flash-attn installed, else float32), float32, bfloat16 or float16.",
-    )
+    dtype: str = Field(default="auto", description=DTYPE_HELP)
 
     _engine: Reranker | None = PrivateAttr(default=None)
 
@@ -99,13 +97,13 @@ class LongColBERTRerank(BaseNodePostprocessor):
     def _reranked(self, hit: Hit, source: NodeWithScore) -> list[NodeWithScore]:
         node = source.node
         if not self.return_passages:
-            highlights = [h.to_dict() for p in hit.passages for h in p.highlights]
-            return [NodeWithScore(node=_with_metadata(node, {"highlights": highlights}), score=hit.score)]
+            highlights = {"highlights": hit.highlight_dicts()}
+            return [NodeWithScore(node=_with_metadata(node, highlights), score=hit.score)]
         base = node.start_char_idx if isinstance(node, TextNode) else None
         document = node.source_node or RelatedNodeInfo(node_id=node.node_id)
         shrunk = []
         for passage in hit.passages:
-            extra = {"passage_score": passage.score, "highlights": passage.local_highlights()}
+            extra = passage.to_metadata()
             shrunk_node = TextNode(
                 id_=passage_id(node.node_id, passage),
                 text=passage.text,
@@ -148,7 +146,7 @@ class LongColBERTRerank(BaseNodePostprocessor):
                 passages=self.passages_per_node if self.return_passages else 1,
                 show_progress=self.show_progress,
             )
-            reranked = [out for hit in hits for out in self._reranked(hit, nodes[int(hit.id)])]
+            reranked = [out for hit in hits for out in self._reranked(hit, nodes[hit.position])]
             event.on_end(payload={EventPayload.NODES: reranked})
         dispatcher.event(ReRankEndEvent(nodes=reranked))
         return reranked

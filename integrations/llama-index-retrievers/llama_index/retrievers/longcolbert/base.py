@@ -94,13 +94,7 @@ def passage_node(hit: Hit, passage: Passage) -> NodeWithScore:
     """
     source = dict(hit.metadata)
     hidden = {kind: list(source.pop(key, []) or []) for kind, key in EXCLUSION_KEYS.items()}
-    added = {
-        "doc_score": hit.score,
-        "passage_score": passage.score,
-        "highlights": passage.local_highlights(),
-    }
-    if passage.pages:
-        added["pages"] = list(passage.pages)
+    added = {"doc_score": hit.score, **passage.to_metadata()}
     metadata = with_result_keys(source, added)
     node = TextNode(
         id_=passage_id(hit.id, passage),
