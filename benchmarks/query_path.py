@@ -209,7 +209,7 @@ def main() -> None:
         "bytes_per_token": round((plaid_bytes + offset_bytes) / n_tokens, 1),
         "plaid_bytes_per_token": round(plaid_bytes / n_tokens, 1),
         "offset_bytes_per_token": round(offset_bytes / n_tokens, 1),
-        "centroids": int(plaid._contents.codec.centroids.shape[0]),
+        "centroids": int(plaid.contents.codec.centroids.shape[0]),
         "n_probe": plaid.n_probe, "n_full": plaid.n_full,
         "search_p50_ms": p50_ms(ours_times),
         "recall_at_10": round(float(np.mean(hits)), 3),

@@ -60,7 +60,8 @@ from .passages import (
     with_highlights,
 )
 from .plaid import PlaidIndex
-from .plaid_writer import document_runs
+from .plaid_format import document_runs
+from .plaid_writer import open_writer, write_generation
 from .profile import match_profile
 from .results import Hit, Hits, Passage
 from .store import Filter, Store, StoredDocument
@@ -486,7 +487,8 @@ class Index:
                 )
             delete = sorted(set(found.values()))
             generation = self._generation() + 1
-            self.plaid.build_next(generation, delete=delete, add=[])
+            write_generation(self.plaid.path(generation), self.plaid.contents, delete=delete,
+                             add=[], nbits=self.plaid.nbits)
             self._switch_to(generation, delete, None)
 
     def _write(
@@ -527,7 +529,9 @@ class Index:
             progress = tqdm(total=int(sum(counts)), unit="tok", unit_scale=True, desc="Indexing",
                             disable=not show_progress)
             done = 0
-            writer = self.plaid.writer(generation, delete=replaced, new_tokens=int(sum(counts)))
+            writer = open_writer(self.plaid.path(generation), self.plaid.contents,
+                                 delete=replaced, new_tokens=int(sum(counts)),
+                                 nbits=self.plaid.nbits)
             try:
                 # consecutive runs of about batch_tokens rows (one document at least)
                 for run in document_runs(np.asarray(counts, dtype=np.int64), self.batch_tokens):

@@ -1,10 +1,7 @@
 """The PLAID half of an index folder: compressed token embeddings, an inverted file, and search.
 
-A generation folder ``plaid-<n>`` holds the residual codec (:mod:`longcolbert.codec`),
-every token's centroid id (``codes.npy``), packed residual (``residuals.npy``) and
-length before normalisation (``norms.npy``), and each document's token count
-(``doclens.npy``), documents in store order.
-Only plain NumPy arrays and JSON: opening a folder never unpickles anything.
+The folders' format is :mod:`longcolbert.plaid_format`; writing the next generation
+is :mod:`longcolbert.plaid_writer`. Opening a folder never unpickles anything.
 
 Search, as in PLAID: score the query against the centroids; for each query token
 probe its ``n_probe`` best centroids in the inverted file (centroid -> documents
@@ -19,14 +16,12 @@ the store's commit of ``n`` is the moment it happens. A crash before that commit
 leaves the old generation in use and the new folder as litter, which the next
 writer removes. Generation 0 is an empty index (no folder).
 
->>> PlaidIndex.folder_name(3)
+>>> PlaidIndex(Path("./idx"), 0).path(3).name  # doctest: +SKIP
 'plaid-3'
 """
 
 from __future__ import annotations
 
-import json
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,39 +30,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .codec import (
-    POINTS_PER_CENTROID,
-    ResidualCodec,
-    Workspace,
-    centroid_count,
-    load_array,
-)
-from .errors import DamagedIndexError, IndexVersionError, UnsafeIndexError
-from .plaid_writer import FORMAT, FORMAT_VERSION, GenerationWriter, document_runs
+from .codec import Workspace
+from .plaid_format import GENERATION_FOLDER, Contents, document_runs, folder_name, read_generation
 
 _SCORE_CHUNK_TOKENS = 16384  # tokens scored per step: bounded temporaries, no page-fault storm
-RETRAIN_GROWTH = 4  # retrain the codec when the index outgrows its training set this much
-_GENERATION = re.compile(r"^plaid-(\d+)(\.tmp)?$")
-
-
-def check_safe(folder: Path) -> None:
-    """Raise UnsafeIndexError if any ``.npy`` file in ``folder`` would need pickle to load."""
-    for path in sorted(folder.glob("*.npy")):
-        try:
-            with open(path, "rb") as handle:
-                version = np.lib.format.read_magic(handle)
-                if version == (1, 0):
-                    _, _, dtype = np.lib.format.read_array_header_1_0(handle)
-                else:
-                    _, _, dtype = np.lib.format.read_array_header_2_0(handle)
-        except (ValueError, OSError) as exc:
-            raise DamagedIndexError(f"{path} is not a valid NumPy array file ({exc})") from exc
-        if dtype.hasobject:
-            raise UnsafeIndexError(
-                f"{path} holds pickled Python objects, which could run code when loaded, so "
-                "longcolbert refuses it: index the documents again into a new folder (and open "
-                "only folders from people you trust)"
-            )
 
 
 @dataclass
@@ -77,51 +43,6 @@ class Candidates:
     positions: list[int]
     scores: list[float]
     similarities: list[np.ndarray]  # float32 [query tokens, document tokens] each (views)
-
-
-@dataclass
-class _Contents:
-    """One generation in memory."""
-
-    codec: ResidualCodec
-    codes: np.ndarray  # [tokens] centroid ids
-    residuals: np.ndarray  # [tokens, dim * nbits / 8] uint8 (memory-mapped)
-    norms: np.ndarray  # [tokens] float16, |centroid + residual|
-    doclens: np.ndarray  # [documents] int64
-    starts: np.ndarray  # [documents + 1] first token of each document
-    ivf_starts: np.ndarray  # [centroids + 1] into ivf_docs
-    ivf_docs: np.ndarray  # [pairs] documents holding each centroid, by centroid
-
-    @classmethod
-    def build(cls, codec: ResidualCodec, codes: np.ndarray, residuals: np.ndarray,
-              norms: np.ndarray, doclens: np.ndarray) -> "_Contents":
-        doclens = doclens.astype(np.int64)
-        starts = np.concatenate([[0], np.cumsum(doclens)])
-        n_docs, n_centroids = len(doclens), int(codec.centroids.shape[0])
-        owner = np.repeat(np.arange(n_docs, dtype=np.int64), doclens)
-        pairs = np.unique(codes.astype(np.int64) * n_docs + owner)  # sorted by centroid
-        return cls(
-            codec, codes, residuals, norms, doclens, starts,
-            np.searchsorted(pairs // n_docs, np.arange(n_centroids + 1)),
-            pairs % n_docs,
-        )
-
-    def rows(self, positions: np.ndarray) -> np.ndarray:
-        """Token rows of these documents, concatenated in order."""
-        lengths = self.doclens[positions]
-        first = np.repeat(self.starts[positions] - np.concatenate([[0], np.cumsum(lengths)[:-1]]),
-                          lengths)
-        return first + np.arange(int(lengths.sum()))
-
-    def kept(self, delete: Sequence[int]) -> np.ndarray:
-        """Positions of the documents left after deleting ``delete``."""
-        keep = np.ones(len(self.doclens), dtype=bool)
-        keep[np.asarray(delete, dtype=np.int64)] = False
-        return np.flatnonzero(keep)
-
-    def decompress(self, positions: np.ndarray) -> torch.Tensor:
-        rows = self.rows(positions)
-        return self.codec.decompress(self.codes[rows], self.residuals[rows])
 
 
 class PlaidIndex:
@@ -140,16 +61,13 @@ class PlaidIndex:
         self.n_full = n_full
         self.nbits = nbits
         self.generation = -1
-        self._contents: _Contents | None = None
+        self._contents: Contents | None = None
         self._workspace = Workspace()
         self.load(generation)
 
-    @staticmethod
-    def folder_name(generation: int) -> str:
-        return f"plaid-{generation}"
-
     def path(self, generation: int | None = None) -> Path:
-        return self.root / self.folder_name(self.generation if generation is None else generation)
+        """The folder of ``generation`` (by default the loaded one)."""
+        return self.root / folder_name(self.generation if generation is None else generation)
 
     def load(self, generation: int) -> None:
         """Switch to ``generation`` (the one the store committed)."""
@@ -159,12 +77,17 @@ class PlaidIndex:
             self.close()
             return
         folder = self.path(generation)
-        self._contents = _read(folder) if folder.is_dir() else None  # empty index: no folder
+        self._contents = read_generation(folder) if folder.is_dir() else None  # empty index: no folder
         self.generation = generation
 
     def close(self) -> None:
         self._contents = None
         self.generation = -1
+
+    @property
+    def contents(self) -> Contents | None:
+        """The loaded generation (``None`` for an empty index): what a writer copies from."""
+        return self._contents
 
     @property
     def empty(self) -> bool:
@@ -249,7 +172,7 @@ class PlaidIndex:
             [per_document[i].numpy().T for i in order],
         )
 
-    def _estimate(self, query: torch.Tensor, contents: _Contents) -> torch.Tensor:
+    def _estimate(self, query: torch.Tensor, contents: Contents) -> torch.Tensor:
         """Centroid-level MaxSim estimate of every document ([documents]).
 
         Per query token, a document holding one of its ``n_probe`` best centroids
@@ -285,128 +208,9 @@ class PlaidIndex:
         lengths = contents.doclens[positions].tolist()
         return list(torch.split(contents.decompress(positions), lengths))
 
-    # -- writing -------------------------------------------------------------------
-
-    def writer(self, generation: int, *, delete: Sequence[int], new_tokens: int
-               ) -> GenerationWriter:
-        """A :class:`GenerationWriter` for a generation that drops ``delete`` and adds
-        about ``new_tokens`` tokens (add batches, then finish).
-
-        It keeps the current codec while the index stays within ``RETRAIN_GROWTH``
-        times the size the codec was trained for (so a small first add does not
-        fix it for good); else it trains a new one on a sample of the tokens.
-        """
-        current = self._contents
-        kept = 0 if current is None else int(current.doclens[current.kept(delete)].sum())
-        total = kept + new_tokens
-        codec = None
-        if kept and total <= RETRAIN_GROWTH * current.codec.trained_tokens:
-            codec = current.codec
-        wanted = centroid_count(max(total, 1)) * POINTS_PER_CENTROID
-        return GenerationWriter(self, generation, delete=delete, codec=codec,
-                                sample_rate=wanted / max(total, 1), nbits=self.nbits)
-
-    def build_next(
-        self, generation: int, *, delete: Sequence[int], add: Sequence[torch.Tensor]
-    ) -> None:
-        """Write generation ``generation``: the current one less ``delete``, plus ``add`` at the end.
-
-        All at once; :meth:`writer` takes the new documents in batches.
-        """
-        writer = self.writer(generation, delete=delete, new_tokens=sum(e.shape[0] for e in add))
-        try:
-            writer.add(list(add))
-            writer.finish()
-        except BaseException:
-            writer.abort()
-            raise
-
     def remove_litter(self, keep: int) -> None:
         """Delete generation folders other than ``keep`` (left by crashes or replaced)."""
         for path in self.root.iterdir():
-            match = _GENERATION.match(path.name)
+            match = GENERATION_FOLDER.match(path.name)
             if match and path.is_dir() and (int(match.group(1)) != keep or match.group(2)):
                 shutil.rmtree(path, ignore_errors=True)
-
-
-def _damaged(path: Path, why: str) -> DamagedIndexError:
-    return DamagedIndexError(f"{path} {why}")
-
-
-def read_settings(path: Path) -> dict:
-    """A generation's JSON settings file as a dict, or a one-line "damaged" error."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise _damaged(path, f"cannot be read as JSON ({type(exc).__name__})") from exc
-    if not isinstance(value, dict):
-        raise _damaged(path, "is not a JSON object")
-    return value
-
-
-def _whole_number(settings: dict, key: str, path: Path) -> int:
-    value = settings.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise _damaged(path, f"has no valid {key!r}")
-    return value
-
-
-def _read(folder: Path) -> _Contents:
-    """Load one generation folder, refusing pickles, layouts this version did not write,
-    and arrays whose shapes, types or values do not fit together."""
-    check_safe(folder)
-    settings_path = folder / "plaid.json"
-    settings = read_settings(settings_path) if settings_path.exists() else {}
-    if settings.get("format") != FORMAT:
-        raise IndexVersionError(
-            f"{folder} was written by an older longcolbert (fast-plaid layout); "
-            "index the documents again into a new folder"
-        )
-    version = _whole_number(settings, "version", settings_path)
-    if version < FORMAT_VERSION:
-        raise IndexVersionError(
-            f"{folder} was written by an older longcolbert (index format "
-            f"{version}); index the documents again into a new folder"
-        )
-    if version > FORMAT_VERSION:
-        raise IndexVersionError(
-            f"{folder} uses index format {version}, newer than this longcolbert "
-            f"reads ({FORMAT_VERSION}); upgrade longcolbert"
-        )
-    codec_path = folder / "codec.json"
-    codec_settings = read_settings(codec_path)
-    nbits = _whole_number(codec_settings, "nbits", codec_path)
-    trained = _whole_number(codec_settings, "trained_tokens", codec_path)
-    centroids = load_array(folder / "centroids.npy")
-    cutoffs = load_array(folder / "bucket_cutoffs.npy")
-    weights = load_array(folder / "bucket_weights.npy")
-    if nbits not in (1, 2, 4, 8):
-        raise _damaged(codec_path, f"has nbits {nbits}")
-    dim = centroids.shape[1] if centroids.ndim == 2 else 0
-    if (centroids.dtype != np.float32 or not dim or dim % (8 // nbits)
-            or not np.isfinite(centroids).all()):
-        raise _damaged(folder / "centroids.npy", f"holds no float32 [centroids, dim] matrix "
-                       f"for {nbits}-bit residuals")
-    for name, array, width in (("bucket_cutoffs.npy", cutoffs, (1 << nbits) - 1),
-                               ("bucket_weights.npy", weights, 1 << nbits)):
-        if array.dtype != np.float32 or array.shape != (dim, width):
-            raise _damaged(folder / name, f"has shape {array.shape}, not {(dim, width)}")
-    codec = ResidualCodec(torch.from_numpy(centroids), torch.from_numpy(cutoffs),
-                          torch.from_numpy(weights), nbits, trained)
-    codes = load_array(folder / "codes.npy")
-    residuals = load_array(folder / "residuals.npy", mmap_mode="r")
-    norms = load_array(folder / "norms.npy")
-    doclens = load_array(folder / "doclens.npy")
-    if doclens.ndim != 1 or doclens.dtype.kind not in "iu" or (doclens < 0).any():
-        raise _damaged(folder / "doclens.npy", "holds no list of token counts")
-    tokens = int(doclens.sum())
-    if codes.ndim != 1 or codes.dtype.kind not in "iu" or len(codes) != tokens:
-        raise _damaged(folder / "codes.npy", f"holds no {tokens} centroid ids")
-    if len(codes) and (int(codes.min()) < 0 or int(codes.max()) >= len(centroids)):
-        raise _damaged(folder / "codes.npy", f"names centroids outside 0..{len(centroids) - 1}")
-    if residuals.dtype != np.uint8 or residuals.shape != (tokens, dim * nbits // 8):
-        raise _damaged(folder / "residuals.npy",
-                       f"has shape {residuals.shape}, not {(tokens, dim * nbits // 8)}")
-    if norms.ndim != 1 or norms.dtype.kind != "f" or len(norms) != tokens:
-        raise _damaged(folder / "norms.npy", f"holds no {tokens} token norms")
-    return _Contents.build(codec, codes, residuals, norms, doclens)

@@ -7,7 +7,7 @@ of the current generation and the parked batches into the final arrays, a few
 thousand tokens at a time, then renames the folder into place. Memory is one
 batch plus the codec's training sample, whatever the number of documents.
 
->>> writer = GenerationWriter(plaid, 2, delete=[0], codec=codec)  # doctest: +SKIP
+>>> writer = open_writer(plaid.path(2), plaid.contents, delete=[0], new_tokens=n)  # doctest: +SKIP
 >>> writer.add([embeddings_of_doc_a, embeddings_of_doc_b])         # doctest: +SKIP
 >>> writer.finish()                                                 # doctest: +SKIP
 """
@@ -18,18 +18,15 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
-from .codec import ResidualCodec, centroid_count
+from .codec import POINTS_PER_CENTROID, ResidualCodec, centroid_count
+from .plaid_format import FORMAT, FORMAT_VERSION, Contents, document_runs
 
-if TYPE_CHECKING:
-    from .plaid import PlaidIndex
-
-FORMAT = "longcolbert-plaid"
-FORMAT_VERSION = 2  # 2: norms.npy
+RETRAIN_GROWTH = 4  # retrain the codec when the index outgrows its training set this much
 _COPY_CHUNK_TOKENS = 1 << 18  # tokens copied (or recompressed) per step when assembling
 
 
@@ -49,14 +46,14 @@ class GenerationWriter:
     kept documents.
     """
 
-    def __init__(self, plaid: "PlaidIndex", generation: int, *, delete: Sequence[int],
+    def __init__(self, target: Path, current: Contents | None, *, delete: Sequence[int],
                  codec: ResidualCodec | None, sample_rate: float = 1.0, nbits: int = 4):
-        self.target = plaid.path(generation)
+        self.target = target
         self.temporary = self.target.with_name(self.target.name + ".tmp")
         for stale in (self.target, self.temporary):
             shutil.rmtree(stale, ignore_errors=True)
         self.temporary.mkdir(parents=True)
-        self.current = plaid._contents
+        self.current = current
         self.codec = codec
         self.nbits = nbits
         self.kept = (np.zeros(0, dtype=np.int64) if self.current is None
@@ -216,18 +213,33 @@ def _open(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.memmap:
     return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
 
 
-def document_runs(lengths: np.ndarray, tokens: int) -> list[slice]:
-    """Consecutive runs of documents holding about ``tokens`` tokens each (at least one document).
+def open_writer(target: Path, current: Contents | None, *, delete: Sequence[int],
+                new_tokens: int, nbits: int = 4) -> GenerationWriter:
+    """A :class:`GenerationWriter` of ``target``: ``current`` less ``delete``, plus about
+    ``new_tokens`` tokens (add batches, then finish).
 
-    >>> document_runs(np.array([5, 5, 5, 20, 1]), 10)
-    [slice(0, 2, None), slice(2, 3, None), slice(3, 4, None), slice(4, 5, None)]
+    It keeps the current codec while the index stays within ``RETRAIN_GROWTH``
+    times the size the codec was trained for (so a small first add does not fix
+    it for good); else it trains a new one on a sample of the tokens.
     """
-    runs, start, total = [], 0, 0
-    for i, n in enumerate(lengths.tolist()):
-        if total and total + n > tokens:
-            runs.append(slice(start, i))
-            start, total = i, 0
-        total += n
-    if start < len(lengths):
-        runs.append(slice(start, len(lengths)))
-    return runs
+    kept = 0 if current is None else int(current.doclens[current.kept(delete)].sum())
+    total = kept + new_tokens
+    codec = None
+    if current is not None and kept and total <= RETRAIN_GROWTH * current.codec.trained_tokens:
+        codec = current.codec
+    wanted = centroid_count(max(total, 1)) * POINTS_PER_CENTROID
+    return GenerationWriter(target, current, delete=delete, codec=codec,
+                            sample_rate=wanted / max(total, 1), nbits=nbits)
+
+
+def write_generation(target: Path, current: Contents | None, *, delete: Sequence[int],
+                     add: Sequence[torch.Tensor], nbits: int = 4) -> None:
+    """Write ``target`` at once: ``current`` less ``delete``, plus ``add`` at the end."""
+    writer = open_writer(target, current, delete=delete,
+                         new_tokens=sum(e.shape[0] for e in add), nbits=nbits)
+    try:
+        writer.add(list(add))
+        writer.finish()
+    except BaseException:
+        writer.abort()
+        raise

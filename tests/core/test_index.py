@@ -17,7 +17,7 @@ from numerics import assert_same_within
 from longcolbert.errors import LongColBERTError
 from longcolbert.loaders import Document
 from longcolbert.model import fingerprint
-from longcolbert.plaid import check_safe
+from longcolbert.plaid_format import check_safe
 
 from corpus import DOCS, META
 
@@ -234,7 +234,7 @@ def test_an_add_in_many_batches_lands_whole_and_in_order(tmp_path, standin_path)
     for index in (batched, whole):
         index.add(texts, ids=ids)
     assert batched.ids() == whole.ids() == ids
-    assert batched.plaid._contents.codes.shape == whole.plaid._contents.codes.shape
+    assert batched.plaid.contents.codes.shape == whole.plaid.contents.codes.shape
     for doc_id, text in zip(ids, texts):
         stored = batched.get(doc_id)
         assert stored.text == text

@@ -9,6 +9,7 @@ import torch
 from longcolbert.codec import ResidualCodec
 from longcolbert.errors import LongColBERTError
 from longcolbert.plaid import PlaidIndex
+from longcolbert.plaid_writer import open_writer, write_generation
 
 DIM = 64
 
@@ -43,10 +44,15 @@ def test_codec_round_trip_keeps_embeddings_close(nbits):
     assert float(cosine.mean()) > float(coarse.mean())  # the residual adds precision
 
 
+def write_next(index: PlaidIndex, generation: int, **changes) -> None:
+    """Write ``generation`` from the loaded one, as an add or delete does, and load it."""
+    write_generation(index.path(generation), index.contents, nbits=index.nbits, **changes)
+    index.load(generation)
+
+
 def build(tmp_path, docs, **settings) -> PlaidIndex:
     index = PlaidIndex(tmp_path, 0, **settings)
-    index.build_next(1, delete=[], add=docs)
-    index.load(1)
+    write_next(index, 1, delete=[], add=docs)
     return index
 
 
@@ -93,8 +99,7 @@ def test_subset_limits_the_search(tmp_path):
 def test_delete_and_add_keep_store_order(tmp_path):
     docs = clustered_documents(30, 80)
     index = build(tmp_path, docs[:20])
-    index.build_next(2, delete=[0, 5], add=docs[20:])
-    index.load(2)
+    write_next(index, 2, delete=[0, 5], add=docs[20:])
     expected = [d for i, d in enumerate(docs[:20]) if i not in (0, 5)] + docs[20:]
     assert index.documents == len(expected)
     for position, original in enumerate(expected):
@@ -108,10 +113,9 @@ def test_delete_and_add_keep_store_order(tmp_path):
 def test_codec_is_retrained_when_the_index_outgrows_it(tmp_path):
     docs = clustered_documents(40, 100)
     index = build(tmp_path, docs[:1])  # a tiny first add: 100 tokens
-    first = index._contents.codec
-    index.build_next(2, delete=[], add=docs[1:])
-    index.load(2)
-    codec = index._contents.codec
+    first = index.contents.codec
+    write_next(index, 2, delete=[], add=docs[1:])
+    codec = index.contents.codec
     assert codec.trained_tokens == 4000 and first.trained_tokens == 100
     assert codec.centroids.shape[0] > first.centroids.shape[0]
     for position in (0, 39):
@@ -137,12 +141,12 @@ def test_folders_of_an_older_index_format_are_refused_with_the_remedy(tmp_path):
 def test_a_codec_trained_during_a_batched_add_learns_from_every_batch(tmp_path):
     first, second = clustered_documents(20, 600, seed=1), clustered_documents(20, 600, seed=2)
     index = PlaidIndex(tmp_path, 0)
-    writer = index.writer(1, delete=[], new_tokens=24_000)  # samples about 2/3 of the tokens
+    writer = open_writer(index.path(1), index.contents, delete=[], new_tokens=24_000)  # samples about 2/3 of the tokens
     writer.add(first)  # two batches on unrelated topics: a codec fitted to one
     writer.add(second)  # would restore the other poorly
     writer.finish()
     index.load(1)
-    assert index._contents.codec.trained_tokens == 24_000
+    assert index.contents.codec.trained_tokens == 24_000
     assert not list(index.path().glob("part-*"))
     for position, original in [(0, first[0]), (19, first[19]), (20, second[0]), (39, second[19])]:
         restored = index.embeddings([position])[0]
