@@ -22,10 +22,13 @@ both kinds of layer run FlashAttention-2's variable-length kernel instead
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from pylate.models import ColBERT
 
 ATTENTION_NAME = "longcolbert_packed"
 _registered = False
@@ -202,7 +205,7 @@ def packed_attention(
     return out.transpose(1, 2).contiguous(), None
 
 
-def supports_packing(model: Any) -> bool:
+def supports_packing(model: ColBERT) -> bool:
     """Whether this PyLate model's backbone can run packed (ModernBERT on transformers >= 5)."""
     try:
         import transformers
@@ -239,7 +242,7 @@ def packed_attention_enabled(backbone: Any) -> Iterator[None]:
 
 
 def packed_forward(
-    model: Any, sequences: Sequence[Sequence[int]], kernel: str = TORCH
+    model: ColBERT, sequences: Sequence[Sequence[int]], kernel: str = TORCH
 ) -> list[torch.Tensor]:
     """Token embeddings (before normalisation) of each sequence, run as one packed row
     with the attention ``kernel`` (see :func:`choose_kernel`)."""

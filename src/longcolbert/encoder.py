@@ -19,7 +19,7 @@ import copy
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ from .defaults import PROGRESS_FROM_TOKENS, TOKEN_BUDGET
 from .errors import InvalidInputError
 from .normalize import model_view
 from .windows import owned_ranges, plan_windows
+
+if TYPE_CHECKING:
+    from pylate.models import ColBERT
 
 TOKENIZE_CHARS = 1 << 16  # characters of a long text tokenized at once
 _CUT = re.compile(r"\S(?=\s)")  # the last character of a word before whitespace
@@ -121,7 +124,7 @@ class Encoder:
     consecutive windows of a long document.
     """
 
-    def __init__(self, model: Any, *, token_budget: int = TOKEN_BUDGET,
+    def __init__(self, model: ColBERT, *, token_budget: int = TOKEN_BUDGET,
                  overlap: int | None = None):
         self.model = model
         self.tokenizer = model.tokenizer
@@ -377,7 +380,7 @@ class Encoder:
         with self._twin_turn:
             return self._encode_query(twin, query)
 
-    def _query_twin(self) -> Any:
+    def _query_twin(self) -> ColBERT:
         """A copy of the model (with its own tokenizer) for queries while the model is busy."""
         if self._twin is None:
             with self._turn:  # copied between two forwards: nothing is half switched
@@ -385,7 +388,7 @@ class Encoder:
                     self._twin = copy.deepcopy(self.model)
         return self._twin
 
-    def _encode_query(self, model: Any, query: str) -> EncodedQuery:
+    def _encode_query(self, model: ColBERT, query: str) -> EncodedQuery:
         """The query on ``model`` (this encoder's model or its twin); the caller holds its lock."""
         prompt = model.prompts.get(model.default_prompt_name) if model.default_prompt_name else None
         with torch.inference_mode():

@@ -47,6 +47,7 @@ from .model import (
     check_dtype,
     fingerprint,
     load_model,
+    model_name,
     normalize_model_name,
 )
 from .model_files import looks_like_hub_id
@@ -98,7 +99,7 @@ class _ModelHolder:
     def name(self) -> str:
         if isinstance(self._source, str):
             return self._source if self._from_index else normalize_model_name(self._source)
-        return getattr(self._source, "longcolbert_name", "")
+        return model_name(self._source)
 
     @property
     def encoder(self) -> Encoder:

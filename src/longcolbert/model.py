@@ -10,10 +10,13 @@ import os
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import IncompatibleModelError, InvalidInputError
 from .model_files import check_model_code
+
+if TYPE_CHECKING:  # PyLate is imported when a model loads, not with longcolbert
+    from pylate.models import ColBERT
 
 DEFAULT_MODEL = "mixedbread-ai/mxbai-edge-colbert-v0-32m"
 
@@ -114,7 +117,7 @@ def load_model(
     device: str | None = None,
     dtype: str = "auto",
     trust_remote_code: bool = False,
-) -> Any:
+) -> ColBERT:
     """Load any PyLate ColBERT checkpoint by hub id or local folder.
 
     A checkpoint that would import code of its own (a custom module type in
@@ -168,8 +171,21 @@ def load_model(
 
         model.to(getattr(torch, chosen))
     model.document_length = context_length(model, source, document_length)
-    model.longcolbert_name = source
+    setattr(model, _NAME, source)  # what model_name() reads back
     return model
+
+
+_NAME = "longcolbert_name"  # set on a PyLate model by load_model: the name it was loaded by
+
+
+def model_name(model: ColBERT) -> str:
+    """The hub id or folder ``model`` was loaded by (:func:`load_model`): what an index
+    records; ``""`` for a model loaded some other way.
+
+    >>> model_name(load_model("./my-colbert"))  # doctest: +SKIP
+    '/abs/path/my-colbert'
+    """
+    return str(getattr(model, _NAME, "") or "")
 
 
 @contextmanager
@@ -200,7 +216,7 @@ def _config_files(source: str) -> str | None:
         return None
 
 
-def context_length(model: Any, name: str, requested: int | None) -> int:
+def context_length(model: ColBERT, name: str, requested: int | None) -> int:
     """Tokens per encoding window (special and prefix tokens included)."""
     config = model[0].auto_model.config
     limit = position_limit(config)
@@ -211,13 +227,13 @@ def context_length(model: Any, name: str, requested: int | None) -> int:
     return min(requested, limit) if limit is not None else requested
 
 
-def fingerprint(model: Any) -> ModelFingerprint:
+def fingerprint(model: ColBERT) -> ModelFingerprint:
     """The fingerprint an index stores for ``model`` (a model from :func:`load_model`)."""
     dim = model.get_sentence_embedding_dimension()
     if dim is None:  # some stacks only know it from their last dense layer
         dim = int(model.encode(["dim"], is_query=True)[0].shape[-1])
     return ModelFingerprint(
-        name=getattr(model, "longcolbert_name", "") or str(model.model_card_data.base_model),
+        name=model_name(model) or str(model.model_card_data.base_model),
         dim=int(dim),
         query_prefix=model.query_prefix or "",
         document_prefix=model.document_prefix or "",

@@ -24,7 +24,7 @@ from llama_index.core.schema import (
 )
 from longcolbert import DEFAULT_MODEL, Hit, Reranker, passage_id
 from longcolbert.defaults import TOP_N
-from longcolbert.model import DTYPE_HELP
+from longcolbert.model import DTYPE_HELP, model_name
 
 dispatcher = get_dispatcher(__name__)
 
@@ -75,7 +75,7 @@ class LongColBERTRerank(BaseNodePostprocessor):
 
     def __init__(self, *, model: Any = DEFAULT_MODEL, **kwargs: Any) -> None:
         loaded = None if isinstance(model, str) else model
-        name = model if loaded is None else getattr(model, "longcolbert_name", type(model).__name__)
+        name = model if loaded is None else (model_name(model) or type(model).__name__)
         super().__init__(model=name, **kwargs)
         if loaded is not None:  # an already loaded PyLate model is used as is
             self._engine = Reranker(loaded, document_length=self.document_length)
