@@ -134,7 +134,7 @@ def test_rerank_orders_by_maxsim_without_an_index(standin_path):
         "Jupiter is a planet.",
     ]
     hits = reranker.rerank("notice period for termination", texts, top_n=2, passages=2)
-    assert [h.id for h in hits] == ["1", "0"] or hits[0].id == "1"
+    assert hits[0].id == "1"
     assert len(hits) == 2
     best = hits[0]
     assert texts[1][best.passages[0].start : best.passages[0].end] == best.passages[0].text

@@ -64,7 +64,6 @@ def test_cited_answer_points_at_the_highlighted_passage(
     model = GenericFakeChatModel(messages=iter([AIMessage(content=reply)]))
     result = rag_chain(retriever, model).invoke(question)
 
-    assert result["answer"] == reply
     system_prompt = result["prompt"].to_messages()[0].content
     for n, doc in enumerate(result["docs"], 1):
         assert cite(n, doc) in system_prompt
