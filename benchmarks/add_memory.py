@@ -39,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from encoding_speed import source_texts  # noqa: E402
+
 from local_models import build_standin  # noqa: E402
 
 WORK = HERE / "work"

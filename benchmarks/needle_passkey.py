@@ -33,10 +33,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from local_models import build_standin  # noqa: E402
-
 from longcolbert import Document, Index  # noqa: E402
 from longcolbert.model import load_model  # noqa: E402
+
+from local_models import build_standin  # noqa: E402
 
 LENGTHS = [1024, 2048, 4096, 8192, 16384, 32768]
 FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "

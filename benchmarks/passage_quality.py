@@ -48,13 +48,13 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from local_models import build_standin  # noqa: E402
-
 from longcolbert import Index  # noqa: E402
 from longcolbert.encoder import Encoder  # noqa: E402
 from longcolbert.lexical import Words  # noqa: E402
 from longcolbert.model import load_model  # noqa: E402
 from longcolbert.passages import DocumentLayout, _unit_window_ends  # noqa: E402
+
+from local_models import build_standin  # noqa: E402
 
 QUESTIONS = HERE / "passage_questions.json"
 # Function words a paraphrase may share with its gold span.

@@ -26,10 +26,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from local_models import build_standin  # noqa: E402
-
 from longcolbert import Index  # noqa: E402
 from longcolbert.model import load_model  # noqa: E402
+
+from local_models import build_standin  # noqa: E402
 
 
 def docs_folder() -> Path:

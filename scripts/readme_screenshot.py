@@ -26,11 +26,12 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "rendered-hit.png")
     args = parser.parse_args()
-    from local_models import build_standin
     from playwright.sync_api import sync_playwright
 
     from longcolbert import Index
     from longcolbert.render import html_report
+
+    from local_models import build_standin
 
     model = args.model or str(build_standin(ROOT / ".cache" / "notebook-standin"))
     docs = Path(sorted(glob.glob("/usr/share/doc/python3*/html/_sources/library/os.rst.txt"))[0]).parent

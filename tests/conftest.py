@@ -44,10 +44,10 @@ def corpus_index_path(tmp_path_factory, standin_model) -> str:
 
     Shared read-only: tests that add or delete build their own index.
     """
-    from corpus import DOCS, META, REAL_PDF
-
     from longcolbert import Document, Index
     from longcolbert.loaders import load_paths
+
+    from corpus import DOCS, META, REAL_PDF
 
     documents = [Document(i, text, META[i]) for i, text in DOCS.items()]
     if REAL_PDF.exists():

@@ -61,8 +61,8 @@ def build_standin(folder: Path, *, dim: int = 128) -> Path:
 
 def _save_byte_bpe_tokenizer(base: Path, texts: list[str], *, vocab_size: int, max_length: int):
     """Train a byte-level BPE tokenizer (CLS/SEP frame, like ModernBERT's) and save it in ``base``."""
-    from tokenizers import Tokenizer, decoders, models as tok_models, pre_tokenizers, processors
-    from tokenizers import trainers
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, processors, trainers
+    from tokenizers import models as tok_models
     from transformers import PreTrainedTokenizerFast
 
     base.mkdir(parents=True, exist_ok=True)

@@ -8,10 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from corpus import DOCS, META
 
 from longcolbert import Index
 from longcolbert.render import HEAT, INK, contrast_ratio, html_report
+
+from corpus import DOCS, META
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api")

@@ -27,7 +27,6 @@ from .engine import Index
 from .errors import InvalidInputError, LongColBERTError
 from .render import html_report, terminal_text
 
-
 _CLI_OPERATORS = {">=": "$gte", "<=": "$lte", "!=": "$ne", ">": "$gt", "<": "$lt",
                   "~": "$contains", "=": "$eq"}
 # the key, then the first operator in the item (the longer one where two start there)

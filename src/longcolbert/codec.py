@@ -22,6 +22,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -265,7 +266,7 @@ def assign(vectors: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
     ) if vectors.shape[0] else torch.zeros(0, dtype=torch.long)
 
 
-def load_array(path: Path, mmap_mode: str | None = None) -> np.ndarray:
+def load_array(path: Path, mmap_mode: Literal["r", "r+", "c"] | None = None) -> np.ndarray:
     """A ``.npy`` file read without pickle; a missing or damaged file is a clear error."""
     try:
         return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)

@@ -23,12 +23,18 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
-from .progress import tqdm
 
-from .attention import TORCH, choose_kernel, flash_attention_installed, packed_forward, supports_packing
+from .attention import (
+    TORCH,
+    choose_kernel,
+    flash_attention_installed,
+    packed_forward,
+    supports_packing,
+)
 from .defaults import PROGRESS_FROM_TOKENS, TOKEN_BUDGET
 from .errors import InvalidInputError
 from .normalize import model_view
+from .progress import tqdm
 from .windows import owned_ranges, plan_windows
 
 if TYPE_CHECKING:
@@ -134,7 +140,7 @@ class Encoder:
                 "unavailable; use a checkpoint that ships tokenizer.json"
             )
         self.lowercase = bool(getattr(model[0], "do_lower_case", False))
-        self.context = int(model.document_length)
+        self.context = int(model.document_length or 0)
         self.prefix_id = model.document_prefix_id
         self.lead, self.trail = self._special_frame()
         specials = len(self.lead) + len(self.trail)
@@ -320,7 +326,9 @@ class Encoder:
     def _batches(self, inputs: list[_Window]) -> list[list[_Window]]:
         """Group model inputs, longest first, so the (padded) tokens stay within the budget."""
         ordered = sorted(inputs, key=lambda item: -len(item.ids))
-        batches, current, total = [], [], 0
+        batches: list[list[_Window]] = []
+        current: list[_Window] = []
+        total = 0
         for item in ordered:
             width = len(current[0].ids) if current else len(item.ids)
             cost = total + len(item.ids) if self.packed else width * (len(current) + 1)

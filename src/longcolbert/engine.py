@@ -18,7 +18,6 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 from filelock import FileLock
-from .progress import tqdm
 
 from .checks import (
     check_choice,
@@ -37,9 +36,10 @@ from .defaults import (
     TOKEN_BUDGET,
     DocumentScore,
 )
-from .filters import where as filter_condition
 from .encoder import EncodedDocument, EncodedQuery, Encoder
 from .errors import DamagedIndexError, InvalidInputError, LongColBERTError, UnsafeModelError
+from .filters import where as filter_condition
+from .lexical import lexical_spans, query_token_weights, shared_words
 from .loaders import Document, load_paths
 from .model import (
     DEFAULT_MODEL,
@@ -51,7 +51,6 @@ from .model import (
     normalize_model_name,
 )
 from .model_files import looks_like_hub_id
-from .lexical import lexical_spans, query_token_weights, shared_words
 from .passages import (
     PassageSource,
     find_passages,
@@ -64,6 +63,7 @@ from .plaid import PlaidIndex
 from .plaid_format import document_runs
 from .plaid_writer import open_writer, write_generation
 from .profile import match_profile
+from .progress import tqdm
 from .results import Hit, Hits, Passage
 from .store import Filter, Store, StoredDocument
 
@@ -159,28 +159,29 @@ def _rank(
     ``lexical`` (hybrid search), query tokens are weighted by term rarity and
     highlights mark the query's keywords too. With ``positions``, each hit records
     its document's place in ``documents`` (reranking)."""
-    for doc, sims in zip(documents, similarities):
-        if sims.shape[1] != doc.offsets.shape[0]:
+    offsets = [_token_offsets(doc) for doc in documents]
+    for doc, doc_offsets, sims in zip(documents, offsets, similarities):
+        if sims.shape[1] != doc_offsets.shape[0]:
             raise DamagedIndexError(
                 f"document {doc.id!r} has {sims.shape[1]} embeddings but "
-                f"{doc.offsets.shape[0]} offsets"
+                f"{doc_offsets.shape[0]} offsets"
             )
     scoring = similarities if lexical is None else [
         sims * lexical.weights[:, None] for sims in similarities
     ]
-    sources = [PassageSource(doc.text, doc.offsets, sims, doc.units, doc.page_map)
-               for doc, sims in zip(documents, scoring)]
+    sources = [PassageSource(doc.text, doc_offsets, sims, doc.units, doc.page_map)
+               for doc, doc_offsets, sims in zip(documents, offsets, scoring)]
     found = find_passages(sources, query.content, passage_tokens=passage_tokens,
                           n_passages=max(1, n_passages), highlights=False)
     hits = []
-    for doc, sims, passages in zip(documents, scoring, found):
+    for doc, doc_offsets, sims, passages in zip(documents, offsets, scoring, found):
         if document_score == "maxsim":
             score = maxsim(sims)
         else:
-            score = passage_document_score(doc.offsets, sims, passages.window)
+            score = passage_document_score(doc_offsets, sims, passages.window)
         hits.append(Hit(doc.id, score, doc.metadata, passages.passages[:n_passages]))
     order = np.argsort([-hit.score for hit in hits], kind="stable")[:top].tolist()
-    keyword_spans = iter([])
+    keyword_spans: Iterator[list[tuple[int, int]]] = iter([])
     if lexical is not None and lexical.terms:  # all passages' words in one pass
         keyword_spans = iter(lexical_spans(
             [(documents[i].text, p.start, p.end) for i in order for p in hits[i].passages],
@@ -189,13 +190,20 @@ def _rank(
     for i in order:
         doc, sims = documents[i], similarities[i]
         highlighted = [
-            with_highlights(p, doc.text, doc.offsets, sims, query.content, next(keyword_spans, None))
+            with_highlights(p, doc.text, offsets[i], sims, query.content, next(keyword_spans, None))
             for p in hits[i].passages
         ]
-        profile = match_profile(doc.offsets, scoring[i][query.content], len(doc.text))
+        profile = match_profile(offsets[i], scoring[i][query.content], len(doc.text))
         ranked.append(replace(hits[i], passages=highlighted, profile=profile,
                               position=i if positions else None))
     return ranked
+
+
+def _token_offsets(doc: StoredDocument) -> np.ndarray:
+    """A stored document's token offsets (the store always reads them)."""
+    if doc.offsets is None:
+        raise DamagedIndexError(f"document {doc.id!r} has no token offsets in the store")
+    return doc.offsets
 
 
 def _checked(document: Document) -> Document:
@@ -390,8 +398,8 @@ class Index:
             Document(
                 str(ids[i]),
                 texts[i],
-                metadatas[i] if metadatas else {},
-                page_maps[i] if page_maps else [],
+                dict(metadatas[i]) if metadatas else {},
+                list(page_maps[i]) if page_maps else [],
             )
             for i in range(n)
         ]
@@ -400,7 +408,8 @@ class Index:
     def _free_ids(self, n: int) -> list[str]:
         """``n`` numeric ids (``"0"``, ``"1"``...) that no stored document uses."""
         taken = set(self.store.ids())
-        ids, candidate = [], self.store.count()
+        ids: list[str] = []
+        candidate = self.store.count()
         while len(ids) < n:
             if str(candidate) not in taken:
                 ids.append(str(candidate))

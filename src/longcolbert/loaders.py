@@ -106,7 +106,9 @@ def load_pdf(path: Path, doc_id: str) -> Document:
         ) from exc
     finally:
         pypdf_log.setLevel(level)
-    parts, page_map, position = [], [], 0
+    parts: list[str] = []
+    page_map: list[tuple[int, int, int]] = []
+    position = 0
     for number, page_text in enumerate(pages, start=1):
         if parts:
             parts.append("\n\n")

@@ -218,11 +218,12 @@ def _config_files(source: str) -> str | None:
 
 def context_length(model: ColBERT, name: str, requested: int | None) -> int:
     """Tokens per encoding window (special and prefix tokens included)."""
-    config = model[0].auto_model.config
+    transformer: Any = model[0]
+    config = transformer.auto_model.config
     limit = position_limit(config)
     if requested is None:
         requested = KNOWN_DOCUMENT_LENGTHS.get(name) or (
-            limit if limit is not None else int(model.document_length)
+            limit if limit is not None else _whole(model.document_length)
         )
     return min(requested, limit) if limit is not None else requested
 
@@ -231,12 +232,20 @@ def fingerprint(model: ColBERT) -> ModelFingerprint:
     """The fingerprint an index stores for ``model`` (a model from :func:`load_model`)."""
     dim = model.get_sentence_embedding_dimension()
     if dim is None:  # some stacks only know it from their last dense layer
-        dim = int(model.encode(["dim"], is_query=True)[0].shape[-1])
+        encoded: Any = model.encode(["dim"], is_query=True)
+        dim = int(encoded[0].shape[-1])
     return ModelFingerprint(
         name=model_name(model) or str(model.model_card_data.base_model),
         dim=int(dim),
         query_prefix=model.query_prefix or "",
         document_prefix=model.document_prefix or "",
-        query_length=int(model.query_length),
-        document_length=int(model.document_length),
+        query_length=_whole(model.query_length),
+        document_length=_whole(model.document_length),
     )
+
+
+def _whole(value: int | None) -> int:
+    """A model length PyLate always sets once loaded (typed optional in PyLate)."""
+    if value is None:
+        raise InvalidInputError("the model has no query or document length; set it in PyLate")
+    return int(value)

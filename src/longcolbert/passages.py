@@ -56,7 +56,8 @@ def context_tokens(passage_tokens: int) -> int:
 
 def sentence_units(text: str) -> list[tuple[int, int]]:
     """Char spans of sentences, paragraphs and list items, trimmed of whitespace."""
-    units, position = [], 0
+    units: list[tuple[int, int]] = []
+    position = 0
     for match in _BOUNDARY.finditer(text):
         _add_trimmed(text, position, match.start(), units)
         position = match.end()

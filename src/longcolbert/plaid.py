@@ -134,8 +134,8 @@ class PlaidIndex:
         return Candidates([found.positions[i] for i in keep], [found.scores[i] for i in keep],
                           [found.similarities[i] for i in keep])
 
-    def score(self, query: torch.Tensor, positions: Sequence[int], top_k: int | None = None
-              ) -> Candidates:
+    def score(self, query: torch.Tensor, positions: Sequence[int] | np.ndarray,
+              top_k: int | None = None) -> Candidates:
         """MaxSim of these documents on their decompressed embeddings, best first.
 
         The similarity matrices are views into a buffer the next search reuses
@@ -184,9 +184,9 @@ class PlaidIndex:
         probe = min(self.n_probe, n_centroids)
         best, ids = centroid_scores.topk(min(probe + 1, n_centroids), dim=1)
         floor = best[:, probe] if probe < n_centroids else best[:, -1]
-        best, ids = best[:, :probe].numpy(), ids[:, :probe].numpy()
-        list_starts = contents.ivf_starts[ids].reshape(-1)
-        lengths = contents.ivf_starts[ids + 1].reshape(-1) - list_starts
+        best_scores, best_ids = best[:, :probe].numpy(), ids[:, :probe].numpy()
+        list_starts = contents.ivf_starts[best_ids].reshape(-1)
+        lengths = contents.ivf_starts[best_ids + 1].reshape(-1) - list_starts
         total = int(lengths.sum())
         n_docs = len(contents.doclens)
         per_token = floor[:, None].repeat(1, n_docs).reshape(-1)
@@ -195,7 +195,7 @@ class PlaidIndex:
             rows = np.repeat(list_starts - entry_starts, lengths) + np.arange(total)
             token = np.repeat(np.repeat(np.arange(n_q), probe), lengths)
             target = torch.from_numpy(token * n_docs + contents.ivf_docs[rows])
-            values = torch.from_numpy(np.repeat(best.reshape(-1), lengths))
+            values = torch.from_numpy(np.repeat(best_scores.reshape(-1), lengths))
             per_token.scatter_reduce_(0, target, values, reduce="amax")
         return per_token.reshape(n_q, n_docs).sum(dim=0)
 
@@ -204,9 +204,9 @@ class PlaidIndex:
         contents = self._contents
         if contents is None or not len(positions):
             return []
-        positions = np.asarray(positions, dtype=np.int64)
-        lengths = contents.doclens[positions].tolist()
-        return list(torch.split(contents.decompress(positions), lengths))
+        chosen = np.asarray(positions, dtype=np.int64)
+        lengths = contents.doclens[chosen].tolist()
+        return list(torch.split(contents.decompress(chosen), lengths))
 
     def remove_litter(self, keep: int) -> None:
         """Delete generation folders other than ``keep`` (left by crashes or replaced)."""

@@ -101,55 +101,61 @@ class GenerationWriter:
 
     def finish(self) -> bool:
         """Write the final arrays and move the folder into place; False if the index is empty."""
-        current = self.current
-        kept_lengths = current.doclens[self.kept] if current is not None else np.zeros(0, np.int64)
         if self._open_rows:
             raise ValueError("a document's rows were added but end_document() was not called")
+        current = self.current
+        kept_lengths = current.doclens[self.kept] if current is not None else np.zeros(0, np.int64)
         doclens = np.concatenate([kept_lengths, *self.doclens]).astype(np.int64)
         if not len(doclens):
             self.abort()  # an empty index has no folder
             return False
+        codec = self._settle_codec(kept_lengths)
+        output = _Output(self.temporary, codec, int(doclens.sum()))
+        if current is not None and len(self.kept):
+            self._copy_kept(output, codec, current, kept_lengths)
+        self._append_parts(output)
+        output.close()
+        self._seal(codec, doclens)
+        return True
+
+    def _settle_codec(self, kept_lengths: np.ndarray) -> ResidualCodec:
+        """The generation's codec: the one given, or one trained now on the sample, after
+        which the parked raw batches are compressed with it."""
         if self.codec is None:
-            self.codec = self._train(kept_lengths) if self._parts else current.codec
+            if not self._parts and self.current is not None:
+                self.codec = self.current.codec  # only deletes: nothing to train on
+            else:
+                self.codec = self._train(kept_lengths)
             for part in range(self._parts):
                 raw = self._part(part, "raw")
                 self._save_compressed(part, torch.from_numpy(np.load(raw, allow_pickle=False)))
                 raw.unlink()
-        codec = self.codec
-        total = int(doclens.sum())
-        width = codec.dim * codec.nbits // 8
-        codes = _open(self.temporary / "codes.npy", (total,), codec.code_dtype)
-        residuals = _open(self.temporary / "residuals.npy", (total, width), np.uint8)
-        norms = _open(self.temporary / "norms.npy", (total,), np.float16)
-        done = 0
-        if len(self.kept):
-            for chunk in document_runs(kept_lengths, _COPY_CHUNK_TOKENS):
-                rows = current.rows(self.kept[chunk])
-                old_codes, old_residuals = current.codes[rows], np.asarray(current.residuals[rows])
-                if codec is current.codec:
-                    new_codes, new_residuals, new_norms = old_codes, old_residuals, current.norms[rows]
-                else:  # retrained: recompress what the old codec kept
-                    new_codes, new_residuals = codec.compress(
-                        current.codec.decompress(old_codes, old_residuals)
-                    )
-                    new_norms = codec.norms(new_codes, new_residuals)
-                end = done + len(rows)
-                codes[done:end], residuals[done:end], norms[done:end] = (
-                    new_codes, new_residuals, new_norms
-                )
-                done = end
+        return self.codec
+
+    def _copy_kept(self, output: _Output, codec: ResidualCodec, current: Contents,
+                   kept_lengths: np.ndarray) -> None:
+        """The kept documents of the current generation, first, a few runs at a time;
+        recompressed where the codec was retrained."""
+        for chunk in document_runs(kept_lengths, _COPY_CHUNK_TOKENS):
+            rows = current.rows(self.kept[chunk])
+            codes, residuals = current.codes[rows], np.asarray(current.residuals[rows])
+            if codec is current.codec:
+                output.append(codes, residuals, current.norms[rows])
+            else:  # retrained: recompress what the old codec kept
+                codes, residuals = codec.compress(current.codec.decompress(codes, residuals))
+                output.append(codes, residuals, codec.norms(codes, residuals))
+
+    def _append_parts(self, output: _Output) -> None:
+        """The added batches, in order, each removed once copied."""
         for part in range(self._parts):
-            part_codes = np.load(self._part(part, "codes"), allow_pickle=False)
-            end = done + len(part_codes)
-            codes[done:end] = part_codes
-            residuals[done:end] = np.load(self._part(part, "residuals"), allow_pickle=False)
-            norms[done:end] = np.load(self._part(part, "norms"), allow_pickle=False)
-            for name in ("codes", "residuals", "norms"):
+            names = ("codes", "residuals", "norms")
+            output.append(*(np.load(self._part(part, n), allow_pickle=False) for n in names))
+            for name in names:
                 self._part(part, name).unlink()
-            done = end
-        for array in (codes, residuals, norms):
-            array.flush()
-        del codes, residuals, norms
+
+    def _seal(self, codec: ResidualCodec, doclens: np.ndarray) -> None:
+        """Codec, document lengths and settings written, flushed, and the folder renamed
+        into place: the generation exists whole or not at all."""
         codec.save(self.temporary)
         np.save(self.temporary / "doclens.npy", doclens)
         (self.temporary / "plaid.json").write_text(
@@ -158,7 +164,6 @@ class GenerationWriter:
         fsync_tree(self.temporary)
         self.temporary.rename(self.target)
         fsync_dir(self.target.parent)
-        return True
 
     def abort(self) -> None:
         """Remove the unfinished folder."""
@@ -171,7 +176,7 @@ class GenerationWriter:
         self._sample = []
         new_tokens = int(sum(int(d.sum()) for d in self.doclens))
         kept_tokens = int(kept_lengths.sum())
-        if kept_tokens:
+        if kept_tokens and current is not None:
             share = min(kept_tokens, max(1, round(self._rate * kept_tokens)))
             rows = current.rows(self.kept)
             rows = np.sort(np.random.default_rng(0).choice(rows, share, replace=False))
@@ -183,13 +188,39 @@ class GenerationWriter:
                                    n_centroids=centroid_count(total), trained_tokens=total)
 
     def _save_compressed(self, part: int, vectors: torch.Tensor) -> None:
-        codes, residuals = self.codec.compress(vectors)
+        codec = self.codec
+        assert codec is not None, "compressing needs the codec"
+        codes, residuals = codec.compress(vectors)
         np.save(self._part(part, "codes"), codes)
         np.save(self._part(part, "residuals"), residuals)
-        np.save(self._part(part, "norms"), self.codec.norms(codes, residuals))
+        np.save(self._part(part, "norms"), codec.norms(codes, residuals))
 
     def _part(self, part: int, name: str) -> Path:
         return self.temporary / f"part-{part}-{name}.npy"
+
+
+class _Output:
+    """The final ``codes``, ``residuals`` and ``norms`` arrays of a generation, memory-mapped
+    and filled in order."""
+
+    def __init__(self, folder: Path, codec: ResidualCodec, tokens: int):
+        width = codec.dim * codec.nbits // 8
+        self.codes = _open(folder / "codes.npy", (tokens,), np.dtype(codec.code_dtype))
+        self.residuals = _open(folder / "residuals.npy", (tokens, width), np.dtype(np.uint8))
+        self.norms = _open(folder / "norms.npy", (tokens,), np.dtype(np.float16))
+        self.filled = 0
+
+    def append(self, codes: np.ndarray, residuals: np.ndarray, norms: np.ndarray) -> None:
+        end = self.filled + len(codes)
+        self.codes[self.filled:end] = codes
+        self.residuals[self.filled:end] = residuals
+        self.norms[self.filled:end] = norms
+        self.filled = end
+
+    def close(self) -> None:
+        for array in (self.codes, self.residuals, self.norms):
+            array.flush()
+        del self.codes, self.residuals, self.norms
 
 
 def fsync_tree(folder: Path) -> None:

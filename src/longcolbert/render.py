@@ -180,8 +180,8 @@ def terminal_text(query: str, hits: Sequence[Hit], *, color: bool, width: int = 
                           markup=False)
             body = Text()
             for piece, h in _segments(passage):
-                marked = color and h is not None
-                body.append(piece, f"bold {INK} on {heat(h.score, low, high)}" if marked else "")
+                style = f"bold {INK} on {heat(h.score, low, high)}" if color and h else ""
+                body.append(piece, style)
             console.print(Text("   ").append_text(_squeezed(body)), markup=False)
     return out.getvalue()
 

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from corpus import DOCS, META
 from longcolbert import Index, InvalidInputError, Reranker
 from longcolbert.cli import main
+
+from corpus import DOCS, META
 
 
 @pytest.fixture(scope="module")

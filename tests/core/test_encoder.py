@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import pytest
 import torch
-
-import unicodedata
 
 from longcolbert.encoder import Encoder, _Window
 from longcolbert.errors import InvalidInputError

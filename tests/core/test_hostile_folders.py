@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corpus import DOCS, META
 from longcolbert import (
     DamagedIndexError,
     Index,
@@ -22,6 +21,8 @@ from longcolbert import (
 )
 from longcolbert.cli import main
 from longcolbert.model import _config_files, load_model
+
+from corpus import DOCS, META
 
 EVIL_CODE = "import pathlib\npathlib.Path({marker!r}).write_text('ran')\n" \
             "from pylate.models.Dense import Dense as Evil\n"

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from numerics import assert_same_within
 
 from longcolbert import Index, Reranker
 from longcolbert.engine import _lexical_evidence
 from longcolbert.loaders import load_paths
+
+from numerics import assert_same_within
 
 BTXDOC = Path("/usr/share/doc/texlive-doc/bibtex/base/btxdoc.pdf")
 

@@ -12,14 +12,15 @@ import time
 import numpy as np
 import pytest
 
-from longcolbert import Index, IncompatibleModelError, InvalidInputError, UnsafeIndexError
-from numerics import assert_same_within
+from longcolbert import IncompatibleModelError, Index, InvalidInputError, UnsafeIndexError
 from longcolbert.errors import LongColBERTError
 from longcolbert.loaders import Document
 from longcolbert.model import fingerprint
 from longcolbert.plaid_format import check_safe
 
 from corpus import DOCS, META
+from numerics import assert_same_within
+
 
 def build(path, model):
     index = Index(path, model=model)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numerics import assert_same_within
 
 from longcolbert import Reranker
 from longcolbert.encoder import Encoder
@@ -16,6 +15,8 @@ from longcolbert.passages import (
     sentence_units,
     with_highlights,
 )
+
+from numerics import assert_same_within
 
 TEXT = (
     "Termination. Either party may end the agreement at any time.\n"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from corpus import DOCS, META
-from html_elements import Elements
 
 from longcolbert import Hits, Index, Reranker, display
 from longcolbert.cli import main
 from longcolbert.render import HEAT, INK, contrast_ratio, terminal_text
+
+from corpus import DOCS, META
+from html_elements import Elements
 
 HOSTILE = "Notice <script>alert('x')</script> & the period of notice is three months."
 

@@ -6,16 +6,17 @@ import re
 from operator import itemgetter
 
 import pytest
-from corpus import REAL_PDF
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnablePassthrough
-from langchain_longcolbert import LongColBERTRetriever
 
+from langchain_longcolbert import LongColBERTRetriever
 from longcolbert import Index
+
+from corpus import REAL_PDF
 
 PROMPT = ChatPromptTemplate.from_messages(
     [

@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 
 import pytest
-from corpus import DOCS
 from langchain_core.documents import Document
+
 from langchain_longcolbert import LongColBERTReranker
+
+from corpus import DOCS
 
 QUERY = "what is the notice period for termination"
 FILLER = "Water tomatoes in the morning and prune the roses in early spring. " * 80

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from corpus import DOCS, META, REAL_PDF, needs_pdf
 from langchain_core.documents import Document
-from langchain_longcolbert import LongColBERTRetriever
-from loop_check import run_counting_ticks
 
+from langchain_longcolbert import LongColBERTRetriever
 from longcolbert import Index, InvalidInputError
+
+from corpus import DOCS, META, REAL_PDF, needs_pdf
+from loop_check import run_counting_ticks
 
 
 @pytest.fixture
@@ -123,6 +124,7 @@ async def test_ainvoke_matches_invoke_and_leaves_the_event_loop_free(retriever):
 
 def test_display_renders_retrieved_documents_with_their_highlights(retriever):
     from longcolbert import display
+
     from html_elements import Elements
 
     docs = retriever.invoke("what is the notice period for termination", k=2)

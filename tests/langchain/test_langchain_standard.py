@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from langchain_longcolbert import LongColBERTRetriever
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
+from langchain_longcolbert import LongColBERTRetriever
 from longcolbert import Index
 
 

@@ -8,9 +8,9 @@ import warnings
 import pytest
 from langchain_core.documents import Document
 from langchain_core.indexing import InMemoryRecordManager, index
-from langchain_longcolbert import LongColBERTRetriever, LongColBERTVectorStore
 from langchain_tests.integration_tests import VectorStoreIntegrationTests
 
+from langchain_longcolbert import LongColBERTRetriever, LongColBERTVectorStore
 from longcolbert import Index, InvalidInputError
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from isolation import imported_packages, run_python
 
 PACKAGES = ["llama_index.retrievers.longcolbert", "llama_index.postprocessor.longcolbert_rerank"]

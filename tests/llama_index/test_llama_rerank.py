@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from corpus import DOCS
 from llama_index.core.callbacks import CallbackManager, CBEventType, LlamaDebugHandler
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.schema import NodeRelationship, NodeWithScore, RelatedNodeInfo, TextNode
 from llama_index.postprocessor.longcolbert_rerank import LongColBERTRerank
+
+from corpus import DOCS
 from loop_check import run_counting_ticks
 from numerics import assert_same_within
 

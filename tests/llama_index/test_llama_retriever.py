@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from corpus import DOCS, REAL_PDF, needs_pdf
 from llama_index.core import Document, SimpleDirectoryReader
 from llama_index.core.schema import NodeRelationship, TextNode
 from llama_index.core.vector_stores.types import (
@@ -13,11 +12,13 @@ from llama_index.core.vector_stores.types import (
     MetadataFilters,
 )
 from llama_index.retrievers.longcolbert import LongColBERTRetriever
-from loop_check import run_counting_ticks
-from numerics import assert_same_within
 
 from longcolbert import Index, InvalidInputError
 from longcolbert.loaders import load_paths
+
+from corpus import DOCS, REAL_PDF, needs_pdf
+from loop_check import run_counting_ticks
+from numerics import assert_same_within
 
 QUERY = "what is the notice period for termination"
 
@@ -154,6 +155,7 @@ def test_engine_pdf_loader_documents_give_pages(tmp_path, standin_model):
 
 def test_display_renders_source_nodes_with_their_highlights(shared_index):
     from longcolbert import display
+
     from html_elements import Elements
 
     results = LongColBERTRetriever(shared_index, similarity_top_k=2).retrieve(

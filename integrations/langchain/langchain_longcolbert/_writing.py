@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.documents import Document
+
 from longcolbert import Index
 
 

@@ -13,10 +13,11 @@ from typing import Any
 
 from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
+from pydantic import ConfigDict, Field, PrivateAttr
+
 from longcolbert import DEFAULT_MODEL, Hit, Reranker, passage_id
 from longcolbert.defaults import TOP_N
 from longcolbert.model import DTYPE_HELP
-from pydantic import ConfigDict, Field, PrivateAttr
 
 
 class LongColBERTReranker(BaseDocumentCompressor):

@@ -20,11 +20,11 @@ from langchain_core.callbacks import (
 )
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from longcolbert import Hit, Index, Passage, passage_id
-from longcolbert.results import with_result_keys
 from pydantic import ConfigDict, Field, model_validator
 
 from langchain_longcolbert._writing import add_documents, delete_documents
+from longcolbert import Hit, Index, Passage, passage_id
+from longcolbert.results import with_result_keys
 
 _SEARCH_OPTIONS = ("k", "passages_per_document", "filter")
 

@@ -21,10 +21,10 @@ from typing import Any
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
-from longcolbert import Index
 
 from langchain_longcolbert._writing import add_documents, delete_documents
 from langchain_longcolbert.retrievers import LongColBERTRetriever
+from longcolbert import Index
 
 _NO_EMBEDDINGS = (
     "longcolbert encodes with its own ColBERT model, not an Embeddings object; "

@@ -22,6 +22,7 @@ from llama_index.core.schema import (
     RelatedNodeInfo,
     TextNode,
 )
+
 from longcolbert import DEFAULT_MODEL, Hit, Reranker, passage_id
 from longcolbert.defaults import TOP_N
 from longcolbert.model import DTYPE_HELP, model_name
@@ -76,7 +77,7 @@ class LongColBERTRerank(BaseNodePostprocessor):
     def __init__(self, *, model: Any = DEFAULT_MODEL, **kwargs: Any) -> None:
         loaded = None if isinstance(model, str) else model
         name = model if loaded is None else (model_name(model) or type(model).__name__)
-        super().__init__(model=name, **kwargs)
+        super().__init__(model=name, **kwargs)  # type: ignore[call-arg]  # a pydantic field
         if loaded is not None:  # an already loaded PyLate model is used as is
             self._engine = Reranker(loaded, document_length=self.document_length)
 

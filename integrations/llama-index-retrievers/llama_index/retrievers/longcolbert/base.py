@@ -31,6 +31,7 @@ from llama_index.core.vector_stores.types import (
     MetadataFilter,
     MetadataFilters,
 )
+
 from longcolbert import Document as EngineDocument
 from longcolbert import Hit, Index, Passage, passage_id
 from longcolbert.results import with_result_keys
@@ -49,7 +50,7 @@ _OPERATORS = {
 def _engine_condition(item: MetadataFilter) -> dict[str, Any]:
     """One ``MetadataFilter`` in the engine's filter syntax (see ``longcolbert.filters``)."""
     if item.operator in _OPERATORS:
-        value = item.value
+        value: Any = item.value
         if item.operator in (FilterOperator.IN, FilterOperator.NIN) and not isinstance(
                 value, (list, tuple)):
             value = [value]
