@@ -36,11 +36,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
 
-from encoding_speed import source_texts  # noqa: E402
-
-from local_models import build_standin  # noqa: E402
+from common import build_standin, source_texts  # noqa: E402
 
 WORK = HERE / "work"
 ONE_BATCH = 1 << 40

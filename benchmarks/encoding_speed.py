@@ -20,7 +20,6 @@ Results go to ``benchmarks/results/encoding_speed.json``.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import platform
@@ -33,9 +32,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
-# Python's library docs as reStructuredText (python3-doc); PYTHON_DOCS_GLOB points elsewhere
-DOCS_GLOB = os.environ.get("PYTHON_DOCS_GLOB", "/usr/share/doc/python3*/html/_sources/library/*.txt")
+from common import build_shape_twin, source_texts  # noqa: E402
+
 DEFAULT_TWIN = HERE / "work" / "twin"
 
 # name -> (documents: list of token counts, as a seeded recipe)
@@ -52,13 +50,6 @@ RUNS = [  # (set, encoder)
     ("mixed", "stock"), ("mixed", "longcolbert"),
     ("8k-x3", "stock"), ("8k-x3", "longcolbert"), ("8k-x8", "longcolbert"),
 ]
-
-
-def source_texts() -> list[str]:
-    paths = sorted(glob.glob(DOCS_GLOB))
-    if not paths:
-        sys.exit("error: Python's docs are missing; install python3-doc (scripts/setup.sh does)")
-    return [Path(p).read_text(encoding="utf-8") for p in paths]
 
 
 def documents(tokenizer, name: str) -> list[str]:
@@ -180,8 +171,6 @@ def main() -> None:
     if args.equality:
         print(json.dumps(equality(args.twin)))
         return
-
-    from local_models import build_shape_twin
 
     build_shape_twin(args.twin, source_texts())
     results = {"machine": {"cpu": platform.processor() or platform.machine(),

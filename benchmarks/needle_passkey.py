@@ -31,12 +31,11 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+
+from common import build_standin, docs_folder  # noqa: E402
 
 from longcolbert import Document, Index  # noqa: E402
 from longcolbert.model import load_model  # noqa: E402
-
-from local_models import build_standin  # noqa: E402
 
 LENGTHS = [1024, 2048, 4096, 8192, 16384, 32768]
 FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "
@@ -118,10 +117,7 @@ def main() -> None:
     args = parser.parse_args()
 
     model = load_model(str(build_standin(Path(args.model), dim=384)))
-    folder = sorted(Path("/usr/share/doc").glob("python3*/html/_sources/library"))
-    if not folder:
-        sys.exit("python3-doc is not installed: apt-get install python3-doc")
-    pages = [p.read_text(encoding="utf-8") for p in sorted(folder[0].glob("*.txt"))]
+    pages = [p.read_text(encoding="utf-8") for p in sorted(docs_folder().glob("*.txt"))]
     rng = random.Random(20261127)
     cases = [(task, length, item) for task in ("passkey", "needle") for length in LENGTHS
              for item in build(task, length, args.per_length, rng, pages, model.tokenizer)]

@@ -46,15 +46,14 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+
+from common import build_standin, docs_folder  # noqa: E402
 
 from longcolbert import Index  # noqa: E402
 from longcolbert.encoder import Encoder  # noqa: E402
 from longcolbert.lexical import Words  # noqa: E402
 from longcolbert.model import load_model  # noqa: E402
 from longcolbert.passages import DocumentLayout, _unit_window_ends  # noqa: E402
-
-from local_models import build_standin  # noqa: E402
 
 QUESTIONS = HERE / "passage_questions.json"
 # Function words a paraphrase may share with its gold span.
@@ -64,13 +63,6 @@ did done have has had not no can could should would will shall may might must so
 here what which who whom whose when where why how all any each both either some such only just
 also too very more most other into onto over under about after before again once up down out off
 own same nor few one s t""".split())
-
-
-def docs_folder() -> Path:
-    found = sorted(Path("/usr/share/doc").glob("python3*/html/_sources/library"))
-    if not found:
-        sys.exit("python3-doc is not installed: apt-get install python3-doc")
-    return found[0]
 
 
 @dataclass

@@ -16,7 +16,6 @@ Run:  .venv/bin/python benchmarks/python_docs_quality.py [--index DIR]
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import subprocess
 import sys
@@ -24,19 +23,11 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
+
+from common import build_standin, docs_folder  # noqa: E402
 
 from longcolbert import Index  # noqa: E402
 from longcolbert.model import load_model  # noqa: E402
-
-from local_models import build_standin  # noqa: E402
-
-
-def docs_folder() -> Path:
-    found = sorted(glob.glob("/usr/share/doc/python3*/html/_sources/library"))
-    if not found:
-        sys.exit("python3-doc is not installed: apt-get install python3-doc")
-    return Path(found[0])
 
 
 def evaluate(index: Index, questions: list[dict]) -> dict:

@@ -33,7 +33,6 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -41,17 +40,14 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))
 
-from encoding_speed import source_texts  # noqa: E402
+from common import build_shape_twin, source_texts  # noqa: E402
 
 from longcolbert import Index  # noqa: E402
 from longcolbert.encoder import EncodedDocument, Encoder  # noqa: E402
 from longcolbert.loaders import Document  # noqa: E402
 from longcolbert.model import fingerprint, load_model  # noqa: E402
 from longcolbert.plaid import PlaidIndex  # noqa: E402
-
-from local_models import build_shape_twin  # noqa: E402
 
 WORK = HERE / "work"
 DIM = 64
