@@ -48,3 +48,11 @@ def test_plaid_reader_and_writer_share_only_the_format():
     assert "plaid_writer" not in graph["plaid"] and "plaid" not in graph["plaid_writer"]
     assert "plaid_format" in graph["plaid"] and "plaid_format" in graph["plaid_writer"]
     assert "plaid_writer" not in graph["plaid_format"] and "plaid" not in graph["plaid_format"]
+
+
+def test_the_readme_says_where_every_module_lives():
+    readme = (PACKAGE.parents[1] / "README.md").read_text()
+    section = readme[readme.index("### Where each step lives"):]
+    missing = [p.name for p in PACKAGE.glob("*.py")
+               if p.name != "__init__.py" and f"`{p.name}`" not in section]
+    assert not missing, f"README's 'Where each step lives' does not name {missing}"
