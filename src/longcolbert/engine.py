@@ -14,7 +14,7 @@ import threading
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, cast
 
 import numpy as np
 from filelock import FileLock
@@ -398,8 +398,9 @@ class Index:
             Document(
                 str(ids[i]),
                 texts[i],
-                dict(metadatas[i]) if metadatas else {},
-                list(page_maps[i]) if page_maps else [],
+                # as given: _checked refuses what is not a dict or a list, in one line
+                cast(dict, metadatas[i]) if metadatas else {},
+                cast(list, page_maps[i]) if page_maps else [],
             )
             for i in range(n)
         ]

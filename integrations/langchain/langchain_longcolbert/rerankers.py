@@ -72,16 +72,16 @@ class LongColBERTReranker(BaseDocumentCompressor):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")  # typos fail
 
-    _engine: Reranker | None = PrivateAttr(default=None)
+    _engine: Reranker = PrivateAttr()
+
+    def model_post_init(self, context: Any) -> None:
+        # the engine's Reranker loads the model on its first rerank, not here
+        self._engine = Reranker(self.model, document_length=self.document_length,
+                                device=self.device, dtype=self.dtype)
 
     @property
     def engine(self) -> Reranker:
-        """The longcolbert ``Reranker`` (loads the model on first use)."""
-        if self._engine is None:
-            self._engine = Reranker(
-                self.model, document_length=self.document_length, device=self.device,
-                dtype=self.dtype,
-            )
+        """The longcolbert ``Reranker`` (it loads the model on first use)."""
         return self._engine
 
     def _reranked(self, hit: Hit, source: Document) -> list[Document]:

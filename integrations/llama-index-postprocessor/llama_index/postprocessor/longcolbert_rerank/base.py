@@ -72,14 +72,14 @@ class LongColBERTRerank(BaseNodePostprocessor):
     device: str | None = Field(default=None, description="Torch device; by default PyLate's.")
     dtype: str = Field(default="auto", description=DTYPE_HELP)
 
-    _engine: Reranker | None = PrivateAttr(default=None)
+    _engine: Reranker = PrivateAttr()
 
     def __init__(self, *, model: Any = DEFAULT_MODEL, **kwargs: Any) -> None:
-        loaded = None if isinstance(model, str) else model
-        name = model if loaded is None else (model_name(model) or type(model).__name__)
+        name = model if isinstance(model, str) else (model_name(model) or type(model).__name__)
         super().__init__(model=name, **kwargs)  # type: ignore[call-arg]  # a pydantic field
-        if loaded is not None:  # an already loaded PyLate model is used as is
-            self._engine = Reranker(loaded, document_length=self.document_length)
+        # a name loads on the first rerank; an already loaded PyLate model is used as is
+        self._engine = Reranker(model, document_length=self.document_length,
+                                device=self.device, dtype=self.dtype)
 
     @classmethod
     def class_name(cls) -> str:
@@ -87,12 +87,7 @@ class LongColBERTRerank(BaseNodePostprocessor):
 
     @property
     def engine(self) -> Reranker:
-        """The longcolbert ``Reranker`` (loads the model on first use)."""
-        if self._engine is None:
-            self._engine = Reranker(
-                self.model, document_length=self.document_length, device=self.device,
-                dtype=self.dtype,
-            )
+        """The longcolbert ``Reranker`` (it loads the model on first use)."""
         return self._engine
 
     def _reranked(self, hit: Hit, source: NodeWithScore) -> list[NodeWithScore]:
