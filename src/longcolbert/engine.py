@@ -74,7 +74,7 @@ KEYWORD_SHARE = 0.1  # query words in at most this share of units find keyword c
 MARKED_SHARE = 0.25  # query words in at most this share of units are marked in highlights
 
 
-class _ModelHolder:
+class ModelHolder:
     """Loads the model (and its encoder) on first use, so `info` or `delete` never load it.
 
     ``from_index``: the name came from an index folder, not from the user. Such a
@@ -143,7 +143,7 @@ def _lexical_evidence(store: Store, query: EncodedQuery) -> _Lexical | None:
     return _Lexical(weights, list(dict.fromkeys(keywords)), marked)
 
 
-def _rank(
+def rank_documents(
     documents: Sequence[StoredDocument],
     similarities: Sequence[np.ndarray],
     query: EncodedQuery,
@@ -206,7 +206,7 @@ def _token_offsets(doc: StoredDocument) -> np.ndarray:
     return doc.offsets
 
 
-def _checked(document: Document) -> Document:
+def checked_document(document: Document) -> Document:
     """``document`` as it will be stored, or a one-line InvalidInputError (see :mod:`.checks`)."""
     doc_id = checked_id(document.id)
     text = checked_text(doc_id, document.text)
@@ -273,7 +273,7 @@ class Index:
             model = stored.name if stored else DEFAULT_MODEL
             if stored and document_length is None:
                 document_length = stored.document_length
-        self._model = _ModelHolder(model, document_length, device, token_budget, dtype,
+        self._model = ModelHolder(model, document_length, device, token_budget, dtype,
                                    trust_remote_code=trust_remote_code, from_index=from_index)
         if stored and isinstance(model, str):  # a wrong name fails before any loading
             stored.check_compatible(replace(stored, name=self._model.name))
@@ -427,7 +427,7 @@ class Index:
         """
         if not documents:
             raise InvalidInputError("no documents given; pass at least one")
-        documents = [_checked(d) for d in documents]  # nothing is written unless all pass
+        documents = [checked_document(d) for d in documents]  # nothing is written unless all pass
         ids = [d.id for d in documents]
         if len(set(ids)) != len(ids):
             duplicate = next(i for i in ids if ids.count(i) > 1)
@@ -679,7 +679,7 @@ class Index:
         if not found.positions:
             return Hits()
         documents = self.store.by_plaid_ids(found.positions)
-        return _rank(documents, found.similarities, encoded, passages, self.passage_tokens,
+        return rank_documents(documents, found.similarities, encoded, passages, self.passage_tokens,
                      self.document_score, k, lexical)
 
     def search_passages(
@@ -740,7 +740,7 @@ class Reranker:
         trust_remote_code: bool = False,
     ):
         check_choice("document_score", document_score, DOCUMENT_SCORES)
-        self._model = _ModelHolder(model, document_length, device, token_budget, dtype,
+        self._model = ModelHolder(model, document_length, device, token_budget, dtype,
                                    trust_remote_code=trust_remote_code)
         self.passage_tokens = passage_tokens
         self.document_score = document_score
@@ -803,5 +803,5 @@ class Reranker:
             lexical = _lexical_evidence(store, encoded_query)
             store.close()
         similarities = [(encoded_query.embeddings @ e.embeddings.T).numpy() for e in encoded]
-        return _rank(documents, similarities, encoded_query, passages,
+        return rank_documents(documents, similarities, encoded_query, passages,
                      self.passage_tokens, self.document_score, top_n, lexical, positions=True)

@@ -1,0 +1,120 @@
+"""longcolbert's metadata filters (:mod:`longcolbert.filters`) as a Qdrant payload filter.
+
+The same syntax as the embedded index: a value (equality), a list (any of),
+operators ``$eq $ne $in $nin $gt $gte $lt $lte $contains`` and ``$and`` / ``$or``.
+Metadata lives under the payload key ``metadata``; ``$ne`` and ``$nin`` match
+documents without the field, as in the embedded index. Qdrant compares numbers
+only, so ``$gt`` and friends on strings are refused here with the remedy.
+
+>>> from qdrant_client import models  # doctest: +SKIP
+>>> qdrant_filter({"topic": "law", "year": {"$gte": 2020}})  # doctest: +SKIP
+Filter(must=[FieldCondition(key='metadata.topic', ...), FieldCondition(key='metadata.year', range=Range(gte=2020.0))])
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from .errors import InvalidInputError
+from .filters import EXAMPLE, OPERATORS
+
+_RANGES = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
+
+
+def qdrant_filter(where: Mapping[str, Any]) -> Any:
+    """A ``qdrant_client.models.Filter`` for the longcolbert filter ``where``."""
+    from qdrant_client import models
+
+    if not isinstance(where, Mapping) or not where:
+        raise InvalidInputError(f"a filter is a non-empty dict, {EXAMPLE}")
+    must: list[Any] = []
+    for key, value in where.items():
+        if key in ("$and", "$or"):
+            if not isinstance(value, list) or not value:
+                raise InvalidInputError(f"{key} takes a non-empty list of filters, {EXAMPLE}")
+            parts = [qdrant_filter(part) for part in value]
+            must.append(models.Filter(must=parts) if key == "$and" else models.Filter(should=parts))
+        else:
+            must.append(_field(_key(key), value))
+    return models.Filter(must=must)
+
+
+def _key(key: Any) -> str:
+    if not isinstance(key, str) or not key or key.startswith("$") or any(c in key for c in '".[]'):
+        raise InvalidInputError(
+            f"bad filter key {key!r} for a Qdrant index; use a metadata field name without "
+            f"dots, brackets or quotes, {EXAMPLE}"
+        )
+    return f"metadata.{key}"
+
+
+def _scalar(key: str, value: Any) -> Any:
+    if value is not None and (not isinstance(value, (str, int, float, bool)) or (
+            isinstance(value, float) and not math.isfinite(value))):
+        raise InvalidInputError(
+            f"filter value {value!r} for {key!r} is not a string, finite number, bool or None"
+        )
+    return value
+
+
+def _field(key: str, value: Any) -> Any:
+    """The condition on one metadata field."""
+    from qdrant_client import models
+
+    if isinstance(value, Mapping):
+        unknown = [op for op in value if op not in OPERATORS]
+        if unknown or not value:
+            raise InvalidInputError(
+                f"unknown filter operator {unknown[0] if unknown else '{}'!r} for {key!r}; "
+                f"use one of {', '.join(OPERATORS)}"
+            )
+        return models.Filter(must=[_operator(key, op, v) for op, v in value.items()])
+    if isinstance(value, list):
+        return _any_of(key, value)
+    return _any_of(key, [value])
+
+
+def _any_of(key: str, values: list[Any]) -> Any:
+    """The field equals one of ``values`` (None: missing or null)."""
+    from qdrant_client import models
+
+    values = [_scalar(key, v) for v in values]
+    present = [v for v in values if v is not None]
+    should: list[Any] = []
+    if present:
+        should.append(models.FieldCondition(key=key, match=models.MatchAny(any=present))
+                      if all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in present)
+                      and len({type(v) for v in present}) == 1
+                      else models.Filter(should=[
+                          models.FieldCondition(key=key, match=models.MatchValue(value=v))
+                          for v in present]))
+    if len(present) < len(values):
+        should.append(models.IsNullCondition(is_null=models.PayloadField(key=key)))
+        should.append(models.IsEmptyCondition(is_empty=models.PayloadField(key=key)))
+    if not should:
+        return models.Filter(must=[models.HasIdCondition(has_id=[])])  # any of nothing
+    return models.Filter(should=should)
+
+
+def _operator(key: str, operator: str, value: Any) -> Any:
+    from qdrant_client import models
+
+    if operator == "$eq":
+        return _any_of(key, [value])
+    if operator == "$ne":
+        return models.Filter(must_not=[_any_of(key, [value])])
+    if operator in ("$in", "$nin"):
+        if not isinstance(value, list):
+            raise InvalidInputError(f"{operator} for {key!r} takes a list, {EXAMPLE}")
+        inside = _any_of(key, value)
+        return inside if operator == "$in" else models.Filter(must_not=[inside])
+    if operator == "$contains":  # a list-valued field holds the value
+        return models.FieldCondition(key=key, match=models.MatchValue(value=_scalar(key, value)))
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)):
+        raise InvalidInputError(
+            f"{operator} for {key!r} compares with a finite number in a Qdrant index "
+            f"(got {value!r}); compare strings in the embedded index"
+        )
+    return models.FieldCondition(key=key, range=models.Range(**{_RANGES[operator]: value}))

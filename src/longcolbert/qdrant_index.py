@@ -1,0 +1,373 @@
+"""The same whole-document search with Qdrant holding everything (first step of issue 17).
+
+Documents are encoded whole by longcolbert's encoder, exactly as for the embedded
+index; what goes into Qdrant is their contextualized token vectors, cut into
+*segments*: runs of at most ``segment_tokens`` rows that start at sentence
+boundaries and together tile the text. One segment is one point:
+
+* ``tokens``: its rows as a multivector (float16, MaxSim, no HNSW graph);
+* ``pooled``: the mean of its rows, HNSW-indexed: the first stage of a search;
+* payload: ``doc_id``, ``segment``, its text and char offsets, each row's char
+  span, the document's ``metadata`` (filters run on it) and, on segment 0, the
+  page map and the number of segments.
+
+A search prefetches segments by their pooled vector, rescores them by MaxSim on
+their token vectors inside Qdrant and groups them by document; the best documents'
+segments then come back with their vectors, and passages, highlights and the
+document score are computed by the same code as the embedded index
+(:func:`longcolbert.engine.rank_documents`). Nothing lives outside Qdrant, so any
+number of stateless clients can search one collection.
+
+A document's points are written invisible (``visible: false``); once all of them
+are in, the document's older points are deleted and the new ones made visible, so
+a search never sees a half-written document. (A crash between those two steps
+leaves the document out until it is added again; an interrupted first write leaves
+only invisible points, removed by the next write of that id.)
+
+>>> index = QdrantIndex(":memory:", "docs", model="./my-colbert")  # doctest: +SKIP
+>>> index.add(["Rivers reach the sea."], ids=["rivers"])            # doctest: +SKIP
+>>> index.search("where do rivers go", k=1)[0].passages[0].text     # doctest: +SKIP
+'Rivers reach the sea.'
+
+Not yet here (issue 17): the CLI and ``Index`` contract (``qdrant://`` URLs,
+``--backend qdrant``), hybrid lexical evidence, a MUVERA first stage, and the
+parity benchmark. Requires ``pip install "longcolbert[qdrant]"``.
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .defaults import PASSAGE_TOKENS, TOKEN_BUDGET, DocumentScore
+from .engine import ModelHolder, checked_document, rank_documents
+from .errors import IncompatibleModelError, InvalidInputError, LongColBERTError
+from .loaders import Document
+from .model import DEFAULT_MODEL, fingerprint
+from .passages import sentence_unit_array
+from .qdrant_filters import qdrant_filter
+from .results import Hits
+from .store import StoredDocument
+
+SEGMENT_TOKENS = 256  # rows per point: a passage-sized candidate, far below Qdrant's limit
+PREFETCH = 200  # segments the pooled first stage hands to MaxSim
+CANDIDATES = 30  # documents scored exactly, as in the embedded index
+_NAMESPACE = uuid.UUID("5d1c7a52-3f0e-4c56-9a55-6c6f6e67636f")
+
+
+class QdrantIndex:
+    """Whole-document ColBERT search over a Qdrant collection, with passages and highlights.
+
+    ``location`` is ``":memory:"``, a local folder (qdrant-client's local mode), a
+    server URL (``http://host:6333``), or a ready ``QdrantClient``; ``api_key``
+    defaults to ``QDRANT_API_KEY``. The collection is created on first use and
+    records the model's fingerprint: a different model is refused.
+    """
+
+    def __init__(
+        self,
+        location: str | Any,
+        collection: str,
+        model: str | Any = DEFAULT_MODEL,
+        *,
+        document_length: int | None = None,
+        device: str | None = None,
+        dtype: str = "auto",
+        passage_tokens: int = PASSAGE_TOKENS,
+        document_score: DocumentScore = "passage",
+        segment_tokens: int = SEGMENT_TOKENS,
+        token_budget: int = TOKEN_BUDGET,
+        api_key: str | None = None,
+    ):
+        self.client = _client(location, api_key)
+        self.collection = collection
+        self._model = ModelHolder(model, document_length, device, token_budget, dtype)
+        self.passage_tokens = passage_tokens
+        self.document_score = document_score
+        self.segment_tokens = segment_tokens
+        self._ready = False
+
+    # -- the collection ----------------------------------------------------------------
+
+    def _collection(self) -> None:
+        """Create the collection for this model, or check it was made by this model."""
+        if self._ready:
+            return
+        from qdrant_client import models
+
+        model = self._model.encoder.model
+        print_ = fingerprint(model).to_dict()
+        if not self.client.collection_exists(self.collection):
+            dim = int(print_["dim"])
+            self.client.create_collection(
+                self.collection,
+                vectors_config={
+                    "tokens": models.VectorParams(
+                        size=dim, distance=models.Distance.DOT, datatype=models.Datatype.FLOAT16,
+                        multivector_config=models.MultiVectorConfig(
+                            comparator=models.MultiVectorComparator.MAX_SIM),
+                        hnsw_config=models.HnswConfigDiff(m=0),  # rescoring only
+                    ),
+                    "pooled": models.VectorParams(size=dim, distance=models.Distance.DOT),
+                },
+                metadata={"longcolbert_model": print_},
+            )
+            with warnings.catch_warnings():  # local mode: "payload indexes have no effect"
+                warnings.simplefilter("ignore", UserWarning)
+                for field, schema in (("doc_id", models.PayloadSchemaType.KEYWORD),
+                                      ("visible", models.PayloadSchemaType.BOOL),
+                                      ("segment", models.PayloadSchemaType.INTEGER)):
+                    self.client.create_payload_index(self.collection, field, field_schema=schema)
+        else:
+            info = self.client.get_collection(self.collection)
+            stored = (info.config.metadata or {}).get("longcolbert_model")
+            if stored is None:
+                raise IncompatibleModelError(
+                    f"Qdrant collection {self.collection!r} was not made by longcolbert; "
+                    "use another collection name")
+            if {k: stored.get(k) for k in ("dim", "name")} != {k: print_[k] for k in ("dim", "name")}:
+                raise IncompatibleModelError(
+                    f"Qdrant collection {self.collection!r} was made with model "
+                    f"{stored.get('name')!r} ({stored.get('dim')} dimensions); open it with that "
+                    "model, or use another collection for this one")
+        self._ready = True
+
+    # -- writing -----------------------------------------------------------------------
+
+    def add(
+        self,
+        texts: Sequence[str],
+        *,
+        ids: Sequence[str] | None = None,
+        metadatas: Sequence[Mapping[str, Any]] | None = None,
+        page_maps: Sequence[Sequence[tuple[int, int, int]]] | None = None,
+    ) -> list[str]:
+        """Add (or replace, by id) whole documents; returns their ids. Ids default to
+        new UUIDs. Each document becomes visible to searches only once whole."""
+        if isinstance(texts, str):
+            raise InvalidInputError("add() takes a list of texts; wrap the text in a list")
+        n = len(texts)
+        ids = list(ids) if ids is not None else [str(uuid.uuid4()) for _ in range(n)]
+        if len(ids) != n or (metadatas is not None and len(metadatas) != n) or (
+                page_maps is not None and len(page_maps) != n):
+            raise InvalidInputError("texts, ids, metadatas and page_maps must have the same length")
+        documents = [checked_document(Document(
+            str(ids[i]), texts[i], dict(metadatas[i]) if metadatas else {},
+            list(page_maps[i]) if page_maps else [])) for i in range(n)]
+        if len({d.id for d in documents}) != n:
+            raise InvalidInputError("the same id twice in one add; give each document its own")
+        self._collection()
+        encoded = self._model.encoder.encode_documents([d.text for d in documents])
+        for document, embedded in zip(documents, encoded):
+            self._write(document, embedded.embeddings, embedded.offsets)
+        return [d.id for d in documents]
+
+    def _write(self, document: Document, rows: torch.Tensor, offsets: np.ndarray) -> None:
+        from qdrant_client import models
+
+        write = uuid.uuid4().hex
+        ranges = segment_rows(offsets, sentence_unit_array(document.text), self.segment_tokens)
+        starts = [0] + [int(offsets[r0][0]) for r0, _ in ranges[1:]] + [len(document.text)]
+        points = []
+        for number, (r0, r1) in enumerate(ranges):
+            vectors = rows[r0:r1]
+            pooled = torch.nn.functional.normalize(vectors.mean(0), dim=0)
+            payload: dict[str, Any] = {
+                "doc_id": document.id, "segment": number, "visible": False, "write": write,
+                "start": starts[number], "end": starts[number + 1],
+                "text": document.text[starts[number]:starts[number + 1]],
+                "offsets": offsets[r0:r1].reshape(-1).tolist(),
+                "metadata": document.metadata,
+            }
+            if number == 0:
+                payload["segments"] = len(ranges)
+                payload["page_map"] = [list(p) for p in document.page_map]
+            points.append(models.PointStruct(
+                id=str(uuid.uuid5(_NAMESPACE, f"{document.id}\x00{write}\x00{number}")),
+                vector={"tokens": vectors.tolist(), "pooled": pooled.tolist()}, payload=payload))
+        self.client.upsert(self.collection, points=points, wait=True)
+        this_write = models.FieldCondition(key="write", match=models.MatchValue(value=write))
+        self.client.delete(self.collection, wait=True, points_selector=models.FilterSelector(
+            filter=models.Filter(must=[_doc(document.id)], must_not=[this_write])))
+        self.client.set_payload(self.collection, payload={"visible": True}, wait=True,
+                                points=models.Filter(must=[_doc(document.id), this_write]))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Delete whole documents by id; an id that is not there is an error with the remedy."""
+        from qdrant_client import models
+
+        ids = [ids] if isinstance(ids, str) else [str(i) for i in ids]
+        self._collection()
+        missing = sorted(set(ids) - set(self._visible_ids(ids)))
+        if missing:
+            raise InvalidInputError(f"no document with id {missing[0]!r} in Qdrant collection "
+                                    f"{self.collection!r}; check the id (nothing was deleted)")
+        self.client.delete(self.collection, wait=True, points_selector=models.FilterSelector(
+            filter=models.Filter(must=[models.FieldCondition(
+                key="doc_id", match=models.MatchAny(any=ids))])))
+
+    # -- reading -----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        self._collection()
+        return int(self.client.count(self.collection, exact=True,
+                                     count_filter=_visible(_first_segment())).count)
+
+    def ids(self) -> list[str]:
+        return self._visible_ids(None)
+
+    def _visible_ids(self, among: Sequence[str] | None) -> list[str]:
+        from qdrant_client import models
+
+        self._collection()
+        conditions = [_first_segment()]
+        if among is not None:
+            conditions.append(models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(among))))
+        found, offset = [], None
+        while True:
+            points, offset = self.client.scroll(self.collection, scroll_filter=_visible(*conditions),
+                                                limit=1000, offset=offset, with_payload=["doc_id"])
+            found += [p.payload["doc_id"] for p in points]
+            if offset is None:
+                return found
+
+    def get(self, doc_id: str) -> StoredDocument:
+        """A stored document (text, metadata, page map, token offsets) by id."""
+        self._collection()
+        found = self._documents([doc_id], with_rows=False)
+        if not found:
+            raise InvalidInputError(f"no document with id {doc_id!r} in Qdrant collection "
+                                    f"{self.collection!r}")
+        return found[0][0]
+
+    def search(self, query: str, *, k: int = 10, passages: int = 3,
+               filter: Mapping[str, Any] | None = None) -> Hits:
+        """The ``k`` best documents for ``query``, each with its best ``passages``, as
+        :meth:`longcolbert.Index.search` returns them (lexical evidence aside)."""
+        from qdrant_client import models
+
+        scope = qdrant_filter(filter) if filter else None  # a bad filter fails first
+        self._collection()
+        encoded = self._model.encoder.encode_query(query)
+        query_rows = encoded.embeddings.float()
+        pooled = torch.nn.functional.normalize(query_rows.mean(0), dim=0)
+        condition = _visible(*([scope] if scope is not None else []))
+        groups = self.client.query_points_groups(
+            self.collection, query=query_rows.tolist(), using="tokens", group_by="doc_id",
+            prefetch=models.Prefetch(query=pooled.tolist(), using="pooled", limit=PREFETCH,
+                                     filter=condition),
+            query_filter=condition, limit=max(k, CANDIDATES), group_size=1, with_payload=False,
+        ).groups
+        found = self._documents([str(g.id) for g in groups], with_rows=True)
+        if not found:
+            return Hits()
+        documents = [doc for doc, _ in found]
+        similarities = [(query_rows @ rows.T).numpy() for _, rows in found]
+        return rank_documents(documents, similarities, encoded, passages, self.passage_tokens,
+                              self.document_score, k)
+
+    def _documents(self, doc_ids: Sequence[str], *, with_rows: bool
+                   ) -> list[tuple[StoredDocument, torch.Tensor]]:
+        """The visible documents among ``doc_ids`` (in that order), rebuilt from their
+        segments: text, offsets, metadata, page map and, ``with_rows``, token vectors."""
+        from qdrant_client import models
+
+        if not doc_ids:
+            return []
+        by_doc: dict[str, list[Any]] = {}
+        offset = None
+        while True:
+            points, offset = self.client.scroll(
+                self.collection, limit=1000, offset=offset, with_payload=True,
+                with_vectors=["tokens"] if with_rows else False,
+                scroll_filter=_visible(models.FieldCondition(
+                    key="doc_id", match=models.MatchAny(any=list(doc_ids)))))
+            for point in points:
+                by_doc.setdefault(point.payload["doc_id"], []).append(point)
+            if offset is None:
+                break
+        out = []
+        for doc_id in doc_ids:
+            points = sorted(by_doc.get(doc_id, []), key=lambda p: p.payload["segment"])
+            if not points or points[0].payload.get("segments") != len(points):
+                continue  # deleted meanwhile, or not whole
+            first = points[0].payload
+            text = "".join(p.payload["text"] for p in points)
+            offsets = np.asarray([o for p in points for o in p.payload["offsets"]],
+                                 dtype=np.int64).reshape(-1, 2)
+            rows = (torch.tensor([r for p in points for r in p.vector["tokens"]], dtype=torch.float32)
+                    if with_rows else torch.zeros(0))
+            page_map = [(int(a), int(b), int(c)) for a, b, c in first.get("page_map", [])]
+            out.append((StoredDocument(doc_id, text, dict(first["metadata"]), page_map, offsets,
+                                       sentence_unit_array(text)), rows))
+        return out
+
+
+def segment_rows(offsets: np.ndarray, units: np.ndarray, most: int) -> list[tuple[int, int]]:
+    """Row ranges of at most ``most`` rows, each after the first starting at a sentence
+    unit's first token where one fits (else cut at ``most``); together all rows in order.
+
+    >>> offsets = np.array([[0, 0], [0, 0], [0, 3], [4, 7], [9, 12], [13, 15], [15, 15]])
+    >>> segment_rows(offsets, np.array([[0, 8], [9, 15]]), 3)
+    [(0, 3), (3, 4), (4, 7)]
+    """
+    n = len(offsets)
+    starts = set(units[:, 0].tolist()) if len(units) else set()
+    content = offsets[:, 1] > offsets[:, 0]
+    first = next((r for r in range(n) if content[r]), n)  # the first segment holds it
+    boundary = [r for r in range(first + 1, n) if content[r] and int(offsets[r][0]) in starts]
+    ranges, start = [], 0
+    while start < n:
+        limit = start + most
+        if limit >= n:
+            ranges.append((start, n))
+            break
+        fitting = [b for b in boundary if start < b <= limit]
+        end = fitting[-1] if fitting else limit
+        if not content[end]:  # never start a segment on a special row
+            end = next((r for r in range(end, n) if content[r]), n)
+        ranges.append((start, end))
+        start = end
+    return ranges
+
+
+def _client(location: str | Any, api_key: str | None) -> Any:
+    import os
+
+    try:
+        from qdrant_client import QdrantClient
+    except ImportError as exc:
+        raise LongColBERTError(
+            'the Qdrant backend needs qdrant-client; pip install "longcolbert[qdrant]"') from exc
+    if not isinstance(location, str):
+        return location
+    key = api_key or os.environ.get("QDRANT_API_KEY")
+    if location == ":memory:":
+        return QdrantClient(location=":memory:")
+    if location.startswith(("http://", "https://")):
+        return QdrantClient(url=location, api_key=key)
+    return QdrantClient(path=location)
+
+
+def _doc(doc_id: str) -> Any:
+    from qdrant_client import models
+
+    return models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))
+
+
+def _first_segment() -> Any:
+    from qdrant_client import models
+
+    return models.FieldCondition(key="segment", match=models.MatchValue(value=0))
+
+
+def _visible(*conditions: Any) -> Any:
+    from qdrant_client import models
+
+    return models.Filter(must=[models.FieldCondition(key="visible", match=models.MatchValue(
+        value=True)), *conditions])

@@ -1,0 +1,121 @@
+"""The Qdrant backend (qdrant-client's local mode, real Qdrant code in-process) gives the
+embedded index's results, keeps documents whole across points, and never shows half
+of one."""
+
+from __future__ import annotations
+
+import pytest
+from qdrant_client import QdrantClient
+
+from longcolbert import IncompatibleModelError, Index, InvalidInputError
+from longcolbert.qdrant_index import QdrantIndex
+
+from corpus import DOCS, META
+
+QUERIES = ["notice period for termination", "largest planet", "bake bread dough",
+           "water the tomatoes", "python list comprehension"]
+FILTERS = [{"topic": "science"}, {"topic": ["law", "food"]}, {"year": {"$gte": 2021}},
+           {"topic": {"$ne": "law"}}, {"topic": {"$nin": ["law", "science"]}},
+           {"$or": [{"topic": "law"}, {"year": {"$lt": 2020}}]},
+           {"$and": [{"year": {"$gt": 2019}}, {"topic": {"$in": ["law", "code"]}}]}]
+
+
+@pytest.fixture
+def qdrant(standin_model):
+    index = QdrantIndex(":memory:", "docs", model=standin_model, segment_tokens=16)
+    index.add(list(DOCS.values()), ids=list(DOCS), metadatas=[META[i] for i in DOCS])
+    return index
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory, standin_model):
+    index = Index(tmp_path_factory.mktemp("q") / "idx", model=standin_model, hybrid=False)
+    index.add(list(DOCS.values()), ids=list(DOCS), metadatas=[META[i] for i in DOCS])
+    return index
+
+
+def test_the_same_ranking_passages_and_highlights_as_the_embedded_index(qdrant, embedded):
+    for query in QUERIES:
+        ours, theirs = qdrant.search(query, k=3), embedded.search(query, k=3)
+        assert [h.id for h in ours] == [h.id for h in theirs], query
+        for a, b in zip(ours, theirs):
+            # Qdrant keeps float16 rows, the embedded index 4-bit residuals: near, not equal
+            assert a.score == pytest.approx(b.score, abs=0.1)
+            assert [(p.start, p.end) for p in a.passages] == [(p.start, p.end) for p in b.passages]
+            words = {(h.start, h.end) for h in a.passages[0].highlights}
+            assert words and len(words & {(h.start, h.end) for h in b.passages[0].highlights}) >= (
+                len(words) - 1)
+
+
+def test_documents_are_whole_across_many_points(qdrant):
+    assert len(qdrant) == len(DOCS) and sorted(qdrant.ids()) == sorted(DOCS)
+    assert qdrant.client.count("docs", exact=True).count > len(DOCS)
+    long_text = "\n\n".join(f"Paragraph {i}. Comets have tails of dust and gas." for i in range(30))
+    before = qdrant.client.count("docs", exact=True).count
+    qdrant.add([long_text], ids=["comets"], metadatas=[{"topic": "science"}])
+    assert qdrant.client.count("docs", exact=True).count - before >= 10  # 16-token segments
+    assert qdrant.get("comets").text == long_text
+    hit = qdrant.search("tails of dust and gas", k=1, passages=3)[0]
+    assert hit.id == "comets" and hit.passages
+    for passage in hit.passages:
+        assert long_text[passage.start:passage.end] == passage.text
+    qdrant.delete(["comets"])
+    for doc_id, text in DOCS.items():
+        stored = qdrant.get(doc_id)
+        assert stored.text == text and stored.metadata == META[doc_id]
+    for hit in qdrant.search("notice period for termination", k=5, passages=2):
+        for passage in hit.passages:
+            assert DOCS[hit.id][passage.start:passage.end] == passage.text
+
+
+@pytest.mark.parametrize("where", FILTERS, ids=[str(f) for f in FILTERS])
+def test_filters_select_what_the_embedded_index_selects(qdrant, embedded, where):
+    assert sorted(h.id for h in qdrant.search("planet", k=10, filter=where)) == sorted(
+        h.id for h in embedded.search("planet", k=10, filter=where))
+
+
+def test_upsert_and_delete(qdrant):
+    qdrant.add(["Saturn has rings of ice and rock."], ids=["astronomy"], metadatas=[{"topic": "x"}])
+    assert len(qdrant) == len(DOCS)
+    assert qdrant.get("astronomy").text == "Saturn has rings of ice and rock."
+    assert qdrant.search("rings of ice", k=1)[0].id == "astronomy"
+    qdrant.delete(["astronomy", "recipe"])
+    assert sorted(qdrant.ids()) == sorted(set(DOCS) - {"astronomy", "recipe"})
+    with pytest.raises(InvalidInputError, match="no document with id 'nope'"):
+        qdrant.delete(["nope"])
+
+
+def test_an_interrupted_add_shows_nothing_and_the_next_add_cleans_up(qdrant):
+    real_upsert = qdrant.client.upsert
+
+    def half_then_crash(collection, points, **kwargs):
+        real_upsert(collection, points=points[: len(points) // 2], **kwargs)
+        raise ConnectionError("server went away")
+
+    qdrant.client.upsert = half_then_crash
+    long_text = " ".join(f"Sentence {i} tells of comets and their tails." for i in range(40))
+    with pytest.raises(ConnectionError):
+        qdrant.add([long_text], ids=["comets"])
+    qdrant.client.upsert = real_upsert
+    assert "comets" not in qdrant.ids()
+    assert "comets" not in [h.id for h in qdrant.search("comets and their tails", k=10)]
+    qdrant.add([long_text], ids=["comets"])
+    assert qdrant.search("comets and their tails", k=1)[0].id == "comets"
+    segments = qdrant.get("comets")
+    assert segments.text == long_text
+    litter = qdrant.client.count("docs", exact=True, count_filter=None).count
+    assert litter == sum(1 for _ in _points(qdrant.client))  # no invisible points left
+
+
+def _points(client: QdrantClient):
+    points, _ = client.scroll("docs", limit=10_000, with_payload=["visible"])
+    for point in points:
+        assert point.payload["visible"] is True
+        yield point
+
+
+def test_a_collection_made_by_another_model_is_refused(standin_model, tiny_model):
+    client = QdrantClient(location=":memory:")
+    QdrantIndex(client, "docs", model=standin_model).add(["Some text."], ids=["a"])
+    with pytest.raises(IncompatibleModelError, match="was made with model"):
+        QdrantIndex(client, "docs", model=tiny_model).search("text")
