@@ -7,6 +7,7 @@
 ...     print(hit.id, hit.passages[0].text)
 """
 
+from .backend import IndexBackend
 from .engine import Index, Reranker
 from .errors import (
     DamagedIndexError,
@@ -19,6 +20,7 @@ from .errors import (
     UnsafeModelError,
 )
 from .loaders import Document
+from .locations import open_index
 from .model import DEFAULT_MODEL, load_model
 from .profile import MatchProfile
 from .render import display
@@ -34,6 +36,7 @@ __all__ = [
     "Hits",
     "IncompatibleModelError",
     "Index",
+    "IndexBackend",
     "IndexVersionError",
     "InvalidInputError",
     "LoadError",
@@ -46,6 +49,7 @@ __all__ = [
     "UnsafeModelError",
     "display",
     "load_model",
+    "open_index",
     "passage_id",
 ]
 __version__ = "0.1.0"

@@ -1,14 +1,17 @@
 """The ``longcolbert`` command line: index, search, delete, info.
 
     longcolbert index INDEX_DIR PATH... [--model M] [--document-length N] [--id-prefix P]
-                      [--follow-links]
+                      [--follow-links] [--backend embedded|qdrant]
     longcolbert search INDEX_DIR QUERY [-k K] [--passages P] [--filter KEY=VALUE]... [--json]
                        [--semantic-only] [--model M] [--html FILE]
     (index and search also take --trust-remote-code)
     longcolbert delete INDEX_DIR ID...
     longcolbert info INDEX_DIR [--json]
 
-Errors end with one line on stderr (``error: ...``) and exit status 1.
+INDEX_DIR may also be ``qdrant://HOST[:PORT]/COLLECTION``, a Qdrant server (API key
+from ``QDRANT_API_KEY``). A folder made with ``--backend qdrant`` records it, so
+later commands need no flag. Errors end with one line on stderr (``error: ...``)
+and exit status 1.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ import sys
 import warnings
 from typing import Any, Sequence
 
-from .engine import Index
 from .errors import InvalidInputError, LongColBERTError
+from .locations import BACKENDS, open_index
 from .render import html_report, terminal_text
 
 _CLI_OPERATORS = {">=": "$gte", "<=": "$lte", "!=": "$ne", ">": "$gt", "<": "$lt",
@@ -73,8 +76,9 @@ def _print_hits(query: str, hits: list) -> None:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    with Index(args.index_dir, model=args.model, document_length=args.document_length,
-               trust_remote_code=args.trust_remote_code) as index:
+    with open_index(args.index_dir, create=True, backend=args.backend, model=args.model,
+                    document_length=args.document_length,
+                    trust_remote_code=args.trust_remote_code) as index:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             ids, problems = index.add_files(args.paths, id_prefix=args.id_prefix,
@@ -92,8 +96,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 def _cmd_search(args: argparse.Namespace) -> int:
     where = _parse_filter(args.filter or [])
-    with Index(args.index_dir, model=args.model, create=False, hybrid=not args.semantic_only,
-               trust_remote_code=args.trust_remote_code) as index:
+    with open_index(args.index_dir, model=args.model, hybrid=not args.semantic_only,
+                    trust_remote_code=args.trust_remote_code) as index:
         hits = index.search(args.query, k=args.k, passages=args.passages, filter=where or None)
     if args.html:
         with open(args.html, "w", encoding="utf-8") as handle:
@@ -109,7 +113,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
 
 def _cmd_delete(args: argparse.Namespace) -> int:
-    with Index(args.index_dir, create=False) as index:
+    with open_index(args.index_dir) as index:
         index.delete(args.ids)
         left = len(index)
     print(f"deleted {len(args.ids)} documents from {args.index_dir} ({left} left)")
@@ -117,7 +121,7 @@ def _cmd_delete(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    with Index(args.index_dir, create=False) as index:
+    with open_index(args.index_dir) as index:
         info = index.info()
     if args.json:
         print(json.dumps(info))
@@ -150,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     index = commands.add_parser("index", help="index files or folders (creates or upserts)")
     index.add_argument("index_dir")
     index.add_argument("paths", nargs="+", metavar="PATH")
+    index.add_argument("--backend", choices=BACKENDS, default=None,
+                       help="where a new index keeps its vectors: embedded (default: SQLite + "
+                       "PLAID in the folder) or qdrant (Qdrant's in-process engine in the "
+                       "folder); an existing folder keeps its own")
     index.add_argument("--model", default=None,
                        help="PyLate ColBERT hub id or folder (default: the index's, or "
                             "mixedbread-ai/mxbai-edge-colbert-v0-32m)")

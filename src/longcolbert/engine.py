@@ -14,11 +14,12 @@ import threading
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, cast
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 from filelock import FileLock
 
+from .backend import IndexBackend
 from .checks import (
     check_choice,
     check_count,
@@ -64,7 +65,7 @@ from .plaid_format import document_runs
 from .plaid_writer import open_writer, write_generation
 from .profile import match_profile
 from .progress import tqdm
-from .results import Hit, Hits, Passage
+from .results import Hit, Hits
 from .store import Filter, Store, StoredDocument
 
 STORE_FILE = "store.sqlite"
@@ -214,7 +215,7 @@ def checked_document(document: Document) -> Document:
                     checked_page_map(doc_id, document.page_map, len(text)))
 
 
-class Index:
+class Index(IndexBackend):
     """A longcolbert index folder: a SQLite store plus a PLAID index, kept consistent.
 
     ``model`` is a PyLate ColBERT hub id, a local folder, or a loaded model; by
@@ -364,47 +365,7 @@ class Index:
         self.plaid.close()
         self.store.close()
 
-    def __enter__(self) -> "Index":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- writing -----------------------------------------------------------------------
-
-    def add(
-        self,
-        texts: Sequence[str],
-        *,
-        ids: Sequence[str] | None = None,
-        metadatas: Sequence[Mapping[str, Any]] | None = None,
-        page_maps: Sequence[Sequence[tuple[int, int, int]]] | None = None,
-        show_progress: bool | None = None,
-    ) -> list[str]:
-        """Add (or replace, by id) whole documents; returns their ids.
-
-        Ids default to ``"0"``, ``"1"``... after the current count.
-        """
-        if isinstance(texts, str):
-            raise InvalidInputError("add() takes a list of texts; wrap the text in a list")
-        n = len(texts)
-        if ids is None:
-            ids = self._free_ids(n)
-        if (metadatas is not None and len(metadatas) != n) or len(ids) != n or (
-            page_maps is not None and len(page_maps) != n
-        ):
-            raise InvalidInputError("texts, ids, metadatas and page_maps must have the same length")
-        documents = [
-            Document(
-                str(ids[i]),
-                texts[i],
-                # as given: _checked refuses what is not a dict or a list, in one line
-                cast(dict, metadatas[i]) if metadatas else {},
-                cast(list, page_maps[i]) if page_maps else [],
-            )
-            for i in range(n)
-        ]
-        return self.add_documents(documents, show_progress=show_progress)
 
     def _free_ids(self, n: int) -> list[str]:
         """``n`` numeric ids (``"0"``, ``"1"``...) that no stored document uses."""
@@ -682,31 +643,12 @@ class Index:
         return rank_documents(documents, found.similarities, encoded, passages, self.passage_tokens,
                      self.document_score, k, lexical)
 
-    def search_passages(
-        self,
-        query: str,
-        *,
-        k: int = 4,
-        per_document: int = 1,
-        filter: Filter | None = None,
-    ) -> list[tuple[Hit, Passage]]:
-        """The ``k`` best passages, at most ``per_document`` from each of the best documents.
-
-        Ordered by document rank, then by passage score within a document. Each
-        passage comes with its :class:`Hit` (document id, score, metadata).
-
-        >>> for hit, passage in index.search_passages("notice period", k=4):  # doctest: +SKIP
-        ...     print(hit.id, passage.start, passage.end)
-        """
-        check_count("per_document", per_document, least=1)
-        hits = self.search(query, k=k, passages=per_document, filter=filter)
-        return [(hit, passage) for hit in hits for passage in hit.passages][:k]
-
     def info(self) -> dict[str, Any]:
-        """``{"model", "dim", "documents", "tokens", "bytes"}`` of the index folder."""
+        """``{"backend", "model", "dim", "documents", "tokens", "bytes"}`` of the index folder."""
         stored = self.stored_fingerprint
         size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
         return {
+            "backend": self.backend,
             "model": stored.name if stored else self._model.name,
             "dim": stored.dim if stored else None,
             "documents": self.store.count(),

@@ -39,11 +39,13 @@ from __future__ import annotations
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from .backend import IndexBackend
 from .defaults import PASSAGE_TOKENS, TOKEN_BUDGET, DocumentScore
 from .engine import ModelHolder, checked_document, rank_documents
 from .errors import IncompatibleModelError, InvalidInputError, LongColBERTError
@@ -57,23 +59,28 @@ from .store import StoredDocument
 SEGMENT_TOKENS = 256  # rows per point: a passage-sized candidate, far below Qdrant's limit
 PREFETCH = 200  # segments the pooled first stage hands to MaxSim
 CANDIDATES = 30  # documents scored exactly, as in the embedded index
+_ADD_BATCH = 64  # documents encoded, then written, at a time
 _NAMESPACE = uuid.UUID("5d1c7a52-3f0e-4c56-9a55-6c6f6e67636f")
 
 
-class QdrantIndex:
+class QdrantIndex(IndexBackend):
     """Whole-document ColBERT search over a Qdrant collection, with passages and highlights.
 
     ``location`` is ``":memory:"``, a local folder (qdrant-client's local mode), a
     server URL (``http://host:6333``), or a ready ``QdrantClient``; ``api_key``
     defaults to ``QDRANT_API_KEY``. The collection is created on first use and
-    records the model's fingerprint: a different model is refused.
+    records the model's fingerprint: a different model is refused. Without ``model``,
+    the collection's own model is used, by hub id only (a local folder it names is
+    refused, as for an index folder).
     """
+
+    backend = "qdrant"
 
     def __init__(
         self,
         location: str | Any,
         collection: str,
-        model: str | Any = DEFAULT_MODEL,
+        model: str | Any | None = None,
         *,
         document_length: int | None = None,
         device: str | None = None,
@@ -83,10 +90,18 @@ class QdrantIndex:
         segment_tokens: int = SEGMENT_TOKENS,
         token_budget: int = TOKEN_BUDGET,
         api_key: str | None = None,
+        trust_remote_code: bool = False,
     ):
         self.client = _client(location, api_key)
         self.collection = collection
-        self._model = ModelHolder(model, document_length, device, token_budget, dtype)
+        self.location = location if isinstance(location, str) else None
+        stored = self._stored_model()
+        from_collection = model is None and stored is not None
+        if model is None:
+            model = stored["name"] if stored else DEFAULT_MODEL
+        self._model = ModelHolder(model, document_length, device, token_budget, dtype,
+                                  trust_remote_code=trust_remote_code,
+                                  from_index=from_collection)
         self.passage_tokens = passage_tokens
         self.document_score = document_score
         self.segment_tokens = segment_tokens
@@ -102,7 +117,8 @@ class QdrantIndex:
 
         model = self._model.encoder.model
         print_ = fingerprint(model).to_dict()
-        if not self.client.collection_exists(self.collection):
+        stored = self._stored_model()
+        if stored is None:
             dim = int(print_["dim"])
             self.client.create_collection(
                 self.collection,
@@ -123,49 +139,87 @@ class QdrantIndex:
                                       ("visible", models.PayloadSchemaType.BOOL),
                                       ("segment", models.PayloadSchemaType.INTEGER)):
                     self.client.create_payload_index(self.collection, field, field_schema=schema)
-        else:
-            info = self.client.get_collection(self.collection)
-            stored = (info.config.metadata or {}).get("longcolbert_model")
-            if stored is None:
-                raise IncompatibleModelError(
-                    f"Qdrant collection {self.collection!r} was not made by longcolbert; "
-                    "use another collection name")
-            if {k: stored.get(k) for k in ("dim", "name")} != {k: print_[k] for k in ("dim", "name")}:
-                raise IncompatibleModelError(
-                    f"Qdrant collection {self.collection!r} was made with model "
-                    f"{stored.get('name')!r} ({stored.get('dim')} dimensions); open it with that "
-                    "model, or use another collection for this one")
+        elif {k: stored.get(k) for k in ("dim", "name")} != {k: print_[k] for k in ("dim", "name")}:
+            raise IncompatibleModelError(
+                f"Qdrant collection {self.collection!r} was made with model "
+                f"{stored.get('name')!r} ({stored.get('dim')} dimensions); open it with that "
+                "model, or use another collection for this one")
         self._ready = True
+
+    def _exists(self) -> bool:
+        """Whether the collection is there (reads, deletes and info load no model)."""
+        return self._ready or self._stored_model() is not None
+
+    def _stored_model(self) -> dict[str, Any] | None:
+        """The fingerprint the collection records, or None for a collection not made yet."""
+        try:
+            if not self.client.collection_exists(self.collection):
+                return None
+            info = self.client.get_collection(self.collection)
+        except Exception as exc:  # connection refused, timeouts, TLS: many types
+            where = self.location or "the Qdrant client given"
+            raise LongColBERTError(
+                f"cannot reach Qdrant at {where} ({type(exc).__name__}); start the server or "
+                "check the URL (and QDRANT_API_KEY)") from exc
+        stored = (info.config.metadata or {}).get("longcolbert_model")
+        if not isinstance(stored, dict):
+            raise IncompatibleModelError(
+                f"Qdrant collection {self.collection!r} was not made by longcolbert; "
+                "use another collection name")
+        return stored
+
+    def info(self) -> dict[str, Any]:
+        """``{"backend", "model", "dim", "documents", "tokens", "bytes"}``; ``bytes`` counts
+        the local folder (``None`` for a server or memory)."""
+        stored = self._stored_model()
+        tokens, offset = 0, None
+        while stored is not None:
+            points, offset = self.client.scroll(self.collection, scroll_filter=_visible(),
+                                                limit=1000, offset=offset,
+                                                with_payload=["offsets"])
+            tokens += sum(len(p.payload["offsets"]) // 2 for p in points)
+            if offset is None:
+                break
+        folder = Path(self.location) if self.location and self.location != ":memory:" and (
+            "://" not in self.location) else None
+        return {
+            "backend": self.backend,
+            "model": stored["name"] if stored else self._model.name,
+            "dim": stored["dim"] if stored else None,
+            "documents": len(self) if stored else 0,
+            "tokens": tokens,
+            "bytes": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+            if folder and folder.exists() else None,
+        }
+
+    def close(self) -> None:
+        self.client.close()
 
     # -- writing -----------------------------------------------------------------------
 
-    def add(
-        self,
-        texts: Sequence[str],
-        *,
-        ids: Sequence[str] | None = None,
-        metadatas: Sequence[Mapping[str, Any]] | None = None,
-        page_maps: Sequence[Sequence[tuple[int, int, int]]] | None = None,
-    ) -> list[str]:
-        """Add (or replace, by id) whole documents; returns their ids. Ids default to
-        new UUIDs. Each document becomes visible to searches only once whole."""
-        if isinstance(texts, str):
-            raise InvalidInputError("add() takes a list of texts; wrap the text in a list")
-        n = len(texts)
-        ids = list(ids) if ids is not None else [str(uuid.uuid4()) for _ in range(n)]
-        if len(ids) != n or (metadatas is not None and len(metadatas) != n) or (
-                page_maps is not None and len(page_maps) != n):
-            raise InvalidInputError("texts, ids, metadatas and page_maps must have the same length")
-        documents = [checked_document(Document(
-            str(ids[i]), texts[i], dict(metadatas[i]) if metadatas else {},
-            list(page_maps[i]) if page_maps else [])) for i in range(n)]
-        if len({d.id for d in documents}) != n:
-            raise InvalidInputError("the same id twice in one add; give each document its own")
+    def add_documents(self, documents: Sequence[Document], *,
+                      show_progress: bool | None = None) -> list[str]:
+        """Add (or replace, by id) documents; returns their ids. Each becomes visible to
+        searches only once all its points are written."""
+        if not documents:
+            raise InvalidInputError("no documents given; pass at least one")
+        documents = [checked_document(d) for d in documents]  # nothing is written unless all pass
+        ids = [d.id for d in documents]
+        if len(set(ids)) != len(ids):
+            duplicate = next(i for i in ids if ids.count(i) > 1)
+            raise InvalidInputError(f"id {duplicate!r} appears twice in one add; give unique ids")
         self._collection()
-        encoded = self._model.encoder.encode_documents([d.text for d in documents])
-        for document, embedded in zip(documents, encoded):
-            self._write(document, embedded.embeddings, embedded.offsets)
-        return [d.id for d in documents]
+        encoder = self._model.encoder
+        for start in range(0, len(documents), _ADD_BATCH):
+            batch = documents[start:start + _ADD_BATCH]
+            encoded = encoder.encode_documents([d.text for d in batch],
+                                               show_progress=bool(show_progress))
+            for document, embedded in zip(batch, encoded):
+                self._write(document, embedded.embeddings, embedded.offsets)
+        return ids
+
+    def _free_ids(self, n: int) -> list[str]:
+        return [str(uuid.uuid4()) for _ in range(n)]
 
     def _write(self, document: Document, rows: torch.Tensor, offsets: np.ndarray) -> None:
         from qdrant_client import models
@@ -202,7 +256,6 @@ class QdrantIndex:
         from qdrant_client import models
 
         ids = [ids] if isinstance(ids, str) else [str(i) for i in ids]
-        self._collection()
         missing = sorted(set(ids) - set(self._visible_ids(ids)))
         if missing:
             raise InvalidInputError(f"no document with id {missing[0]!r} in Qdrant collection "
@@ -214,7 +267,8 @@ class QdrantIndex:
     # -- reading -----------------------------------------------------------------------
 
     def __len__(self) -> int:
-        self._collection()
+        if not self._exists():
+            return 0
         return int(self.client.count(self.collection, exact=True,
                                      count_filter=_visible(_first_segment())).count)
 
@@ -224,7 +278,8 @@ class QdrantIndex:
     def _visible_ids(self, among: Sequence[str] | None) -> list[str]:
         from qdrant_client import models
 
-        self._collection()
+        if not self._exists():
+            return []
         conditions = [_first_segment()]
         if among is not None:
             conditions.append(models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(among))))
@@ -236,10 +291,15 @@ class QdrantIndex:
             if offset is None:
                 return found
 
+    def get_many(self, ids: Sequence[str]) -> list[StoredDocument]:
+        """The stored documents among ``ids``, in that order; missing ids are left out."""
+        if not self._exists():
+            return []
+        return [doc for doc, _ in self._documents([str(i) for i in ids], with_rows=False)]
+
     def get(self, doc_id: str) -> StoredDocument:
         """A stored document (text, metadata, page map, token offsets) by id."""
-        self._collection()
-        found = self._documents([doc_id], with_rows=False)
+        found = self._documents([doc_id], with_rows=False) if self._exists() else []
         if not found:
             raise InvalidInputError(f"no document with id {doc_id!r} in Qdrant collection "
                                     f"{self.collection!r}")
@@ -350,7 +410,9 @@ def _client(location: str | Any, api_key: str | None) -> Any:
     if location == ":memory:":
         return QdrantClient(location=":memory:")
     if location.startswith(("http://", "https://")):
-        return QdrantClient(url=location, api_key=key)
+        # an unreachable server is reported by the first request, in one line: no
+        # version-check warning before it
+        return QdrantClient(url=location, api_key=key, check_compatibility=False)
     return QdrantClient(path=location)
 
 

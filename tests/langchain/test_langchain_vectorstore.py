@@ -95,3 +95,20 @@ def test_an_embeddings_object_or_a_missing_folder_is_a_clear_error(tmp_path, sto
         store.similarity_search("water", k=2, fetch_k=10)
     with pytest.raises(ValueError, match="needs the ids"):
         store.delete()
+
+
+def test_the_retriever_and_the_store_work_on_a_qdrant_folder(tmp_path, standin_path):
+    from longcolbert import open_index
+
+    folder = tmp_path / "qdrant-idx"
+    index = open_index(folder, create=True, backend="qdrant", model=standin_path)
+    store = LongColBERTVectorStore(index)
+    store.add_documents(DOCS)
+    assert store.similarity_search("two small moons", k=1)[0].metadata["source"] == "mars.txt"
+    index.close()
+    # reopened by path: the folder says it is a Qdrant index
+    retriever = LongColBERTRetriever(index=folder, model=standin_path, k=1)
+    found = retriever.invoke("two small moons")
+    assert found[0].metadata["source"] == "mars.txt" and found[0].metadata["highlights"]
+    retriever.delete([found[0].metadata["doc_id"]])
+    assert "mars.txt" not in [d.metadata["source"] for d in retriever.invoke("moons")]

@@ -219,3 +219,17 @@ def test_chunks_from_an_ingestion_pipeline_are_refused_with_the_remedy(tmp_path,
     assert retriever.index.ids() == ["contract"]  # nothing half inserted
     retriever.insert_nodes([TextNode(id_="note", text="A whole note about tea.")])
     assert sorted(retriever.index.ids()) == ["contract", "note"]
+
+
+def test_a_qdrant_folder_serves_the_retriever(tmp_path, standin_path):
+    from longcolbert import open_index
+
+    folder = tmp_path / "qdrant-idx"
+    with open_index(folder, create=True, backend="qdrant", model=standin_path) as index:
+        index.add(list(DOCS.values()), ids=list(DOCS))
+    retriever = LongColBERTRetriever.from_persist_dir(folder, model=standin_path,
+                                                      similarity_top_k=1)
+    node = retriever.retrieve(QUERY)[0].node
+    assert node.ref_doc_id == "contract" and node.metadata["highlights"]
+    retriever.delete_ref_doc("contract")
+    assert retriever.retrieve(QUERY)[0].node.ref_doc_id != "contract"

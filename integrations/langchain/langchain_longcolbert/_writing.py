@@ -15,11 +15,11 @@ from typing import Any
 
 from langchain_core.documents import Document
 
-from longcolbert import Index
+from longcolbert import IndexBackend
 
 
 def add_documents(
-    index: Index, documents: Sequence[Document], ids: Sequence[str] | None = None, **kwargs: Any
+    index: IndexBackend, documents: Sequence[Document], ids: Sequence[str] | None = None, **kwargs: Any
 ) -> list[str]:
     """Add (or replace, by id) whole documents; returns the ids indexed.
 
@@ -60,7 +60,7 @@ def _where(position: int, document: Document) -> str:
     return f"{position} ({source}" + (f" page {page}" if page is not None else "") + ")"
 
 
-def delete_documents(index: Index, ids: Sequence[str]) -> None:
+def delete_documents(index: IndexBackend, ids: Sequence[str]) -> None:
     """Delete whole documents by id. As LangChain's vector stores do, an id that is not
     there is no error: one warning names it."""
     ids = [ids] if isinstance(ids, str) else [str(i) for i in ids]

@@ -23,7 +23,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, model_validator
 
 from langchain_longcolbert._writing import add_documents, delete_documents
-from longcolbert import Hit, Index, Passage, passage_id
+from longcolbert import Hit, IndexBackend, Passage, open_index, passage_id
 from longcolbert.results import with_result_keys
 
 _SEARCH_OPTIONS = ("k", "passages_per_document", "filter")
@@ -78,8 +78,9 @@ class LongColBERTRetriever(BaseRetriever):
             docs[0].metadata["highlights"]  # [{"start": 4, "end": 10, "score": 0.83}, ...]
     """
 
-    index: Index
-    """The longcolbert ``Index``, or the path of an existing index folder (``from_documents``
+    index: IndexBackend
+    """The longcolbert index (``Index``, ``QdrantIndex``), or the path of an existing index
+    folder or a ``qdrant://HOST/COLLECTION`` location (``from_documents``
     and ``from_files`` create one)."""
 
     model: Any = Field(default=None, repr=False)
@@ -105,8 +106,7 @@ class LongColBERTRetriever(BaseRetriever):
     def _open_index(cls, values: Any) -> Any:
         if isinstance(values, dict) and isinstance(values.get("index"), (str, PathLike)):
             # opening a path never creates an index: a typo is an error, not an empty index
-            values = {**values, "index": Index(values["index"], model=values.get("model"),
-                                               create=False)}
+            values = {**values, "index": open_index(values["index"], model=values.get("model"))}
         return values
 
     # -- building ----------------------------------------------------------------------
@@ -125,7 +125,7 @@ class LongColBERTRetriever(BaseRetriever):
 
         >>> LongColBERTRetriever.from_documents(docs, "./idx", k=4)  # doctest: +SKIP
         """
-        retriever = cls(index=Index(index_path, model=model), model=model, **kwargs)
+        retriever = cls(index=open_index(index_path, create=True, model=model), model=model, **kwargs)
         retriever.add_documents(documents, ids=ids)
         return retriever
 
@@ -159,7 +159,7 @@ class LongColBERTRetriever(BaseRetriever):
         **kwargs: Any,
     ) -> LongColBERTRetriever:
         """Index files and folders (text, Markdown, PDF with page numbers...) in ``index_path``."""
-        retriever = cls(index=Index(index_path, model=model), model=model, **kwargs)
+        retriever = cls(index=open_index(index_path, create=True, model=model), model=model, **kwargs)
         retriever.add_files(paths)
         return retriever
 

@@ -24,7 +24,7 @@ from langchain_core.vectorstores import VectorStore
 
 from langchain_longcolbert._writing import add_documents, delete_documents
 from langchain_longcolbert.retrievers import LongColBERTRetriever
-from longcolbert import Index
+from longcolbert import IndexBackend, open_index
 
 _NO_EMBEDDINGS = (
     "longcolbert encodes with its own ColBERT model, not an Embeddings object; "
@@ -49,10 +49,10 @@ class LongColBERTVectorStore(VectorStore):
     >>> store.as_retriever(search_kwargs={"k": 2}).invoke("notice period")  # doctest: +SKIP
     """
 
-    def __init__(self, index: Index | str | PathLike, *, model: Any = None) -> None:
+    def __init__(self, index: IndexBackend | str | PathLike, *, model: Any = None) -> None:
         # opening a path never creates an index: a typo is an error, not an empty index
-        self.index = index if isinstance(index, Index) else Index(index, model=model,
-                                                                   create=False)
+        self.index = (index if isinstance(index, IndexBackend)
+                      else open_index(index, model=model))  # a folder or qdrant://...
 
     # -- building ----------------------------------------------------------------------
 
@@ -100,7 +100,7 @@ class LongColBERTVectorStore(VectorStore):
             raise ValueError(_NO_EMBEDDINGS)
         if index_path is None:
             raise ValueError("from_documents() needs index_path=, the folder of the index")
-        store = cls(Index(index_path, model=model))
+        store = cls(open_index(index_path, create=True, model=model))
         store.add_documents(documents, ids=ids, **kwargs)
         return store
 

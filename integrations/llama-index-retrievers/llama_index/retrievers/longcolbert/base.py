@@ -33,7 +33,7 @@ from llama_index.core.vector_stores.types import (
 )
 
 from longcolbert import Document as EngineDocument
-from longcolbert import Hit, Index, Passage, passage_id
+from longcolbert import Hit, IndexBackend, Passage, open_index, passage_id
 from longcolbert.results import with_result_keys
 
 #: Metadata the retriever adds that an LLM or an embedding model need not read.
@@ -161,7 +161,7 @@ class LongColBERTRetriever(BaseRetriever):
 
     def __init__(
         self,
-        index: Index | str | PathLike,
+        index: IndexBackend | str | PathLike,
         *,
         model: Any = None,
         similarity_top_k: int = 4,
@@ -173,8 +173,8 @@ class LongColBERTRetriever(BaseRetriever):
         if similarity_top_k < 1 or passages_per_document < 1:
             raise ValueError("similarity_top_k and passages_per_document must be at least 1")
         # opening a path never creates an index: a typo is an error, not an empty index
-        self.index = index if isinstance(index, Index) else Index(index, model=model,
-                                                                  create=False)
+        # a folder or qdrant://HOST/COLLECTION (see longcolbert.locations)
+        self.index = index if isinstance(index, IndexBackend) else open_index(index, model=model)
         self.similarity_top_k = similarity_top_k
         self.passages_per_document = passages_per_document
         self.filters = filters
@@ -192,14 +192,14 @@ class LongColBERTRetriever(BaseRetriever):
         **kwargs: Any,
     ) -> LongColBERTRetriever:
         """Index whole documents (LlamaIndex readers' or longcolbert's) and return a retriever."""
-        retriever = cls(Index(index_path, model=model), **kwargs)
+        retriever = cls(open_index(index_path, create=True, model=model), **kwargs)
         retriever.insert_documents(documents, show_progress=show_progress)
         return retriever
 
     @classmethod
     def from_persist_dir(cls, persist_dir: str | PathLike, **kwargs: Any) -> LongColBERTRetriever:
         """Open an existing index folder (an error if there is none)."""
-        return cls(Index(persist_dir, model=kwargs.pop("model", None), create=False), **kwargs)
+        return cls(open_index(persist_dir, model=kwargs.pop("model", None)), **kwargs)
 
     def insert(self, document: BaseNode | EngineDocument) -> None:
         """Add (or replace, by ``doc_id``) one whole document."""
@@ -223,7 +223,7 @@ class LongColBERTRetriever(BaseRetriever):
     def delete_ref_doc(self, ref_doc_id: str) -> None:
         """Delete a document (every passage node with this ``ref_doc_id``). As LlamaIndex's
         indexes do, an id that is not there is no error (a warning names it)."""
-        if ref_doc_id not in self.index.store.plaid_ids([ref_doc_id]):
+        if not self.index.get_many([ref_doc_id]):
             warnings.warn(f"no document with id {ref_doc_id!r}; nothing to delete", stacklevel=2)
             return
         self.index.delete([ref_doc_id])

@@ -1,0 +1,145 @@
+"""What every index backend offers: the seam between the engine and where vectors live.
+
+:class:`~longcolbert.Index` keeps them in its own folder (SQLite + PLAID);
+:class:`~longcolbert.qdrant_index.QdrantIndex` in a Qdrant collection. Both encode
+with the same encoder and pick passages with the same code; this base class holds
+what they share above their storage: texts to documents, files to documents,
+passages flattened, the context manager. A backend implements the rest.
+
+>>> with Index("./idx") as index:                     # doctest: +SKIP
+...     index.add(["Rivers reach the sea."], ids=["rivers"])
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence, cast
+
+from .checks import check_count
+from .errors import InvalidInputError, LongColBERTError
+from .loaders import Document, load_paths
+from .results import Hit, Hits, Passage
+from .store import StoredDocument
+
+
+class IndexBackend(ABC):
+    """The operations the CLI and the integrations use, whatever holds the index."""
+
+    backend = "embedded"  # what ``info()`` reports
+
+    # -- what a backend implements ------------------------------------------------------
+
+    @abstractmethod
+    def add_documents(self, documents: Sequence[Document], *,
+                      show_progress: bool | None = None) -> list[str]:
+        """Add (or replace, by id) documents; returns their ids."""
+
+    @abstractmethod
+    def search(self, query: str, *, k: int = 10, passages: int = 3,
+               filter: Mapping[str, Any] | None = None) -> Hits:
+        """The ``k`` best documents for ``query``, each with its best ``passages``."""
+
+    @abstractmethod
+    def delete(self, ids: Sequence[str]) -> None:
+        """Delete whole documents by id."""
+
+    @abstractmethod
+    def get(self, doc_id: str) -> StoredDocument:
+        """A stored document by id."""
+
+    @abstractmethod
+    def get_many(self, ids: Sequence[str]) -> list[StoredDocument]:
+        """The stored documents among ``ids``, in that order; missing ids left out."""
+
+    @abstractmethod
+    def ids(self) -> list[str]:
+        """Every document id."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def info(self) -> dict[str, Any]:
+        """``{"backend", "model", "dim", "documents", "tokens", "bytes"}``."""
+
+    @abstractmethod
+    def _free_ids(self, n: int) -> list[str]:
+        """``n`` ids that no stored document uses (the default ids of :meth:`add`)."""
+
+    def close(self) -> None:
+        """Release what the backend holds open."""
+
+    # -- shared ------------------------------------------------------------------------
+
+    def add(
+        self,
+        texts: Sequence[str],
+        *,
+        ids: Sequence[str] | None = None,
+        metadatas: Sequence[Mapping[str, Any]] | None = None,
+        page_maps: Sequence[Sequence[tuple[int, int, int]]] | None = None,
+        show_progress: bool | None = None,
+    ) -> list[str]:
+        """Add (or replace, by id) whole documents; returns their ids."""
+        if isinstance(texts, str):
+            raise InvalidInputError("add() takes a list of texts; wrap the text in a list")
+        n = len(texts)
+        if ids is None:
+            ids = self._free_ids(n)
+        if (metadatas is not None and len(metadatas) != n) or len(ids) != n or (
+            page_maps is not None and len(page_maps) != n
+        ):
+            raise InvalidInputError("texts, ids, metadatas and page_maps must have the same length")
+        documents = [
+            Document(
+                str(ids[i]),
+                texts[i],
+                # as given: the door checks refuse what is not a dict or a list, in one line
+                cast(dict, metadatas[i]) if metadatas else {},
+                cast(list, page_maps[i]) if page_maps else [],
+            )
+            for i in range(n)
+        ]
+        return self.add_documents(documents, show_progress=show_progress)
+
+    def add_files(
+        self,
+        paths: Iterable[str | Path],
+        *,
+        id_prefix: str = "",
+        follow_links: bool = False,
+        show_progress: bool | None = None,
+    ) -> tuple[list[str], list[LongColBERTError]]:
+        """Index files and folders (text, Markdown, reST, PDF...); returns (ids, problems).
+        A file that cannot be read is reported in ``problems``; the others are indexed."""
+        documents, problems = load_paths(paths, id_prefix=id_prefix, follow_links=follow_links)
+        ids = self.add_documents(documents, show_progress=show_progress) if documents else []
+        reported: list[LongColBERTError] = list(problems)
+        return ids, reported
+
+    def search_passages(
+        self,
+        query: str,
+        *,
+        k: int = 4,
+        per_document: int = 1,
+        filter: Mapping[str, Any] | None = None,
+    ) -> list[tuple[Hit, Passage]]:
+        """The ``k`` best passages, at most ``per_document`` from each of the best documents.
+
+        Ordered by document rank, then by passage score within a document. Each
+        passage comes with its :class:`Hit` (document id, score, metadata).
+
+        >>> for hit, passage in index.search_passages("notice period", k=4):  # doctest: +SKIP
+        ...     print(hit.id, passage.start, passage.end)
+        """
+        check_count("per_document", per_document, least=1)
+        hits = self.search(query, k=k, passages=per_document, filter=filter)
+        return [(hit, passage) for hit in hits for passage in hit.passages][:k]
+
+    def __enter__(self) -> "IndexBackend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
