@@ -1,7 +1,7 @@
 """The ``longcolbert`` command line: index, search, delete, info.
 
     longcolbert index INDEX_DIR PATH... [--model M] [--document-length N] [--id-prefix P]
-                      [--follow-links] [--backend embedded|qdrant]
+                      [--follow-links]
     longcolbert search INDEX_DIR QUERY [-k K] [--passages P] [--filter KEY=VALUE]... [--json]
                        [--semantic-only] [--model M] [--html FILE]
     (index and search also take --trust-remote-code)
@@ -9,9 +9,8 @@
     longcolbert info INDEX_DIR [--json]
 
 INDEX_DIR may also be ``qdrant://HOST[:PORT]/COLLECTION``, a Qdrant server (API key
-from ``QDRANT_API_KEY``). A folder made with ``--backend qdrant`` records it, so
-later commands need no flag. Errors end with one line on stderr (``error: ...``)
-and exit status 1.
+from ``QDRANT_API_KEY``). Errors end with one line on stderr (``error: ...``) and
+exit status 1.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ import warnings
 from typing import Any, Sequence
 
 from .errors import InvalidInputError, LongColBERTError
-from .locations import BACKENDS, open_index
+from .locations import open_index
 from .render import html_report, terminal_text
 
 _CLI_OPERATORS = {">=": "$gte", "<=": "$lte", "!=": "$ne", ">": "$gt", "<": "$lt",
@@ -76,7 +75,7 @@ def _print_hits(query: str, hits: list) -> None:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    with open_index(args.index_dir, create=True, backend=args.backend, model=args.model,
+    with open_index(args.index_dir, create=True, model=args.model,
                     document_length=args.document_length,
                     trust_remote_code=args.trust_remote_code) as index:
         with warnings.catch_warnings(record=True) as caught:
@@ -154,10 +153,6 @@ def build_parser() -> argparse.ArgumentParser:
     index = commands.add_parser("index", help="index files or folders (creates or upserts)")
     index.add_argument("index_dir")
     index.add_argument("paths", nargs="+", metavar="PATH")
-    index.add_argument("--backend", choices=BACKENDS, default=None,
-                       help="where a new index keeps its vectors: embedded (default: SQLite + "
-                       "PLAID in the folder) or qdrant (Qdrant's in-process engine in the "
-                       "folder); an existing folder keeps its own")
     index.add_argument("--model", default=None,
                        help="PyLate ColBERT hub id or folder (default: the index's, or "
                             "mixedbread-ai/mxbai-edge-colbert-v0-32m)")

@@ -1,4 +1,4 @@
-"""The same whole-document search with Qdrant holding everything (first step of issue 17).
+"""The same whole-document search with a Qdrant collection holding everything.
 
 Documents are encoded whole by longcolbert's encoder, exactly as for the embedded
 index; what goes into Qdrant is their contextualized token vectors, cut into
@@ -29,9 +29,10 @@ only invisible points, removed by the next write of that id.)
 >>> index.search("where do rivers go", k=1)[0].passages[0].text     # doctest: +SKIP
 'Rivers reach the sea.'
 
-Not yet here (issue 17): the CLI and ``Index`` contract (``qdrant://`` URLs,
-``--backend qdrant``), hybrid lexical evidence, a MUVERA first stage, and the
-parity benchmark. Requires ``pip install "longcolbert[qdrant]"``.
+Not yet here (issue 17): a local-folder backend (qdrant-client's local mode pickles
+its points, so it is refused; Qdrant Edge would not), hybrid lexical evidence, a
+MUVERA first stage, int8 storage and the parity benchmark. Requires
+``pip install "longcolbert[qdrant]"``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from __future__ import annotations
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,9 +66,10 @@ _NAMESPACE = uuid.UUID("5d1c7a52-3f0e-4c56-9a55-6c6f6e67636f")
 class QdrantIndex(IndexBackend):
     """Whole-document ColBERT search over a Qdrant collection, with passages and highlights.
 
-    ``location`` is ``":memory:"``, a local folder (qdrant-client's local mode), a
-    server URL (``http://host:6333``), or a ready ``QdrantClient``; ``api_key``
-    defaults to ``QDRANT_API_KEY``. The collection is created on first use and
+    ``location`` is a server URL (``http://host:6333``), ``":memory:"`` (qdrant-client's
+    in-process engine, nothing kept), or a ready ``QdrantClient``; ``api_key``
+    defaults to ``QDRANT_API_KEY``. A local folder is refused: qdrant-client's local
+    mode stores points with pickle, so opening one could run code from it. The collection is created on first use and
     records the model's fingerprint: a different model is refused. Without ``model``,
     the collection's own model is used, by hub id only (a local folder it names is
     refused, as for an index folder).
@@ -169,8 +170,8 @@ class QdrantIndex(IndexBackend):
         return stored
 
     def info(self) -> dict[str, Any]:
-        """``{"backend", "model", "dim", "documents", "tokens", "bytes"}``; ``bytes`` counts
-        the local folder (``None`` for a server or memory)."""
+        """``{"backend", "model", "dim", "documents", "tokens", "bytes"}``; ``bytes`` is
+        ``None``: the server holds them."""
         stored = self._stored_model()
         tokens, offset = 0, None
         while stored is not None:
@@ -180,16 +181,13 @@ class QdrantIndex(IndexBackend):
             tokens += sum(len(p.payload["offsets"]) // 2 for p in points)
             if offset is None:
                 break
-        folder = Path(self.location) if self.location and self.location != ":memory:" and (
-            "://" not in self.location) else None
         return {
             "backend": self.backend,
             "model": stored["name"] if stored else self._model.name,
             "dim": stored["dim"] if stored else None,
             "documents": len(self) if stored else 0,
             "tokens": tokens,
-            "bytes": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-            if folder and folder.exists() else None,
+            "bytes": None,  # held by the server (or in memory)
         }
 
     def close(self) -> None:
@@ -413,7 +411,10 @@ def _client(location: str | Any, api_key: str | None) -> Any:
         # an unreachable server is reported by the first request, in one line: no
         # version-check warning before it
         return QdrantClient(url=location, api_key=key, check_compatibility=False)
-    return QdrantClient(path=location)
+    raise InvalidInputError(
+        f"{location!r} is not a Qdrant server URL; a Qdrant index in a local folder is not "
+        "offered (qdrant-client's local mode stores points with pickle, which could run code "
+        "from the folder): give http(s)://HOST:PORT, ':memory:' or a QdrantClient")
 
 
 def _doc(doc_id: str) -> Any:

@@ -1,6 +1,6 @@
-"""The CLI contract on the Qdrant backend: a folder made with --backend qdrant needs no
-flag afterwards, info reports the backend, and everything else answers as the embedded
-index does; a qdrant:// server that is not there is one line."""
+"""The CLI on a Qdrant server (qdrant://HOST[:PORT]/COLLECTION): one line when it is not
+there, the same answers as the embedded index where one runs (QDRANT_URL), and no
+local Qdrant folder, whose points would be unpickled."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import os
 
 import pytest
 
+from longcolbert import InvalidInputError
 from longcolbert.cli import main
+from longcolbert.qdrant_index import QdrantIndex
 
 from corpus import DOCS
 
@@ -29,48 +31,10 @@ def files(tmp_path):
     return folder
 
 
-def test_a_qdrant_folder_answers_as_an_embedded_one(tmp_path, files, standin_path, capsys):
-    answers = {}
-    for backend in ("embedded", "qdrant"):
-        folder = tmp_path / backend
-        code, out, err = run_cli(capsys, "index", folder, files, "--model", standin_path,
-                                 "--backend", backend)
-        assert code == 0 and f"indexed {len(DOCS)} documents" in out, err
-        code, out, err = run_cli(capsys, "search", folder, "notice period for termination",
-                                 "-k", "2", "--json", "--model", standin_path, "--semantic-only")
-        assert code == 0, err
-        answers[backend] = json.loads(out)
-        code, out, _ = run_cli(capsys, "info", folder, "--json")
-        info = json.loads(out)
-        assert info["backend"] == backend and info["documents"] == len(DOCS)
-        assert set(info) == {"backend", "model", "dim", "documents", "tokens", "bytes"}
-    qdrant, embedded = answers["qdrant"], answers["embedded"]
-    assert (tmp_path / "qdrant" / "backend.json").exists()
-    assert not (tmp_path / "qdrant" / "store.sqlite").exists()
-    assert [r["id"] for r in qdrant["results"]] == [r["id"] for r in embedded["results"]]
-    assert qdrant["results"][0]["id"] == "contract.txt"
-    for ours, theirs in zip(qdrant["results"], embedded["results"]):
-        assert set(ours) == set(theirs)
-        assert [(p["start"], p["end"]) for p in ours["passages"]] == [
-            (p["start"], p["end"]) for p in theirs["passages"]]
-
-
-def test_later_commands_need_no_flag_and_keep_the_folder_s_backend(tmp_path, files,
-                                                                   standin_path, capsys):
-    folder = tmp_path / "idx"
-    assert run_cli(capsys, "index", folder, files / "recipe.txt", "--model", standin_path,
-                   "--backend", "qdrant")[0] == 0
-    assert run_cli(capsys, "index", folder, files / "contract.txt", "--model", standin_path)[0] == 0
-    code, out, _ = run_cli(capsys, "info", folder, "--json")
-    assert json.loads(out)["backend"] == "qdrant" and json.loads(out)["documents"] == 2
-    code, out, err = run_cli(capsys, "delete", folder, "recipe.txt")
-    assert code == 0 and "(1 left)" in out, err
-    # the folder does not choose which local model loads, on this backend either
-    code, _, err = run_cli(capsys, "search", folder, "notice period")
-    assert code == 1 and err.count("\n") == 1 and "name the model yourself" in err
-    code, _, err = run_cli(capsys, "index", folder, files / "garden.txt", "--model",
-                           standin_path, "--backend", "embedded")
-    assert code == 1 and err.count("\n") == 1 and "holds a qdrant index" in err
+def test_a_local_qdrant_folder_is_refused_for_it_would_unpickle(tmp_path, standin_path):
+    with pytest.raises(InvalidInputError, match="pickle"):
+        QdrantIndex(str(tmp_path / "q"), "docs", model=standin_path)
+    assert not (tmp_path / "q").exists()
 
 
 def test_a_qdrant_server_that_is_not_there_is_one_line(capsys):
@@ -89,9 +53,12 @@ def test_a_real_qdrant_server(files, standin_path, capsys):
     parts = urlsplit(os.environ["QDRANT_URL"])
     location = f"qdrant://{parts.hostname}:{parts.port or 6333}/longcolbert-test-{os.getpid()}"
     assert run_cli(capsys, "index", location, files, "--model", standin_path)[0] == 0
+    code, out, _ = run_cli(capsys, "info", location, "--json")
+    assert json.loads(out)["backend"] == "qdrant" and json.loads(out)["documents"] == len(DOCS)
     code, out, _ = run_cli(capsys, "search", location, "largest planet", "--json",
                            "--model", standin_path)
     assert code == 0 and json.loads(out)["results"][0]["id"] == "astronomy.txt"
+    assert run_cli(capsys, "delete", location, "astronomy.txt")[0] == 0
     from qdrant_client import QdrantClient
 
     QdrantClient(url=os.environ["QDRANT_URL"]).delete_collection(location.rsplit("/", 1)[1])

@@ -97,17 +97,14 @@ def test_an_embeddings_object_or_a_missing_folder_is_a_clear_error(tmp_path, sto
         store.delete()
 
 
-def test_the_retriever_and_the_store_work_on_a_qdrant_folder(tmp_path, standin_path):
-    from longcolbert import open_index
+def test_the_retriever_and_the_store_work_on_a_qdrant_collection(standin_model):
+    from longcolbert.qdrant_index import QdrantIndex
 
-    folder = tmp_path / "qdrant-idx"
-    index = open_index(folder, create=True, backend="qdrant", model=standin_path)
+    index = QdrantIndex(":memory:", "docs", model=standin_model)
     store = LongColBERTVectorStore(index)
     store.add_documents(DOCS)
     assert store.similarity_search("two small moons", k=1)[0].metadata["source"] == "mars.txt"
-    index.close()
-    # reopened by path: the folder says it is a Qdrant index
-    retriever = LongColBERTRetriever(index=folder, model=standin_path, k=1)
+    retriever = store.as_passage_retriever(k=1)
     found = retriever.invoke("two small moons")
     assert found[0].metadata["source"] == "mars.txt" and found[0].metadata["highlights"]
     retriever.delete([found[0].metadata["doc_id"]])

@@ -221,14 +221,12 @@ def test_chunks_from_an_ingestion_pipeline_are_refused_with_the_remedy(tmp_path,
     assert sorted(retriever.index.ids()) == ["contract", "note"]
 
 
-def test_a_qdrant_folder_serves_the_retriever(tmp_path, standin_path):
-    from longcolbert import open_index
+def test_a_qdrant_collection_serves_the_retriever(standin_model):
+    from longcolbert.qdrant_index import QdrantIndex
 
-    folder = tmp_path / "qdrant-idx"
-    with open_index(folder, create=True, backend="qdrant", model=standin_path) as index:
-        index.add(list(DOCS.values()), ids=list(DOCS))
-    retriever = LongColBERTRetriever.from_persist_dir(folder, model=standin_path,
-                                                      similarity_top_k=1)
+    index = QdrantIndex(":memory:", "docs", model=standin_model)
+    index.add(list(DOCS.values()), ids=list(DOCS))
+    retriever = LongColBERTRetriever(index, similarity_top_k=1)
     node = retriever.retrieve(QUERY)[0].node
     assert node.ref_doc_id == "contract" and node.metadata["highlights"]
     retriever.delete_ref_doc("contract")
