@@ -32,8 +32,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +39,16 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 
-from common import build_shape_twin, source_texts  # noqa: E402
+from common import (  # noqa: E402
+    DIM,
+    brute_force,
+    build_shape_twin,
+    p50_ms,
+    source_texts,
+    synthetic_corpus,
+    synthetic_queries,
+    timed,
+)
 
 from longcolbert import Index  # noqa: E402
 from longcolbert.encoder import EncodedDocument, Encoder  # noqa: E402
@@ -50,7 +57,6 @@ from longcolbert.model import fingerprint, load_model  # noqa: E402
 from longcolbert.plaid import PlaidIndex  # noqa: E402
 
 WORK = HERE / "work"
-DIM = 64
 
 
 def folder_bytes(folder: Path) -> int:
@@ -76,63 +82,6 @@ def corpus_texts(encoder: Encoder, documents: int, rows: int) -> list[tuple[str,
         out.append((doc_text, np.concatenate([special[:2], spans, special[2:]])))
         position += end
     return out
-
-
-def synthetic_corpus(doclens: list[int], seed: int = 0) -> list[torch.Tensor]:
-    """Unit token vectors with topic structure, like contextual ColBERT embeddings.
-
-    1,024 topic directions; 32,768 word directions near a topic (cosine about 0.7);
-    a token is a word direction plus noise (cosine about 0.94). Each document
-    mixes 4 topics' words (Zipf-weighted) with 25% common words shared by all.
-    """
-    rng = np.random.default_rng(seed)
-    unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)  # noqa: E731
-    topics = unit(rng.standard_normal((1024, DIM)))
-    word_topic = rng.integers(0, 1024, 32768)
-    words = unit(topics[word_topic] + unit(rng.standard_normal((32768, DIM))))
-    by_topic = [np.flatnonzero(word_topic == t) for t in range(1024)]
-    common = np.arange(512)
-    docs = []
-    for n in doclens:
-        pool = np.concatenate([by_topic[t] for t in rng.choice(1024, 4, replace=False)])
-        zipf = 1.0 / np.arange(1, len(pool) + 1)
-        chosen = np.where(
-            rng.random(n) < 0.25,
-            rng.choice(common, n),
-            rng.choice(rng.permutation(pool), n, p=zipf / zipf.sum()),
-        )
-        noise = unit(rng.standard_normal((n, DIM))) * 0.35
-        docs.append(torch.from_numpy(unit(words[chosen] + noise).astype(np.float32)))
-    return docs
-
-
-def synthetic_queries(docs: list[torch.Tensor], n: int, seed: int = 1) -> list[torch.Tensor]:
-    """32-token queries: tokens of a random target document plus noise (cosine about 0.96)."""
-    rng = np.random.default_rng(seed)
-    queries = []
-    for _ in range(n):
-        target = docs[rng.integers(len(docs))]
-        picked = target[torch.from_numpy(rng.integers(0, target.shape[0], 32))]
-        noise = torch.nn.functional.normalize(
-            torch.from_numpy(rng.standard_normal((32, DIM)).astype(np.float32)), dim=-1)
-        queries.append(torch.nn.functional.normalize(picked + 0.3 * noise, dim=-1))
-    return queries
-
-
-def brute_force(query: torch.Tensor, flat: torch.Tensor, bounds: np.ndarray, k: int) -> list[int]:
-    """Exact MaxSim top-k over every fp32 vector."""
-    scores = np.maximum.reduceat((query @ flat.T).numpy(), bounds, axis=1).sum(axis=0)
-    return np.argsort(-scores, kind="stable")[:k].tolist()
-
-
-def p50_ms(times: list[float]) -> float:
-    return round(statistics.median(times) * 1000, 1)
-
-
-def timed(fn, *args) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = fn(*args)
-    return time.perf_counter() - started, result
 
 
 def main() -> None:

@@ -114,32 +114,12 @@ class QdrantIndex(IndexBackend):
         """Create the collection for this model, or check it was made by this model."""
         if self._ready:
             return
-        from qdrant_client import models
 
         model = self._model.encoder.model
         print_ = fingerprint(model).to_dict()
         stored = self._stored_model()
         if stored is None:
-            dim = int(print_["dim"])
-            self.client.create_collection(
-                self.collection,
-                vectors_config={
-                    "tokens": models.VectorParams(
-                        size=dim, distance=models.Distance.DOT, datatype=models.Datatype.FLOAT16,
-                        multivector_config=models.MultiVectorConfig(
-                            comparator=models.MultiVectorComparator.MAX_SIM),
-                        hnsw_config=models.HnswConfigDiff(m=0),  # rescoring only
-                    ),
-                    "pooled": models.VectorParams(size=dim, distance=models.Distance.DOT),
-                },
-                metadata={"longcolbert_model": print_},
-            )
-            with warnings.catch_warnings():  # local mode: "payload indexes have no effect"
-                warnings.simplefilter("ignore", UserWarning)
-                for field, schema in (("doc_id", models.PayloadSchemaType.KEYWORD),
-                                      ("visible", models.PayloadSchemaType.BOOL),
-                                      ("segment", models.PayloadSchemaType.INTEGER)):
-                    self.client.create_payload_index(self.collection, field, field_schema=schema)
+            create_collection(self.client, self.collection, print_)
         elif {k: stored.get(k) for k in ("dim", "name")} != {k: print_[k] for k in ("dim", "name")}:
             raise IncompatibleModelError(
                 f"Qdrant collection {self.collection!r} was made with model "
@@ -307,27 +287,35 @@ class QdrantIndex(IndexBackend):
                filter: Mapping[str, Any] | None = None) -> Hits:
         """The ``k`` best documents for ``query``, each with its best ``passages``, as
         :meth:`longcolbert.Index.search` returns them (lexical evidence aside)."""
-        from qdrant_client import models
 
         scope = qdrant_filter(filter) if filter else None  # a bad filter fails first
         self._collection()
         encoded = self._model.encoder.encode_query(query)
         query_rows = encoded.embeddings.float()
-        pooled = torch.nn.functional.normalize(query_rows.mean(0), dim=0)
-        condition = _visible(*([scope] if scope is not None else []))
-        groups = self.client.query_points_groups(
-            self.collection, query=query_rows.tolist(), using="tokens", group_by="doc_id",
-            prefetch=models.Prefetch(query=pooled.tolist(), using="pooled", limit=PREFETCH,
-                                     filter=condition),
-            query_filter=condition, limit=max(k, CANDIDATES), group_size=1, with_payload=False,
-        ).groups
-        found = self._documents([str(g.id) for g in groups], with_rows=True)
+        found = self._documents(self.candidates(query_rows, max(k, CANDIDATES), scope),
+                                with_rows=True)
         if not found:
             return Hits()
         documents = [doc for doc, _ in found]
         similarities = [(query_rows @ rows.T).numpy() for _, rows in found]
         return rank_documents(documents, similarities, encoded, passages, self.passage_tokens,
                               self.document_score, k)
+
+    def candidates(self, query_rows: torch.Tensor, depth: int, scope: Any = None) -> list[str]:
+        """The ``depth`` best documents' ids for these query token vectors: segments
+        prefetched by pooled vector, rescored by MaxSim in Qdrant, grouped by document.
+        ``scope`` is a Qdrant filter (:func:`~longcolbert.qdrant_filters.qdrant_filter`)."""
+        from qdrant_client import models
+
+        pooled = torch.nn.functional.normalize(query_rows.mean(0), dim=0)
+        condition = _visible(*([scope] if scope is not None else []))
+        groups = self.client.query_points_groups(
+            self.collection, query=query_rows.tolist(), using="tokens", group_by="doc_id",
+            prefetch=models.Prefetch(query=pooled.tolist(), using="pooled", limit=PREFETCH,
+                                     filter=condition),
+            query_filter=condition, limit=depth, group_size=1, with_payload=False,
+        ).groups
+        return [str(g.id) for g in groups]
 
     def _documents(self, doc_ids: Sequence[str], *, with_rows: bool
                    ) -> list[tuple[StoredDocument, torch.Tensor]]:
@@ -364,6 +352,34 @@ class QdrantIndex(IndexBackend):
             out.append((StoredDocument(doc_id, text, dict(first["metadata"]), page_map, offsets,
                                        sentence_unit_array(text)), rows))
         return out
+
+
+def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any]) -> None:
+    """A collection for one model's token vectors (``fingerprint`` as an index records
+    it; its ``dim`` sizes the vectors): a float16 MaxSim multivector without an HNSW
+    graph, an HNSW-indexed pooled vector, and payload indexes for the fields searched."""
+    from qdrant_client import models
+
+    dim = int(fingerprint["dim"])
+    client.create_collection(
+        name,
+        vectors_config={
+            "tokens": models.VectorParams(
+                size=dim, distance=models.Distance.DOT, datatype=models.Datatype.FLOAT16,
+                multivector_config=models.MultiVectorConfig(
+                    comparator=models.MultiVectorComparator.MAX_SIM),
+                hnsw_config=models.HnswConfigDiff(m=0),  # rescoring only
+            ),
+            "pooled": models.VectorParams(size=dim, distance=models.Distance.DOT),
+        },
+        metadata={"longcolbert_model": dict(fingerprint)},
+    )
+    with warnings.catch_warnings():  # in-memory engine: "payload indexes have no effect"
+        warnings.simplefilter("ignore", UserWarning)
+        for field, schema in (("doc_id", models.PayloadSchemaType.KEYWORD),
+                              ("visible", models.PayloadSchemaType.BOOL),
+                              ("segment", models.PayloadSchemaType.INTEGER)):
+            client.create_payload_index(name, field, field_schema=schema)
 
 
 def segment_rows(offsets: np.ndarray, units: np.ndarray, most: int) -> list[tuple[int, int]]:

@@ -1,0 +1,124 @@
+"""The Qdrant backend's first stage on the query-path corpus, beside the embedded PLAID.
+
+The same synthetic 1M-token corpus as ``query_path.py`` (500 documents of 2,000
+64-dimensional token vectors with topic structure; ``common.synthetic_corpus``) and
+the same 50 synthetic queries. Measured in one run, for each backend: build time,
+search p50 and recall of the exact top 10 (brute-force MaxSim over fp32 vectors):
+
+* **embedded**: longcolbert's PLAID, written in one generation, ``PlaidIndex.search``;
+* **qdrant**: ``QdrantIndex`` points (256-token segments, float16 MaxSim multivector,
+  pooled HNSW vector) in qdrant-client's in-memory engine; a search is what
+  ``QdrantIndex.search`` does before passages: ``QdrantIndex.candidates`` (pooled
+  prefetch of ``PREFETCH`` segments, MaxSim in Qdrant, grouped by document, the best
+  ``CANDIDATES`` documents), then exact MaxSim over those documents' returned vectors.
+  The recall of the grouped segments alone is reported too.
+
+qdrant-client's in-memory engine is Python and NumPy, not Qdrant's Rust engine, so
+its times say little about a server; recall is what the point layout and the
+pooled first stage give, whatever runs them. Bytes per token are not measured: the
+in-memory engine keeps nothing on disk.
+
+    .venv/bin/python benchmarks/qdrant_path.py                  # about 10 minutes
+    .venv/bin/python benchmarks/qdrant_path.py --documents 100  # a smaller corpus
+
+Results go to ``benchmarks/results/qdrant_path.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import HERE, brute_force, p50_ms, synthetic_corpus, synthetic_queries
+
+from longcolbert.loaders import Document
+from longcolbert.plaid import PlaidIndex
+from longcolbert.plaid_writer import write_generation
+from longcolbert.qdrant_index import CANDIDATES, PREFETCH, QdrantIndex, create_collection
+
+ROWS = 2000
+
+
+def fake_text(rows: int) -> tuple[str, np.ndarray]:
+    """A text of ``rows`` five-character words and its token spans (CLS, [D], SEP empty)."""
+    text = " ".join(f"w{i:04d}" for i in range(rows - 3)) + "."
+    spans = [[6 * i, 6 * i + 5] for i in range(rows - 3)]
+    end = len(text)
+    return text, np.array([[0, 0], [0, 0], *spans, [end, end]], dtype=np.int64)
+
+
+def recall(found: list[list[int]], exact: list[list[int]]) -> float:
+    return round(float(np.mean([len(set(f) & set(e)) / len(e) for f, e in zip(found, exact)])), 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--documents", type=int, default=500)
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "qdrant_path.json")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+
+    docs = synthetic_corpus([ROWS] * args.documents)
+    queries = synthetic_queries(docs, args.queries)
+    flat = torch.cat(docs)
+    bounds = np.concatenate([[0], np.cumsum([d.shape[0] for d in docs])[:-1]])
+    exact = [brute_force(q, flat, bounds, 10) for q in queries]
+    result: dict = {"machine": {"cpu": platform.processor() or platform.machine(),
+                                "python": platform.python_version(), "threads": 2},
+                    "documents": args.documents, "tokens": int(flat.shape[0]),
+                    "queries": args.queries, "prefetch_segments": PREFETCH}
+
+    with tempfile.TemporaryDirectory() as folder:
+        plaid = PlaidIndex(Path(folder), 0)
+        started = time.perf_counter()
+        write_generation(plaid.path(1), None, delete=[], add=docs, nbits=4)
+        plaid.load(1)
+        build = time.perf_counter() - started
+        times, found = [], []
+        for q in queries:
+            started = time.perf_counter()
+            found.append(plaid.search(q, 10).positions[:10])
+            times.append(time.perf_counter() - started)
+        result["embedded"] = {"build_s": round(build, 1), "search_p50_ms": p50_ms(times),
+                              "recall_at_10": recall(found, exact)}
+        print(json.dumps({"embedded": result["embedded"]}), flush=True)
+
+    text, offsets = fake_text(ROWS)
+    index = QdrantIndex(":memory:", "bench")  # the model is never loaded: vectors are given
+    create_collection(index.client, "bench", {"name": "synthetic", "dim": docs[0].shape[1]})
+    index._ready = True
+    started = time.perf_counter()
+    for number, rows in enumerate(docs):
+        index._write(Document(str(number), text), rows, offsets)
+    build = time.perf_counter() - started
+    times, found, first_stage = [], [], []
+    for q in queries:
+        started = time.perf_counter()
+        candidates = index.candidates(q, CANDIDATES)
+        # as QdrantIndex.search: the candidates' vectors come back and are scored exactly
+        stored = index._documents(candidates, with_rows=True)
+        scores = [float((q @ rows.T).max(dim=1).values.sum()) for _, rows in stored]
+        best = np.argsort(-np.array(scores), kind="stable")[:10]
+        found.append([int(stored[i][0].id) for i in best])
+        times.append(time.perf_counter() - started)
+        first_stage.append([int(i) for i in candidates[:10]])
+    result["qdrant_in_memory"] = {
+        "build_s": round(build, 1), "search_p50_ms": p50_ms(times),
+        "recall_at_10": recall(found, exact),
+        "recall_at_10_grouped_segments_alone": recall(first_stage, exact),
+        "candidates_rescored": CANDIDATES,
+        "points": int(index.client.count("bench", exact=True).count)}
+    print(json.dumps({"qdrant_in_memory": result["qdrant_in_memory"]}), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
