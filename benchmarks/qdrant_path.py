@@ -18,8 +18,9 @@ its times say little about a server; recall is what the point layout and the
 pooled first stage give, whatever runs them. Bytes per token are not measured: the
 in-memory engine keeps nothing on disk.
 
-    .venv/bin/python benchmarks/qdrant_path.py                  # about 10 minutes
-    .venv/bin/python benchmarks/qdrant_path.py --documents 100  # a smaller corpus
+    .venv/bin/python benchmarks/qdrant_path.py                   # about 3 minutes
+    .venv/bin/python benchmarks/qdrant_path.py --segment-tokens 256 \
+        --out benchmarks/results/qdrant_path_256.json            # passage-sized points
 
 Results go to ``benchmarks/results/qdrant_path.json``.
 """
@@ -40,7 +41,13 @@ from common import HERE, brute_force, p50_ms, synthetic_corpus, synthetic_querie
 from longcolbert.loaders import Document
 from longcolbert.plaid import PlaidIndex
 from longcolbert.plaid_writer import write_generation
-from longcolbert.qdrant_index import CANDIDATES, PREFETCH, QdrantIndex, create_collection
+from longcolbert.qdrant_index import (
+    CANDIDATES,
+    PREFETCH,
+    SEGMENT_TOKENS,
+    QdrantIndex,
+    create_collection,
+)
 
 ROWS = 2000
 
@@ -61,6 +68,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=500)
     parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--segment-tokens", type=int, default=SEGMENT_TOKENS,
+                        help="rows per Qdrant point (QdrantIndex's segment_tokens)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "qdrant_path.json")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -73,7 +82,8 @@ def main() -> None:
     result: dict = {"machine": {"cpu": platform.processor() or platform.machine(),
                                 "python": platform.python_version(), "threads": 2},
                     "documents": args.documents, "tokens": int(flat.shape[0]),
-                    "queries": args.queries, "prefetch_segments": PREFETCH}
+                    "queries": args.queries, "prefetch_segments": PREFETCH,
+                    "segment_tokens": args.segment_tokens}
 
     with tempfile.TemporaryDirectory() as folder:
         plaid = PlaidIndex(Path(folder), 0)
@@ -91,7 +101,8 @@ def main() -> None:
         print(json.dumps({"embedded": result["embedded"]}), flush=True)
 
     text, offsets = fake_text(ROWS)
-    index = QdrantIndex(":memory:", "bench")  # the model is never loaded: vectors are given
+    # the model is never loaded: the vectors are given
+    index = QdrantIndex(":memory:", "bench", segment_tokens=args.segment_tokens)
     create_collection(index.client, "bench", {"name": "synthetic", "dim": docs[0].shape[1]})
     index._ready = True
     started = time.perf_counter()
