@@ -46,7 +46,8 @@ import numpy as np
 import torch
 
 from .backend import IndexBackend
-from .defaults import PASSAGE_TOKENS, TOKEN_BUDGET, DocumentScore
+from .checks import check_choice
+from .defaults import DOCUMENT_SCORES, PASSAGE_TOKENS, TOKEN_BUDGET, DocumentScore
 from .engine import ModelHolder, checked_document, rank_documents
 from .errors import IncompatibleModelError, InvalidInputError, LongColBERTError
 from .loaders import Document
@@ -99,6 +100,7 @@ class QdrantIndex(IndexBackend):
         api_key: str | None = None,
         trust_remote_code: bool = False,
     ):
+        check_choice("document_score", document_score, DOCUMENT_SCORES)
         self.client = _client(location, api_key)
         self.collection = collection
         self.location = location if isinstance(location, str) else None

@@ -35,6 +35,8 @@ def test_a_local_qdrant_folder_is_refused_for_it_would_unpickle(tmp_path, standi
     with pytest.raises(InvalidInputError, match="pickle"):
         QdrantIndex(str(tmp_path / "q"), "docs", model=standin_path)
     assert not (tmp_path / "q").exists()
+    with pytest.raises(InvalidInputError, match="document_score must be one of"):
+        QdrantIndex(":memory:", "docs", model=standin_path, document_score="max_sim")
 
 
 def test_a_qdrant_server_that_is_not_there_is_one_line(capsys):
