@@ -76,10 +76,10 @@ class QdrantIndex(IndexBackend):
     ``location`` is a server URL (``http://host:6333``), ``":memory:"`` (qdrant-client's
     in-process engine, nothing kept), or a ready ``QdrantClient``; ``api_key``
     defaults to ``QDRANT_API_KEY``. A local folder is refused: qdrant-client's local
-    mode stores points with pickle, so opening one could run code from it. The collection is created on first use and
-    records the model's fingerprint: a different model is refused. Without ``model``,
-    the collection's own model is used, by hub id only (a local folder it names is
-    refused, as for an index folder).
+    mode stores points with pickle, so opening one could run code from it. The
+    collection is created on the first add and records the model's fingerprint: a
+    different model is refused. Without ``model``, the collection's own model is
+    used, by hub id only (a local folder it names is refused, as for an index folder).
     """
 
     backend = "qdrant"
@@ -122,7 +122,6 @@ class QdrantIndex(IndexBackend):
         """Create the collection for this model, or check it was made by this model."""
         if self._ready:
             return
-
         model = self._model.encoder.model
         print_ = fingerprint(model).to_dict()
         stored = self._stored_model()
