@@ -81,7 +81,8 @@ class IndexBackend(ABC):
         page_maps: Sequence[Sequence[tuple[int, int, int]]] | None = None,
         show_progress: bool | None = None,
     ) -> list[str]:
-        """Add (or replace, by id) whole documents; returns their ids."""
+        """Add (or replace, by id) whole documents; returns their ids. Ids default to
+        :meth:`_free_ids`: ``"0"``, ``"1"``... in the embedded index, UUIDs in Qdrant."""
         if isinstance(texts, str):
             raise InvalidInputError("add() takes a list of texts; wrap the text in a list")
         n = len(texts)

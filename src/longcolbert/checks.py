@@ -20,6 +20,7 @@ from numbers import Integral
 from typing import Any, Mapping, Sequence
 
 from .errors import InvalidInputError
+from .loaders import Document
 
 
 def check_count(name: str, value: Any, least: int) -> None:
@@ -185,3 +186,30 @@ def stored_metadata(raw: str) -> dict[str, Any] | None:
     except (ValueError, TypeError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def checked_document(document: Document) -> Document:
+    """``document`` as it will be stored, or a one-line InvalidInputError."""
+    doc_id = checked_id(document.id)
+    text = checked_text(doc_id, document.text)
+    return Document(doc_id, text, checked_metadata(doc_id, document.metadata),
+                    checked_page_map(doc_id, document.page_map, len(text)))
+
+
+def checked_documents(documents: Sequence[Document]) -> list[Document]:
+    """One add's documents as they will be stored: at least one, unique ids, each
+    checked; else a one-line InvalidInputError, before anything is written (every
+    backend's add starts here).
+
+    >>> [d.id for d in checked_documents([Document("a", "Some text.")])]
+    ['a']
+    """
+    if not documents:
+        raise InvalidInputError("no documents given; pass at least one")
+    checked = [checked_document(d) for d in documents]
+    ids = [d.id for d in checked]
+    if len(set(ids)) != len(ids):
+        duplicate = next(i for i in ids if ids.count(i) > 1)
+        raise InvalidInputError(f"id {duplicate!r} appears twice in one add; give unique ids")
+    return checked
+

@@ -20,14 +20,7 @@ import numpy as np
 from filelock import FileLock
 
 from .backend import IndexBackend
-from .checks import (
-    check_choice,
-    check_count,
-    checked_id,
-    checked_metadata,
-    checked_page_map,
-    checked_text,
-)
+from .checks import check_choice, check_count, checked_documents, checked_metadata
 from .defaults import (
     BATCH_TOKENS,
     CANDIDATES,
@@ -207,14 +200,6 @@ def _token_offsets(doc: StoredDocument) -> np.ndarray:
     return doc.offsets
 
 
-def checked_document(document: Document) -> Document:
-    """``document`` as it will be stored, or a one-line InvalidInputError (see :mod:`.checks`)."""
-    doc_id = checked_id(document.id)
-    text = checked_text(doc_id, document.text)
-    return Document(doc_id, text, checked_metadata(doc_id, document.metadata),
-                    checked_page_map(doc_id, document.page_map, len(text)))
-
-
 class Index(IndexBackend):
     """A longcolbert index folder: a SQLite store plus a PLAID index, kept consistent.
 
@@ -386,13 +371,8 @@ class Index(IndexBackend):
         Documents are encoded, compressed and parked on disk ``batch_tokens`` at a
         time, so memory does not grow with their number.
         """
-        if not documents:
-            raise InvalidInputError("no documents given; pass at least one")
-        documents = [checked_document(d) for d in documents]  # nothing is written unless all pass
+        documents = checked_documents(documents)  # nothing is written unless all pass
         ids = [d.id for d in documents]
-        if len(set(ids)) != len(ids):
-            duplicate = next(i for i in ids if ids.count(i) > 1)
-            raise InvalidInputError(f"id {duplicate!r} appears twice in one add; give unique ids")
         encoder = self.encoder
         counts = encoder.count_rows([d.text for d in documents])
         if show_progress is None:
