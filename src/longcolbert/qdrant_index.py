@@ -39,16 +39,16 @@ from __future__ import annotations
 
 import uuid
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from .backend import IndexBackend
-from .checks import check_choice
+from .checks import check_choice, checked_documents
 from .defaults import DOCUMENT_SCORES, PASSAGE_TOKENS, TOKEN_BUDGET, DocumentScore
-from .engine import ModelHolder, checked_document, rank_documents
+from .engine import ModelHolder, rank_documents
 from .errors import IncompatibleModelError, InvalidInputError, LongColBERTError
 from .loaders import Document
 from .model import DEFAULT_MODEL, fingerprint
@@ -114,7 +114,8 @@ class QdrantIndex(IndexBackend):
         self.passage_tokens = passage_tokens
         self.document_score = document_score
         self.segment_tokens = segment_tokens
-        self._ready = False
+        self._ready = False  # the collection exists and fits this model
+        self._exists_known = stored is not None  # checked once found: collections stay
 
     # -- the collection ----------------------------------------------------------------
 
@@ -136,7 +137,9 @@ class QdrantIndex(IndexBackend):
 
     def _exists(self) -> bool:
         """Whether the collection is there (reads, deletes and info load no model)."""
-        return self._ready or self._stored_model() is not None
+        if not (self._ready or self._exists_known):
+            self._exists_known = self._stored_model() is not None
+        return self._ready or self._exists_known
 
     def _stored_model(self) -> dict[str, Any] | None:
         """The fingerprint the collection records, or None for a collection not made yet."""
@@ -160,14 +163,9 @@ class QdrantIndex(IndexBackend):
         """``{"backend", "model", "dim", "documents", "tokens", "bytes"}``; ``bytes`` is
         ``None``: the server holds them."""
         stored = self._stored_model()
-        tokens, offset = 0, None
-        while stored is not None:
-            points, offset = self.client.scroll(self.collection, scroll_filter=_visible(),
-                                                limit=1000, offset=offset,
-                                                with_payload=["offsets"])
-            tokens += sum(len(p.payload["offsets"]) // 2 for p in points)
-            if offset is None:
-                break
+        tokens = 0 if stored is None else sum(
+            len(p.payload["offsets"]) // 2
+            for p in self._scroll(_visible(), with_payload=["offsets"]))
         return {
             "backend": self.backend,
             "model": stored["name"] if stored else self._model.name,
@@ -186,13 +184,7 @@ class QdrantIndex(IndexBackend):
                       show_progress: bool | None = None) -> list[str]:
         """Add (or replace, by id) documents; returns their ids. Each becomes visible to
         searches only once all its points are written."""
-        if not documents:
-            raise InvalidInputError("no documents given; pass at least one")
-        documents = [checked_document(d) for d in documents]  # nothing is written unless all pass
-        ids = [d.id for d in documents]
-        if len(set(ids)) != len(ids):
-            duplicate = next(i for i in ids if ids.count(i) > 1)
-            raise InvalidInputError(f"id {duplicate!r} appears twice in one add; give unique ids")
+        documents = checked_documents(documents)  # nothing is written unless all pass
         self._collection()
         encoder = self._model.encoder
         for start in range(0, len(documents), _ADD_BATCH):
@@ -201,7 +193,7 @@ class QdrantIndex(IndexBackend):
                                                show_progress=bool(show_progress))
             for document, embedded in zip(batch, encoded):
                 self._write(document, embedded.embeddings, embedded.offsets)
-        return ids
+        return [d.id for d in documents]
 
     def _free_ids(self, n: int) -> list[str]:
         return [str(uuid.uuid4()) for _ in range(n)]
@@ -269,13 +261,19 @@ class QdrantIndex(IndexBackend):
         conditions = [_first_segment()]
         if among is not None:
             conditions.append(models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(among))))
-        found, offset = [], None
+        return [p.payload["doc_id"]
+                for p in self._scroll(_visible(*conditions), with_payload=["doc_id"])]
+
+    def _scroll(self, condition: Any, **selection: Any) -> Iterator[Any]:
+        """Every point that ``condition`` selects, a thousand per request; ``selection``:
+        ``with_payload`` / ``with_vectors`` as ``QdrantClient.scroll`` takes them."""
+        offset = None
         while True:
-            points, offset = self.client.scroll(self.collection, scroll_filter=_visible(*conditions),
-                                                limit=1000, offset=offset, with_payload=["doc_id"])
-            found += [p.payload["doc_id"] for p in points]
+            points, offset = self.client.scroll(self.collection, scroll_filter=condition,
+                                                limit=1000, offset=offset, **selection)
+            yield from points
             if offset is None:
-                return found
+                return
 
     def get_many(self, ids: Sequence[str]) -> list[StoredDocument]:
         """The stored documents among ``ids``, in that order; missing ids are left out."""
@@ -334,17 +332,11 @@ class QdrantIndex(IndexBackend):
         if not doc_ids:
             return []
         by_doc: dict[str, list[Any]] = {}
-        offset = None
-        while True:
-            points, offset = self.client.scroll(
-                self.collection, limit=1000, offset=offset, with_payload=True,
-                with_vectors=["tokens"] if with_rows else False,
-                scroll_filter=_visible(models.FieldCondition(
-                    key="doc_id", match=models.MatchAny(any=list(doc_ids)))))
-            for point in points:
-                by_doc.setdefault(point.payload["doc_id"], []).append(point)
-            if offset is None:
-                break
+        chosen = _visible(models.FieldCondition(key="doc_id",
+                                                match=models.MatchAny(any=list(doc_ids))))
+        for point in self._scroll(chosen, with_payload=True,
+                                  with_vectors=["tokens"] if with_rows else False):
+            by_doc.setdefault(point.payload["doc_id"], []).append(point)
         out = []
         for doc_id in doc_ids:
             points = sorted(by_doc.get(doc_id, []), key=lambda p: p.payload["segment"])
