@@ -135,7 +135,10 @@ def main() -> None:
     # longcolbert's PLAID, through the engine (store offsets + PLAID folder)
     index_dir = WORK / "query_path_index"
     shutil.rmtree(index_dir, ignore_errors=True)
-    index = Index(index_dir, model=model)
+    # reread=False: the stored vectors are synthetic, not the texts' own encoding, so
+    # re-reading the texts would mix two unrelated spaces (its cost on real pages:
+    # benchmarks/passage_quality.py).
+    index = Index(index_dir, model=model, reread=False)
     stored = [Document(str(i), t, {"n": i}) for i, (t, _) in enumerate(texts)]
     encodings = [EncodedDocument(e, o) for e, (_, o) in zip(docs, texts)]
     build_s, _ = timed(index._write, stored, encodings, fingerprint(model))

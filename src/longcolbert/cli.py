@@ -96,6 +96,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 def _cmd_search(args: argparse.Namespace) -> int:
     where = _parse_filter(args.filter or [])
     with open_index(args.index_dir, model=args.model, hybrid=not args.semantic_only,
+                    reread=not args.no_reread,
                     trust_remote_code=args.trust_remote_code) as index:
         hits = index.search(args.query, k=args.k, passages=args.passages, filter=where or None)
     if args.html:
@@ -179,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "document matched)")
     search.add_argument("--semantic-only", action="store_true",
                         help="MaxSim alone: no lexical evidence (hybrid search is the default)")
+    search.add_argument("--no-reread", action="store_true",
+                        help="score passages only inside their documents: faster, without "
+                             "re-reading the best ones on their own (the default re-reads)")
     search.add_argument("--model", default=None,
                         help="the model the index was built with, when it is a local folder "
                              "(default: the index's hub id)")

@@ -58,6 +58,7 @@ from .plaid_format import document_runs
 from .plaid_writer import open_writer, write_generation
 from .profile import match_profile
 from .progress import tqdm
+from .reread import READ_DOCUMENTS, READ_PASSAGES, standalone_scores, with_standalone
 from .results import Hit, Hits
 from .store import Filter, Store, StoredDocument
 
@@ -147,12 +148,15 @@ def rank_documents(
     top: int | None,
     lexical: _Lexical | None = None,
     positions: bool = False,
+    reader: Encoder | None = None,
 ) -> Hits:
     """Score every document from its query x row ``similarities``, keep the ``top`` best,
     and highlight only their passages; see :mod:`longcolbert.passages`. With
     ``lexical`` (hybrid search), query tokens are weighted by term rarity and
     highlights mark the query's keywords too. With ``positions``, each hit records
-    its document's place in ``documents`` (reranking)."""
+    its document's place in ``documents`` (reranking). With a ``reader`` (the
+    encoder), the best candidate passages are re-read on their own
+    (:mod:`longcolbert.reread`) before the ``top`` are kept."""
     offsets = [_token_offsets(doc) for doc in documents]
     for doc, doc_offsets, sims in zip(documents, offsets, similarities):
         if sims.shape[1] != doc_offsets.shape[0]:
@@ -165,16 +169,27 @@ def rank_documents(
     ]
     sources = [PassageSource(doc.text, doc_offsets, sims, doc.units, doc.page_map)
                for doc, doc_offsets, sims in zip(documents, offsets, scoring)]
+    candidates = max(1, n_passages, READ_PASSAGES if reader is not None else 0)
     found = find_passages(sources, query.content, passage_tokens=passage_tokens,
-                          n_passages=max(1, n_passages), highlights=False)
+                          n_passages=candidates, highlights=False)
     hits = []
     for doc, doc_offsets, sims, passages in zip(documents, offsets, scoring, found):
         if document_score == "maxsim":
             score = maxsim(sims)
         else:
             score = passage_document_score(doc_offsets, sims, passages.window)
-        hits.append(Hit(doc.id, score, doc.metadata, passages.passages[:n_passages]))
-    order = np.argsort([-hit.score for hit in hits], kind="stable")[:top].tolist()
+        hits.append(Hit(doc.id, score, doc.metadata, passages.passages))
+    order = np.argsort([-hit.score for hit in hits], kind="stable").tolist()
+    if reader is not None:  # re-read the passages of the best few, then re-order those
+        read = order[: max(READ_DOCUMENTS, top or 0)]
+        standalone = standalone_scores([[p.text for p in hits[i].passages] for i in read], query,
+                                       None if lexical is None else lexical.weights, reader)
+        for i, hit in zip(read, with_standalone([hits[i] for i in read], standalone)):
+            hits[i] = hit
+        read_order = np.argsort([-hits[i].score for i in read], kind="stable").tolist()
+        order = [read[j] for j in read_order] + order[len(read):]
+    order = order[:top]
+    hits = [replace(hit, passages=hit.passages[:n_passages]) for hit in hits]
     keyword_spans: Iterator[list[tuple[int, int]]] = iter([])
     if lexical is not None and lexical.terms:  # all passages' words in one pass
         keyword_spans = iter(lexical_spans(
@@ -216,6 +231,9 @@ class Index(IndexBackend):
     tokens weighted by term rarity, the documents of the best BM25 sentences
     joining the candidates, and the query's keywords marked in highlights (see
     :mod:`longcolbert.lexical`); ``hybrid=False`` is MaxSim alone.
+    ``reread`` (on by default) encodes the best candidate passages again, each on
+    its own, and adds that MaxSim to their scores and their documents'
+    (:mod:`longcolbert.reread`); ``reread=False`` is faster.
     ``token_budget`` bounds the tokens of one model forward; ``batch_tokens`` the
     tokens an add encodes and compresses before parking them on disk: together
     they bound an add's memory, whatever the number of documents.
@@ -236,6 +254,7 @@ class Index(IndexBackend):
         candidates: int = CANDIDATES,
         document_score: DocumentScore = "passage",
         hybrid: bool = True,
+        reread: bool = True,
         token_budget: int = TOKEN_BUDGET,
         batch_tokens: int = BATCH_TOKENS,
         trust_remote_code: bool = False,
@@ -268,6 +287,7 @@ class Index(IndexBackend):
         self.candidates = candidates
         self.document_score = document_score
         self.hybrid = hybrid
+        self.reread = reread
         self.batch_tokens = batch_tokens
         self.plaid = PlaidIndex(self.path, -1)
         self._thread_lock = threading.RLock()  # one connection and PLAID handle, many threads
@@ -621,7 +641,8 @@ class Index(IndexBackend):
             return Hits()
         documents = self.store.by_plaid_ids(found.positions)
         return rank_documents(documents, found.similarities, encoded, passages, self.passage_tokens,
-                     self.document_score, k, lexical)
+                              self.document_score, k, lexical,
+                              reader=self.encoder if self.reread else None)
 
     def info(self) -> dict[str, Any]:
         """``{"backend", "model", "dim", "documents", "tokens", "bytes"}`` of the index folder."""
@@ -642,7 +663,7 @@ class Reranker:
 
     ``hybrid`` (on by default) weights query tokens by term rarity, counted
     over the sentences of the texts being reranked, and marks the query's
-    keywords in highlights, as :class:`Index` does.
+    keywords in highlights, as :class:`Index` does; ``reread`` too.
 
     >>> reranker = Reranker()                                   # doctest: +SKIP
     >>> hits = reranker.rerank("notice period", ["...", "..."])  # doctest: +SKIP
@@ -658,6 +679,7 @@ class Reranker:
         passage_tokens: int = PASSAGE_TOKENS,
         document_score: DocumentScore = "passage",
         hybrid: bool = True,
+        reread: bool = True,
         token_budget: int = TOKEN_BUDGET,
         trust_remote_code: bool = False,
     ):
@@ -667,6 +689,7 @@ class Reranker:
         self.passage_tokens = passage_tokens
         self.document_score = document_score
         self.hybrid = hybrid
+        self.reread = reread
 
     @property
     def encoder(self) -> Encoder:
@@ -726,4 +749,5 @@ class Reranker:
             store.close()
         similarities = [(encoded_query.embeddings @ e.embeddings.T).numpy() for e in encoded]
         return rank_documents(documents, similarities, encoded_query, passages,
-                     self.passage_tokens, self.document_score, top_n, lexical, positions=True)
+                              self.passage_tokens, self.document_score, top_n, lexical,
+                              positions=True, reader=self.encoder if self.reread else None)

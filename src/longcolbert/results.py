@@ -39,11 +39,14 @@ class Highlight:
 class Passage:
     """A span of whole sentences or lines, centred on what matched the query.
 
-    ``score`` is the MaxSim of the query against the passage alone (query tokens
-    weighted by term rarity in hybrid search). A hit's passages come in the
-    order of the windows of sentences that located them, so the first is the
-    same however many are asked for. ``pages`` lists the 1-based PDF pages it
-    spans (empty for other documents).
+    ``score`` is the MaxSim of the query against the passage's tokens as encoded
+    in its document (query tokens weighted by term rarity in hybrid search), plus,
+    when re-reading (the default), the MaxSim against the passage encoded on its
+    own (:mod:`longcolbert.reread`). A hit's passages come best first by that
+    score (without re-reading: in the order of the windows of sentences that
+    located them); either way the first is the same however many are asked for
+    (up to five when re-reading). ``pages`` lists the 1-based PDF pages it spans
+    (empty for other documents).
     """
 
     text: str
@@ -106,7 +109,9 @@ class Hit:
 
     ``score`` is the MaxSim of the query against the document's best window of
     sentences plus its special tokens ([CLS], [D], [SEP]), which summarise the
-    whole document. ``profile`` says where along the document the query matched
+    whole document; when re-reading (the default), plus the best MaxSim of its
+    candidate passages each encoded on its own (:mod:`longcolbert.reread`).
+    ``profile`` says where along the document the query matched
     (:mod:`longcolbert.profile`). In a notebook a hit shows itself with its
     highlighted passages and that profile (:mod:`longcolbert.render`).
     """
