@@ -46,7 +46,7 @@ import numpy as np
 import torch
 
 from .backend import IndexBackend
-from .checks import check_choice, checked_documents
+from .checks import check_choice, check_count, checked_documents
 from .defaults import DOCUMENT_SCORES, PASSAGE_TOKENS, TOKEN_BUDGET, DocumentScore
 from .engine import ModelHolder, rank_documents
 from .errors import IncompatibleModelError, InvalidInputError, LongColBERTError
@@ -80,6 +80,9 @@ class QdrantIndex(IndexBackend):
     collection is created on the first add and records the model's fingerprint: a
     different model is refused. Without ``model``, the collection's own model is
     used, by hub id only (a local folder it names is refused, as for an index folder).
+    ``reread`` is :class:`~longcolbert.Index`'s. ``shards`` and ``replicas`` spread a
+    collection this index creates over a cluster (Qdrant's ``shard_number`` and
+    ``replication_factor``; the server's defaults when left out).
     """
 
     backend = "qdrant"
@@ -96,11 +99,17 @@ class QdrantIndex(IndexBackend):
         passage_tokens: int = PASSAGE_TOKENS,
         document_score: DocumentScore = "passage",
         segment_tokens: int = SEGMENT_TOKENS,
+        shards: int | None = None,
+        replicas: int | None = None,
+        reread: bool = True,
         token_budget: int = TOKEN_BUDGET,
         api_key: str | None = None,
         trust_remote_code: bool = False,
     ):
         check_choice("document_score", document_score, DOCUMENT_SCORES)
+        for name, value in (("shards", shards), ("replicas", replicas)):
+            if value is not None:
+                check_count(name, value, least=1)
         self.client = _client(location, api_key)
         self.collection = collection
         self.location = location if isinstance(location, str) else None
@@ -114,6 +123,8 @@ class QdrantIndex(IndexBackend):
         self.passage_tokens = passage_tokens
         self.document_score = document_score
         self.segment_tokens = segment_tokens
+        self.reread = reread
+        self.layout = {"shard_number": shards, "replication_factor": replicas}
         self._ready = False  # the collection exists and fits this model
         self._exists_known = stored is not None  # checked once found: collections stay
 
@@ -127,7 +138,7 @@ class QdrantIndex(IndexBackend):
         print_ = fingerprint(model).to_dict()
         stored = self._stored_model()
         if stored is None:
-            create_collection(self.client, self.collection, print_)
+            create_collection(self.client, self.collection, print_, **self.layout)
         elif {k: stored.get(k) for k in ("dim", "name")} != {k: print_[k] for k in ("dim", "name")}:
             raise IncompatibleModelError(
                 f"Qdrant collection {self.collection!r} was made with model "
@@ -305,7 +316,8 @@ class QdrantIndex(IndexBackend):
         documents = [doc for doc, _ in found]
         similarities = [(query_rows @ rows.T).numpy() for _, rows in found]
         return rank_documents(documents, similarities, encoded, passages, self.passage_tokens,
-                              self.document_score, k)
+                              self.document_score, k,
+                              reader=self._model.encoder if self.reread else None)
 
     def candidates(self, query_rows: torch.Tensor, depth: int, scope: Any = None) -> list[str]:
         """The ``depth`` best documents' ids for these query token vectors: segments
@@ -354,10 +366,13 @@ class QdrantIndex(IndexBackend):
         return out
 
 
-def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any]) -> None:
+def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
+                      shard_number: int | None = None,
+                      replication_factor: int | None = None) -> None:
     """A collection for one model's token vectors (``fingerprint`` as an index records
     it; its ``dim`` sizes the vectors): a float16 MaxSim multivector without an HNSW
-    graph, an HNSW-indexed pooled vector, and payload indexes for the fields searched."""
+    graph, an HNSW-indexed pooled vector, and payload indexes for the fields searched;
+    ``shard_number`` and ``replication_factor`` as Qdrant takes them (None: its default)."""
     from qdrant_client import models
 
     dim = int(fingerprint["dim"])
@@ -373,6 +388,8 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any]) ->
             "pooled": models.VectorParams(size=dim, distance=models.Distance.DOT),
         },
         metadata={"longcolbert_model": dict(fingerprint)},
+        shard_number=shard_number,
+        replication_factor=replication_factor,
     )
     with warnings.catch_warnings():  # in-memory engine: "payload indexes have no effect"
         warnings.simplefilter("ignore", UserWarning)

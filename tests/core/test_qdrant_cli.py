@@ -47,20 +47,41 @@ def test_a_qdrant_server_that_is_not_there_is_one_line(capsys):
     assert code == 1 and "qdrant://HOST[:PORT]/COLLECTION" in err
 
 
+def test_a_cluster_layout_in_the_location_is_checked_and_reaches_the_collection(
+        standin_model, capsys):
+    code, out, err = run_cli(capsys, "info", "qdrant://127.0.0.1:9/docs?shards=0")
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert "?shards=N&replicas=M" in err
+    code, _, err = run_cli(capsys, "info", "qdrant://127.0.0.1:9/docs?shard=2")
+    assert code == 1 and "shard='2'" in err
+    with pytest.raises(InvalidInputError, match="replicas must be a whole number"):
+        QdrantIndex(":memory:", "docs", model=standin_model, replicas=0)
+    sent = {}
+    index = QdrantIndex(":memory:", "docs", model=standin_model, shards=3, replicas=2)
+    create = index.client.create_collection
+    index.client.create_collection = lambda *a, **k: sent.update(k) or create(*a, **k)
+    index.add(["Jupiter is the largest planet."], ids=["jupiter"])
+    assert (sent["shard_number"], sent["replication_factor"]) == (3, 2)
+    assert index.search("largest planet", k=1)[0].id == "jupiter"
+
+
 @pytest.mark.skipif(not os.environ.get("QDRANT_URL"),
                     reason="set QDRANT_URL (e.g. http://localhost:6333) to test a real server")
 def test_a_real_qdrant_server(files, standin_path, capsys):
     from urllib.parse import urlsplit
 
     parts = urlsplit(os.environ["QDRANT_URL"])
-    location = f"qdrant://{parts.hostname}:{parts.port or 6333}/longcolbert-test-{os.getpid()}"
-    assert run_cli(capsys, "index", location, files, "--model", standin_path)[0] == 0
+    collection = f"longcolbert-test-{os.getpid()}"
+    location = f"qdrant://{parts.hostname}:{parts.port or 6333}/{collection}"
+    assert run_cli(capsys, "index", location + "?shards=2", files, "--model", standin_path)[0] == 0
+    from qdrant_client import QdrantClient
+
+    server = QdrantClient(url=os.environ["QDRANT_URL"])
+    assert server.get_collection(collection).config.params.shard_number == 2
     code, out, _ = run_cli(capsys, "info", location, "--json")
     assert json.loads(out)["backend"] == "qdrant" and json.loads(out)["documents"] == len(DOCS)
     code, out, _ = run_cli(capsys, "search", location, "largest planet", "--json",
                            "--model", standin_path)
     assert code == 0 and json.loads(out)["results"][0]["id"] == "astronomy.txt"
     assert run_cli(capsys, "delete", location, "astronomy.txt")[0] == 0
-    from qdrant_client import QdrantClient
-
-    QdrantClient(url=os.environ["QDRANT_URL"]).delete_collection(location.rsplit("/", 1)[1])
+    server.delete_collection(collection)
