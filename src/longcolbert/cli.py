@@ -75,7 +75,7 @@ def _print_hits(query: str, hits: list) -> None:
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
-    with open_index(args.index_dir, create=True, model=args.model,
+    with open_index(args.index_dir, create=True, model=args.model, backend=args.backend,
                     document_length=args.document_length,
                     trust_remote_code=args.trust_remote_code) as index:
         with warnings.catch_warnings(record=True) as caught:
@@ -157,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--model", default=None,
                        help="PyLate ColBERT hub id or folder (default: the index's, or "
                             "mixedbread-ai/mxbai-edge-colbert-v0-32m)")
+    index.add_argument("--backend", choices=["embedded", "qdrant"], default=None,
+                       help="for a new folder: the embedded index (default) or a Qdrant Edge "
+                            "shard; later commands read the folder's own")
     index.add_argument("--document-length", type=_positive, default=None,
                        help="tokens per encoding window (default: the model's context)")
     index.add_argument("--id-prefix", default="",

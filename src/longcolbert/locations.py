@@ -3,10 +3,11 @@
 * ``qdrant://HOST[:PORT]/COLLECTION``: a collection on a Qdrant server (port 6333 by
   default, API key from ``QDRANT_API_KEY``); ``?shards=N&replicas=M`` sets how a
   collection made by the first add is spread over a cluster;
-* a folder: the embedded index (SQLite + PLAID).
+* a folder: the embedded index (SQLite + PLAID), or, made with ``backend="qdrant"``
+  (``--backend qdrant``), a Qdrant Edge shard (:mod:`longcolbert.edge_client`).
 
-A Qdrant index kept in a local folder is not offered: qdrant-client's local mode
-stores its points with pickle, so opening such a folder could run code from it.
+qdrant-client's local mode, which stores its points with pickle, is never used for
+a folder: opening one could run code from it.
 
 >>> qdrant_url("qdrant://localhost/docs")
 ('http://localhost:6333', 'docs')
@@ -21,7 +22,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .backend import IndexBackend
+from .checks import check_choice
+from .edge_client import is_edge_folder
 from .errors import InvalidInputError
+
+BACKENDS = ("embedded", "qdrant")
+EDGE_COLLECTION = "longcolbert"  # the one collection of a Qdrant index folder
 
 
 def qdrant_url(location: str) -> tuple[str, str]:
@@ -48,16 +54,20 @@ def qdrant_layout(location: str) -> dict[str, int]:
 
 
 def open_index(location: str | Path, *, create: bool = False, model: Any = None,
-               hybrid: bool = True, **options: Any) -> IndexBackend:
+               hybrid: bool = True, backend: str | None = None, **options: Any) -> IndexBackend:
     """The index at ``location``: a Qdrant collection for ``qdrant://HOST[:PORT]/COLLECTION``
-    (made on the first add), else the embedded index folder (made only with
-    ``create``). ``hybrid`` applies to the embedded index.
+    (made on the first add), else the index folder there (made only with ``create``):
+    the embedded index, or a Qdrant Edge folder where one was made with
+    ``backend="qdrant"``; a folder records its backend, so later opens need none.
+    ``hybrid`` applies to the embedded index.
 
-    >>> index = open_index("qdrant://localhost/docs")     # doctest: +SKIP
-    >>> index = open_index("./idx", create=True)           # doctest: +SKIP
+    >>> index = open_index("qdrant://localhost/docs")                  # doctest: +SKIP
+    >>> index = open_index("./idx", create=True)                        # doctest: +SKIP
+    >>> index = open_index("./qidx", create=True, backend="qdrant")     # doctest: +SKIP
     """
-    from .engine import Index
+    from .engine import STORE_FILE, Index
 
+    check_choice("backend", backend or "embedded", BACKENDS)
     text = str(location)
     if text.startswith("qdrant://"):
         from .qdrant_index import QdrantIndex
@@ -66,4 +76,18 @@ def open_index(location: str | Path, *, create: bool = False, model: Any = None,
         layout = qdrant_layout(text)
         return QdrantIndex(url, collection, model=model, shards=layout.get("shards"),
                            replicas=layout.get("replicas"), **options)
-    return Index(Path(location), model=model, create=create, hybrid=hybrid, **options)
+    folder = Path(location)
+    embedded = (folder / STORE_FILE).exists()
+    if is_edge_folder(folder) or (backend == "qdrant" and create and not embedded):
+        if backend == "embedded" or embedded:
+            raise InvalidInputError(
+                f"{folder} holds a {'Qdrant' if not embedded else 'embedded'} index; leave "
+                "out --backend, or give another folder")
+        from .edge_client import EdgeClient
+        from .qdrant_index import QdrantIndex
+
+        return QdrantIndex(EdgeClient(folder), EDGE_COLLECTION, model=model, **options)
+    if backend == "qdrant" and embedded:
+        raise InvalidInputError(f"{folder} holds an embedded index; leave out --backend, or "
+                                "give another folder for the Qdrant backend")
+    return Index(folder, model=model, create=create, hybrid=hybrid, **options)

@@ -18,7 +18,7 @@ document score are computed by the same code as the embedded index
 (:func:`longcolbert.engine.rank_documents`). Nothing lives outside Qdrant, so any
 number of stateless clients can search one collection.
 
-A document's points are written invisible (``visible: false``); once all of them
+A document's points are written invisible (``visible: 0``); once all of them
 are in, the document's older points are deleted and the new ones made visible, so
 a search never sees a half-written document. (A crash between those two steps
 leaves the document out until it is added again; an interrupted first write leaves
@@ -29,10 +29,10 @@ only invisible points, removed by the next write of that id.)
 >>> index.search("where do rivers go", k=1)[0].passages[0].text     # doctest: +SKIP
 'Rivers reach the sea.'
 
-Not yet here (issue 17): a local-folder backend (qdrant-client's local mode pickles
-its points, so it is refused; Qdrant Edge would not), hybrid lexical evidence, a
-MUVERA first stage, int8 storage and the parity benchmark. Requires
-``pip install "longcolbert[qdrant]"``.
+A local folder holds a Qdrant Edge shard instead (:mod:`longcolbert.edge_client`,
+behind the same client calls); qdrant-client's local mode, which pickles its
+points, is never used for one. Not yet here (issue 17): hybrid lexical evidence, a
+MUVERA first stage and int8 storage. Requires ``pip install "longcolbert[qdrant]"``.
 """
 
 from __future__ import annotations
@@ -74,9 +74,10 @@ class QdrantIndex(IndexBackend):
     """Whole-document ColBERT search over a Qdrant collection, with passages and highlights.
 
     ``location`` is a server URL (``http://host:6333``), ``":memory:"`` (qdrant-client's
-    in-process engine, nothing kept), or a ready ``QdrantClient``; ``api_key``
-    defaults to ``QDRANT_API_KEY``. A local folder is refused: qdrant-client's local
-    mode stores points with pickle, so opening one could run code from it. The
+    in-process engine, nothing kept), a ready ``QdrantClient``, or an
+    :class:`~longcolbert.edge_client.EdgeClient` (a folder); ``api_key`` defaults to
+    ``QDRANT_API_KEY``. A folder path is refused: qdrant-client's local mode stores
+    points with pickle, so opening one could run code from it. The
     collection is created on the first add and records the model's fingerprint: a
     different model is refused. Without ``model``, the collection's own model is
     used, by hub id only (a local folder it names is refused, as for an index folder).
@@ -172,7 +173,7 @@ class QdrantIndex(IndexBackend):
 
     def info(self) -> dict[str, Any]:
         """``{"backend", "model", "dim", "documents", "tokens", "bytes"}``; ``bytes`` is
-        ``None``: the server holds them."""
+        the folder's for a Qdrant index folder, ``None`` on a server or in memory."""
         stored = self._stored_model()
         tokens = 0 if stored is None else sum(
             len(p.payload["offsets"]) // 2
@@ -183,7 +184,7 @@ class QdrantIndex(IndexBackend):
             "dim": stored["dim"] if stored else None,
             "documents": len(self) if stored else 0,
             "tokens": tokens,
-            "bytes": None,  # held by the server (or in memory)
+            "bytes": self.client.size_bytes() if hasattr(self.client, "size_bytes") else None,
         }
 
     def close(self) -> None:
@@ -221,7 +222,7 @@ class QdrantIndex(IndexBackend):
             vectors = rows[r0:r1]
             pooled = torch.nn.functional.normalize(vectors.mean(0), dim=0)
             payload: dict[str, Any] = {
-                "doc_id": document.id, "segment": number, "visible": False, "write": write,
+                "doc_id": document.id, "segment": number, "visible": 0, "write": write,
                 "start": starts[number], "end": starts[number + 1],
                 "text": document.text[starts[number]:starts[number + 1]],
                 "offsets": offsets[r0:r1].reshape(-1).tolist(),
@@ -237,7 +238,7 @@ class QdrantIndex(IndexBackend):
         this_write = models.FieldCondition(key="write", match=models.MatchValue(value=write))
         self.client.delete(self.collection, wait=True, points_selector=models.FilterSelector(
             filter=models.Filter(must=[_doc(document.id)], must_not=[this_write])))
-        self.client.set_payload(self.collection, payload={"visible": True}, wait=True,
+        self.client.set_payload(self.collection, payload={"visible": 1}, wait=True,
                                 points=models.Filter(must=[_doc(document.id), this_write]))
 
     def delete(self, ids: Sequence[str]) -> None:
@@ -394,7 +395,7 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
     with warnings.catch_warnings():  # in-memory engine: "payload indexes have no effect"
         warnings.simplefilter("ignore", UserWarning)
         for field, schema in (("doc_id", models.PayloadSchemaType.KEYWORD),
-                              ("visible", models.PayloadSchemaType.BOOL),
+                              ("visible", models.PayloadSchemaType.INTEGER),  # 0/1: Edge cannot match booleans
                               ("segment", models.PayloadSchemaType.INTEGER)):
             client.create_payload_index(name, field, field_schema=schema)
 
@@ -466,4 +467,4 @@ def _visible(*conditions: Any) -> Any:
     from qdrant_client import models
 
     return models.Filter(must=[models.FieldCondition(key="visible", match=models.MatchValue(
-        value=True)), *conditions])
+        value=1)), *conditions])

@@ -65,6 +65,49 @@ def test_a_cluster_layout_in_the_location_is_checked_and_reaches_the_collection(
     assert index.search("largest planet", k=1)[0].id == "jupiter"
 
 
+def test_a_qdrant_folder_records_its_backend_and_reopens(files, tmp_path, standin_path, capsys):
+    folder = tmp_path / "qidx"
+    code, out, err = run_cli(capsys, "index", folder, files, "--backend", "qdrant",
+                             "--model", standin_path)
+    assert code == 0, err
+    assert sorted(p.name for p in folder.iterdir()) == ["qdrant-edge.json", "shard"]
+    code, out, _ = run_cli(capsys, "info", folder, "--json")  # no flag: the folder says
+    info = json.loads(out)
+    assert (info["backend"], info["documents"]) == ("qdrant", len(DOCS)) and info["bytes"] > 0
+    code, out, _ = run_cli(capsys, "search", folder, "largest planet", "--json",
+                           "--model", standin_path)
+    found = json.loads(out)["results"]
+    embedded = tmp_path / "embedded"
+    run_cli(capsys, "index", embedded, files, "--model", standin_path)
+    code, out, _ = run_cli(capsys, "search", embedded, "largest planet", "--json",
+                           "--semantic-only", "--model", standin_path)
+    expected = json.loads(out)["results"]
+    assert [r["id"] for r in found] == [r["id"] for r in expected]
+    assert [r["passages"][0]["start"] for r in found] == [r["passages"][0]["start"]
+                                                         for r in expected]
+    assert run_cli(capsys, "delete", folder, "astronomy.txt")[0] == 0
+    code, out, _ = run_cli(capsys, "info", folder, "--json")
+    assert json.loads(out)["documents"] == len(DOCS) - 1
+    for other, flag in ((folder, "embedded"), (embedded, "qdrant")):
+        code, _, err = run_cli(capsys, "index", other, files, "--backend", flag,
+                               "--model", standin_path)
+        assert code == 1 and err.count("\n") == 1 and "leave out --backend" in err
+    code, _, err = run_cli(capsys, "search", folder, "planet", "--filter", "draft=true",
+                           "--model", standin_path)
+    assert code == 1 and "cannot filter on true/false" in err
+
+
+def test_a_qdrant_folder_is_qdrants_own_files_not_pickle(files, tmp_path, standin_path, capsys):
+    folder = tmp_path / "qidx"
+    run_cli(capsys, "index", folder, files, "--backend", "qdrant", "--model", standin_path)
+    for path in folder.rglob("*"):
+        if path.is_file():
+            assert not path.read_bytes().startswith(b"\x80"), path  # a pickle stream starts so
+    (folder / "qdrant-edge.json").write_text("{not json")
+    code, _, err = run_cli(capsys, "info", folder)
+    assert code == 1 and "cannot be read" in err and err.count("\n") == 1
+
+
 @pytest.mark.skipif(not os.environ.get("QDRANT_URL"),
                     reason="set QDRANT_URL (e.g. http://localhost:6333) to test a real server")
 def test_a_real_qdrant_server(files, standin_path, capsys):

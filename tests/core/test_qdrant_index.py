@@ -1,6 +1,6 @@
-"""The Qdrant backend (qdrant-client's local mode, real Qdrant code in-process) gives the
-embedded index's results, keeps documents whole across points, and never shows half
-of one."""
+"""The Qdrant backend (real Qdrant code in process: qdrant-client's in-memory engine, and
+Qdrant Edge in a folder) gives the embedded index's results, keeps documents whole
+across points, and never shows half of one."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from qdrant_client import QdrantClient
 
 from longcolbert import IncompatibleModelError, Index, InvalidInputError
+from longcolbert.edge_client import EdgeClient
 from longcolbert.qdrant_index import QdrantIndex
 
 from corpus import DOCS, META
@@ -20,11 +21,14 @@ FILTERS = [{"topic": "science"}, {"topic": ["law", "food"]}, {"year": {"$gte": 2
            {"$and": [{"year": {"$gt": 2019}}, {"topic": {"$in": ["law", "code"]}}]}]
 
 
-@pytest.fixture
-def qdrant(standin_model):
-    index = QdrantIndex(":memory:", "docs", model=standin_model, segment_tokens=16)
+@pytest.fixture(params=["in-memory", "edge-folder"])
+def qdrant(request, standin_model, tmp_path):
+    """The backend on qdrant-client's in-memory engine, and on a Qdrant Edge folder."""
+    location = ":memory:" if request.param == "in-memory" else EdgeClient(tmp_path / "edge")
+    index = QdrantIndex(location, "docs", model=standin_model, segment_tokens=16)
     index.add(list(DOCS.values()), ids=list(DOCS), metadatas=[META[i] for i in DOCS])
-    return index
+    yield index
+    index.close()
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +114,7 @@ def test_an_interrupted_add_shows_nothing_and_the_next_add_cleans_up(qdrant):
 def _points(client: QdrantClient):
     points, _ = client.scroll("docs", limit=10_000, with_payload=["visible"])
     for point in points:
-        assert point.payload["visible"] is True
+        assert point.payload["visible"] == 1
         yield point
 
 

@@ -1,0 +1,231 @@
+"""A Qdrant index in a local folder: a Qdrant Edge shard behind the client calls
+:class:`~longcolbert.qdrant_index.QdrantIndex` makes.
+
+Qdrant Edge (``qdrant-edge-py``) is Qdrant's Rust engine in process. Its folder holds
+Qdrant's own segment files and JSON, so opening it runs no code (qdrant-client's local
+mode, which pickles its points, is never used for a folder). :class:`EdgeClient`
+answers the dozen ``QdrantClient`` methods that ``QdrantIndex`` uses, translating
+qdrant-client's request models into Edge's, so the Qdrant backend has one code path
+for a server and for a folder. The folder holds::
+
+    qdrant-edge.json   {"format": 1, "collection": ..., "metadata": {"longcolbert_model": ...}}
+    shard/             the Edge shard (one shard: a folder lives on one machine)
+
+Qdrant Edge cannot match ``true`` / ``false`` payload values (it reads them as 1 / 0),
+so a filter on a boolean metadata value is refused with the remedy.
+
+>>> is_edge_folder("/nonexistent")
+False
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Iterable, Mapping
+
+from .errors import DamagedIndexError, InvalidInputError
+
+MARKER = "qdrant-edge.json"
+SHARD = "shard"
+FORMAT = 1
+
+
+def is_edge_folder(path: str | Path) -> bool:
+    """Whether ``path`` is a folder made by the Qdrant backend (``--backend qdrant``)."""
+    return (Path(path) / MARKER).is_file()
+
+
+def _edge() -> Any:
+    try:
+        import qdrant_edge
+    except ImportError as exc:
+        raise InvalidInputError(
+            "a Qdrant index folder needs Qdrant Edge; install it with "
+            "pip install \"longcolbert[qdrant]\"") from exc
+    return qdrant_edge
+
+
+class EdgeClient:
+    """The ``QdrantClient`` methods ``QdrantIndex`` calls, on a Qdrant Edge shard in ``path``.
+
+    >>> client = EdgeClient("./idx")                       # doctest: +SKIP
+    >>> index = QdrantIndex(client, "longcolbert")          # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._edge = _edge()
+        self._shard: Any = None
+        self._marker: dict[str, Any] | None = None
+        if is_edge_folder(self.path):
+            self._marker = self._read_marker()
+            try:
+                self._shard = self._edge.EdgeShard.load(str(self.path / SHARD))
+            except Exception as exc:  # Edge raises its own error types
+                raise DamagedIndexError(
+                    f"the Qdrant Edge shard in {self.path} cannot be opened ({exc})") from exc
+
+    def _read_marker(self) -> dict[str, Any]:
+        try:
+            marker = json.loads((self.path / MARKER).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DamagedIndexError(f"{self.path / MARKER} cannot be read ({exc})") from exc
+        if not isinstance(marker, dict) or marker.get("format") != FORMAT:
+            raise DamagedIndexError(f"{self.path / MARKER} is not a longcolbert Qdrant folder "
+                                    f"of format {FORMAT}")
+        return marker
+
+    # -- collections -------------------------------------------------------------------
+
+    def collection_exists(self, name: str) -> bool:
+        return self._marker is not None and self._marker.get("collection") == name
+
+    def get_collection(self, name: str) -> Any:
+        metadata = (self._marker or {}).get("metadata")
+        return SimpleNamespace(config=SimpleNamespace(metadata=metadata))
+
+    def create_collection(self, name: str, vectors_config: Mapping[str, Any],
+                          metadata: Mapping[str, Any] | None = None,
+                          shard_number: int | None = None,
+                          replication_factor: int | None = None) -> bool:
+        if (shard_number or 1) > 1 or (replication_factor or 1) > 1:
+            raise InvalidInputError(
+                "a Qdrant index folder is one shard on one machine; use a Qdrant server "
+                "(qdrant://HOST/COLLECTION?shards=N&replicas=M) to shard or replicate")
+        E = self._edge
+        vectors = {key: self._vector_params(params) for key, params in vectors_config.items()}
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._shard = E.EdgeShard.create(str(self.path / SHARD), E.EdgeConfig(vectors=vectors))
+        self._marker = {"format": FORMAT, "collection": name, "metadata": dict(metadata or {})}
+        (self.path / MARKER).write_text(json.dumps(self._marker), encoding="utf-8")
+        return True
+
+    def _vector_params(self, params: Any) -> Any:
+        E = self._edge
+        multivector = None
+        if params.multivector_config is not None:
+            multivector = E.MultiVectorConfig(E.MultiVectorComparator.MaxSim)
+        hnsw = None
+        if params.hnsw_config is not None and params.hnsw_config.m == 0:
+            hnsw = E.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000)
+        datatype = E.VectorStorageDatatype.Float16 if str(
+            getattr(params.datatype, "value", "")) == "float16" else None
+        return E.EdgeVectorParams(size=params.size, distance=E.Distance.Dot,
+                                  multivector_config=multivector, datatype=datatype,
+                                  hnsw_config=hnsw)
+
+    def create_payload_index(self, name: str, field: str, field_schema: Any) -> None:
+        E = self._edge
+        schema = {"keyword": E.PayloadSchemaType.Keyword, "integer": E.PayloadSchemaType.Integer,
+                  "bool": E.PayloadSchemaType.Bool}[str(getattr(field_schema, "value", field_schema))]
+        self._shard.update(E.UpdateOperation.create_field_index(field, schema))
+
+    # -- writing -----------------------------------------------------------------------
+
+    def upsert(self, name: str, points: Iterable[Any], wait: bool = True) -> None:
+        E = self._edge
+        self._shard.update(E.UpdateOperation.upsert_points(
+            [E.Point(p.id, p.vector, p.payload) for p in points]))
+
+    def delete(self, name: str, points_selector: Any, wait: bool = True) -> None:
+        self._shard.update(self._edge.UpdateOperation.delete_points_by_filter(
+            self._filter(points_selector.filter)))
+
+    def set_payload(self, name: str, payload: Mapping[str, Any], points: Any,
+                    wait: bool = True) -> None:
+        self._shard.update(self._edge.UpdateOperation.set_payload_by_filter(
+            self._filter(points), dict(payload)))
+
+    # -- reading -----------------------------------------------------------------------
+
+    def count(self, name: str, count_filter: Any = None, exact: bool = True) -> Any:
+        return SimpleNamespace(count=self._shard.count(
+            self._edge.CountRequest(exact=True, filter=self._filter(count_filter))))
+
+    def scroll(self, name: str, scroll_filter: Any = None, limit: int = 10,
+               offset: Any = None, with_payload: Any = True,
+               with_vectors: Any = False) -> tuple[list[Any], Any]:
+        return self._shard.scroll(self._edge.ScrollRequest(
+            offset=offset, limit=limit, filter=self._filter(scroll_filter),
+            with_payload=with_payload, with_vector=with_vectors))
+
+    def query_points_groups(self, name: str, query: Any, using: str, group_by: str,
+                            prefetch: Any, query_filter: Any, limit: int,
+                            group_size: int = 1, with_payload: Any = False) -> Any:
+        """Edge has no grouping: the prefetched points, rescored, grouped here by
+        ``group_by``, each group at its best point's place (``group_size`` 1)."""
+        E = self._edge
+        request = E.QueryRequest(
+            limit=prefetch.limit, query=E.Query.Nearest(query, using=using),
+            prefetches=[E.Prefetch(limit=prefetch.limit,
+                                   query=E.Query.Nearest(prefetch.query, using=prefetch.using),
+                                   filter=self._filter(prefetch.filter))],
+            filter=self._filter(query_filter), with_payload=[group_by], with_vector=False)
+        groups: dict[str, None] = {}
+        for point in self._shard.query(request):
+            groups.setdefault(str(point.payload[group_by]), None)
+            if len(groups) == limit:
+                break
+        return SimpleNamespace(groups=[SimpleNamespace(id=key) for key in groups])
+
+    def size_bytes(self) -> int:
+        """Bytes of the folder's files."""
+        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+
+    def close(self) -> None:
+        if self._shard is not None:
+            self._shard.flush()
+            self._shard.close()
+            self._shard = None
+
+    # -- qdrant-client request models to Edge's -------------------------------------------
+
+    def _filter(self, condition: Any) -> Any:
+        if condition is None:
+            return None
+        E = self._edge
+
+        def each(part: Any) -> list[Any] | None:
+            if part is None:
+                return None
+            return [self._condition(c) for c in (part if isinstance(part, list) else [part])]
+
+        return E.Filter(must=each(condition.must), should=each(condition.should),
+                        must_not=each(condition.must_not))
+
+    def _condition(self, condition: Any) -> Any:
+        from qdrant_client import models
+
+        E = self._edge
+        if isinstance(condition, models.Filter):
+            return self._filter(condition)
+        if isinstance(condition, models.IsNullCondition):
+            return E.IsNullCondition(condition.is_null.key)
+        if isinstance(condition, models.IsEmptyCondition):
+            return E.IsEmptyCondition(condition.is_empty.key)
+        if isinstance(condition, models.HasIdCondition):
+            return E.HasIdCondition(set(condition.has_id))
+        if isinstance(condition, models.FieldCondition):
+            if condition.range is not None:
+                r = condition.range
+                return E.FieldCondition(condition.key, range=E.RangeFloat(
+                    gte=r.gte, gt=r.gt, lte=r.lte, lt=r.lt))
+            match = condition.match
+            values = [match.value] if isinstance(match, models.MatchValue) else list(
+                getattr(match, "any", None) or getattr(match, "except_", None) or [])
+            if any(isinstance(v, bool) for v in values):
+                raise InvalidInputError(
+                    f"a Qdrant index folder cannot filter on true/false ({condition.key!r}): "
+                    "Qdrant Edge reads them as 1/0; store the field as text or 0/1, or use "
+                    "the embedded index or a Qdrant server")
+            if isinstance(match, models.MatchValue):
+                return E.FieldCondition(condition.key, match=E.MatchValue(match.value))
+            if isinstance(match, models.MatchAny):
+                return E.FieldCondition(condition.key, match=E.MatchAny(list(match.any)))
+            if isinstance(match, models.MatchExcept):
+                return E.FieldCondition(condition.key,
+                                        match=E.MatchExcept(list(match.except_)))
+        raise InvalidInputError(f"this filter condition is not supported on a Qdrant index "
+                                f"folder: {condition!r}")
