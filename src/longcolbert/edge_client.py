@@ -110,8 +110,9 @@ class EdgeClient:
         hnsw = None
         if params.hnsw_config is not None and params.hnsw_config.m == 0:
             hnsw = E.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000)
-        datatype = E.VectorStorageDatatype.Float16 if str(
-            getattr(params.datatype, "value", "")) == "float16" else None
+        datatype = {"float16": E.VectorStorageDatatype.Float16,
+                    "uint8": E.VectorStorageDatatype.Uint8}.get(
+            str(getattr(params.datatype, "value", "")))
         return E.EdgeVectorParams(size=params.size, distance=E.Distance.Dot,
                                   multivector_config=multivector, datatype=datatype,
                                   hnsw_config=hnsw)

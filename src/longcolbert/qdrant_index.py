@@ -5,7 +5,11 @@ index; what goes into Qdrant is their contextualized token vectors, cut into
 *segments*: runs of at most ``segment_tokens`` rows (2,048) that start at sentence
 boundaries and together tile the text. One segment is one point:
 
-* ``tokens``: its rows as a multivector (float16, MaxSim, no HNSW graph);
+* ``tokens``: its rows as a multivector (uint8, MaxSim, no HNSW graph): each
+  coordinate ``x`` of a unit vector is stored as ``round(127 x + 128)``, 1 byte
+  (64 per 64-dim token, against about 34 in the embedded index). Qdrant's MaxSim
+  on these is ``127 * MaxSim + 128 * sum(query)``, the same order for one query;
+  rows read back are ``(v - 128) / 127``;
 * ``pooled``: the mean of its rows, HNSW-indexed: the first stage of a search;
 * payload: ``doc_id``, ``segment``, its text and char offsets, each row's char
   span, the document's ``metadata`` (filters run on it) and, on segment 0, the
@@ -67,6 +71,8 @@ _POINT_FLOATS = 1_000_000  # Qdrant's per-point multivector limit, about: wider 
 PREFETCH = 200  # segments the pooled first stage hands to MaxSim
 CANDIDATES = 30  # documents scored exactly, as in the embedded index
 _ADD_BATCH = 64  # documents encoded, then written, at a time
+TOKEN_STORAGE = "uint8"  # what a collection records; collections of another storage are refused
+_SCALE, _ZERO = 127.0, 128.0  # a coordinate x in [-1, 1] is stored as round(127 x + 128)
 _NAMESPACE = uuid.UUID("5d1c7a52-3f0e-4c56-9a55-6c6f6e67636f")
 
 
@@ -164,11 +170,17 @@ class QdrantIndex(IndexBackend):
             raise LongColBERTError(
                 f"cannot reach Qdrant at {where} ({type(exc).__name__}); start the server or "
                 "check the URL (and QDRANT_API_KEY)") from exc
-        stored = (info.config.metadata or {}).get("longcolbert_model")
+        metadata = info.config.metadata or {}
+        stored = metadata.get("longcolbert_model")
         if not isinstance(stored, dict):
             raise IncompatibleModelError(
                 f"Qdrant collection {self.collection!r} was not made by longcolbert; "
                 "use another collection name")
+        if metadata.get("longcolbert_tokens") != TOKEN_STORAGE:
+            raise IncompatibleModelError(
+                f"Qdrant collection {self.collection!r} keeps its token vectors as "
+                f"{metadata.get('longcolbert_tokens', 'float16')}, from an earlier longcolbert; "
+                "index the documents again into a new collection")
         return stored
 
     def info(self) -> dict[str, Any]:
@@ -233,7 +245,8 @@ class QdrantIndex(IndexBackend):
                 payload["page_map"] = [list(p) for p in document.page_map]
             points.append(models.PointStruct(
                 id=str(uuid.uuid5(_NAMESPACE, f"{document.id}\x00{write}\x00{number}")),
-                vector={"tokens": vectors.tolist(), "pooled": pooled.tolist()}, payload=payload))
+                vector={"tokens": to_stored(vectors), "pooled": pooled.tolist()},
+                payload=payload))
         self.client.upsert(self.collection, points=points, wait=True)
         this_write = models.FieldCondition(key="write", match=models.MatchValue(value=write))
         self.client.delete(self.collection, wait=True, points_selector=models.FilterSelector(
@@ -359,7 +372,7 @@ class QdrantIndex(IndexBackend):
             text = "".join(p.payload["text"] for p in points)
             offsets = np.asarray([o for p in points for o in p.payload["offsets"]],
                                  dtype=np.int64).reshape(-1, 2)
-            rows = (torch.tensor([r for p in points for r in p.vector["tokens"]], dtype=torch.float32)
+            rows = (from_stored([r for p in points for r in p.vector["tokens"]])
                     if with_rows else torch.zeros(0))
             page_map = [(int(a), int(b), int(c)) for a, b, c in first.get("page_map", [])]
             out.append((StoredDocument(doc_id, text, dict(first["metadata"]), page_map, offsets,
@@ -371,7 +384,7 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
                       shard_number: int | None = None,
                       replication_factor: int | None = None) -> None:
     """A collection for one model's token vectors (``fingerprint`` as an index records
-    it; its ``dim`` sizes the vectors): a float16 MaxSim multivector without an HNSW
+    it; its ``dim`` sizes the vectors): a uint8 MaxSim multivector without an HNSW
     graph, an HNSW-indexed pooled vector, and payload indexes for the fields searched;
     ``shard_number`` and ``replication_factor`` as Qdrant takes them (None: its default)."""
     from qdrant_client import models
@@ -381,14 +394,14 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
         name,
         vectors_config={
             "tokens": models.VectorParams(
-                size=dim, distance=models.Distance.DOT, datatype=models.Datatype.FLOAT16,
+                size=dim, distance=models.Distance.DOT, datatype=models.Datatype.UINT8,
                 multivector_config=models.MultiVectorConfig(
                     comparator=models.MultiVectorComparator.MAX_SIM),
                 hnsw_config=models.HnswConfigDiff(m=0),  # rescoring only
             ),
             "pooled": models.VectorParams(size=dim, distance=models.Distance.DOT),
         },
-        metadata={"longcolbert_model": dict(fingerprint)},
+        metadata={"longcolbert_model": dict(fingerprint), "longcolbert_tokens": TOKEN_STORAGE},
         shard_number=shard_number,
         replication_factor=replication_factor,
     )
@@ -398,6 +411,24 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
                               ("visible", models.PayloadSchemaType.INTEGER),  # 0/1: Edge cannot match booleans
                               ("segment", models.PayloadSchemaType.INTEGER)):
             client.create_payload_index(name, field, field_schema=schema)
+
+
+def to_stored(rows: torch.Tensor) -> list[list[int]]:
+    """Unit-vector rows as Qdrant keeps them: each coordinate ``x`` as ``round(127 x + 128)``.
+
+    >>> to_stored(torch.tensor([[1.0, -1.0, 0.0]]))
+    [[255, 1, 128]]
+    """
+    return torch.round(rows.float() * _SCALE + _ZERO).clamp(0, 255).to(torch.uint8).tolist()
+
+
+def from_stored(values: Sequence[Sequence[float]]) -> torch.Tensor:
+    """Rows back from :func:`to_stored`'s values (within 1/254 per coordinate).
+
+    >>> from_stored([[255, 1, 128]]).tolist()
+    [[1.0, -1.0, 0.0]]
+    """
+    return (torch.tensor(values, dtype=torch.float32) - _ZERO) / _SCALE
 
 
 def segment_rows(offsets: np.ndarray, units: np.ndarray, most: int) -> list[tuple[int, int]]:

@@ -43,7 +43,7 @@ def test_the_same_ranking_passages_and_highlights_as_the_embedded_index(qdrant, 
         ours, theirs = qdrant.search(query, k=3), embedded.search(query, k=3)
         assert [h.id for h in ours] == [h.id for h in theirs], query
         for a, b in zip(ours, theirs):
-            # Qdrant keeps float16 rows, the embedded index 4-bit residuals: near, not equal
+            # Qdrant keeps uint8 rows, the embedded index 4-bit residuals: near, not equal
             assert a.score == pytest.approx(b.score, abs=0.1)
             assert [(p.start, p.end) for p in a.passages] == [(p.start, p.end) for p in b.passages]
             words = {(h.start, h.end) for h in a.passages[0].highlights}
@@ -123,3 +123,16 @@ def test_a_collection_made_by_another_model_is_refused(standin_model, tiny_model
     QdrantIndex(client, "docs", model=standin_model).add(["Some text."], ids=["a"])
     with pytest.raises(IncompatibleModelError, match="was made with model"):
         QdrantIndex(client, "docs", model=tiny_model).search("text")
+
+
+def test_tokens_are_kept_in_one_byte_and_an_older_float16_collection_is_refused(
+        qdrant, standin_model):
+    point = next(iter(qdrant.client.scroll("docs", limit=1, with_vectors=["tokens"])[0]))
+    values = [v for row in point.vector["tokens"] for v in row]
+    assert all(float(v).is_integer() and 0 <= v <= 255 for v in values)
+    client = QdrantClient(location=":memory:")
+    QdrantIndex(client, "old", model=standin_model).add(["Some text."], ids=["a"])
+    metadata = client.get_collection("old").config.metadata
+    client.update_collection("old", metadata={**metadata, "longcolbert_tokens": "float16"})
+    with pytest.raises(IncompatibleModelError, match="index the documents again"):
+        QdrantIndex(client, "old", model=standin_model).search("text")
