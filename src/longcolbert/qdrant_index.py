@@ -413,7 +413,7 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
             client.create_payload_index(name, field, field_schema=schema)
 
 
-def to_stored(rows: torch.Tensor) -> list[list[int]]:
+def to_stored(rows: torch.Tensor) -> list[list[float]]:
     """Unit-vector rows as Qdrant keeps them: each coordinate ``x`` as ``round(127 x + 128)``.
 
     >>> to_stored(torch.tensor([[1.0, -1.0, 0.0]]))
