@@ -5,8 +5,8 @@ pages) with the offline stand-in model, then asks the questions of
 ``passage_questions.json``: each names its page and a gold span, a sentence or two
 that answers it. The same run measures three methods with the same passage budget:
 
-* **longcolbert**: ``Index.search(question, k=3, passages=1)``, hybrid (the
-  default) and ``hybrid=False``, plus any ``--setting``;
+* **longcolbert**: ``Index.search(question, k=3, passages=1)``: the default
+  (hybrid, re-reading), ``reread=False`` and ``hybrid=False``, plus any ``--setting``;
 * **BM25**: SQLite FTS5 ``bm25()`` over whole pages, then the page's best window by
   ``bm25()`` among the same sentence windows longcolbert chooses from;
 * **chunks**: every page cut into fixed chunks of ``passage_tokens`` model tokens
@@ -25,7 +25,7 @@ identity projection (384 dimensions; ``build_standin(dim=384)``), so token
 similarities are MiniLM's own (the tests' 128-dim random projection blurs them).
 
 Run:  .venv/bin/python benchmarks/passage_quality.py [--index DIR] [--split tuning]
-      (about 25 minutes on 2 cores with the index build; --model PATH-OR-HUB-ID
+      (about 20 minutes on 2 cores with the index build; --model PATH-OR-HUB-ID
       and a fresh --index measure another PyLate checkpoint)
 """
 
@@ -316,7 +316,7 @@ def main() -> None:
         build_seconds = time.perf_counter() - began
 
     model = load_model(model_path)
-    settings = [{}, {"hybrid": False}] + [json.loads(s) for s in args.setting]
+    settings = [{}, {"reread": False}, {"hybrid": False}] + [json.loads(s) for s in args.setting]
     if args.passage_tokens:
         settings = [{"passage_tokens": args.passage_tokens, **s} for s in settings]
     report: dict = {"command": " ".join(["python"] + sys.argv), "corpus": str(folder),
