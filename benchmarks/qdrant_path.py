@@ -6,17 +6,19 @@ the same 50 synthetic queries. Measured in one run, for each backend: build time
 search p50 and recall of the exact top 10 (brute-force MaxSim over fp32 vectors):
 
 * **embedded**: longcolbert's PLAID, written in one generation, ``PlaidIndex.search``;
-* **qdrant**: ``QdrantIndex`` points (256-token segments, float16 MaxSim multivector,
+* **qdrant**: ``QdrantIndex`` points (2,048-token segments, uint8 MaxSim multivector,
   pooled HNSW vector) in qdrant-client's in-memory engine; a search is what
   ``QdrantIndex.search`` does before passages: ``QdrantIndex.candidates`` (pooled
   prefetch of ``PREFETCH`` segments, MaxSim in Qdrant, grouped by document, the best
   ``CANDIDATES`` documents), then exact MaxSim over those documents' returned vectors.
   The recall of the grouped segments alone is reported too.
 
-qdrant-client's in-memory engine is Python and NumPy, not Qdrant's Rust engine, so
-its times say little about a server; recall is what the point layout and the
-pooled first stage give, whatever runs them. Bytes per token are not measured: the
-in-memory engine keeps nothing on disk.
+The same Qdrant backend runs twice: on qdrant-client's in-memory engine (Python and
+NumPy, whose times say little about a server) and on a Qdrant Edge folder (Qdrant's
+Rust engine in process, ``--backend qdrant``), whose folder size gives the bytes per
+token (uint8 token vectors, the pooled vector, the payload with each token's char
+span, Qdrant's own indexes). Recall is what the point layout and the pooled first
+stage give, whatever runs them.
 
     .venv/bin/python benchmarks/qdrant_path.py                   # about 3 minutes
     .venv/bin/python benchmarks/qdrant_path.py --segment-tokens 256 \
@@ -38,7 +40,9 @@ import numpy as np
 import torch
 from common import HERE, brute_force, p50_ms, synthetic_corpus, synthetic_queries
 
+from longcolbert.edge_client import EdgeClient
 from longcolbert.loaders import Document
+from longcolbert.token_bytes import stored_dim
 from longcolbert.plaid import PlaidIndex
 from longcolbert.plaid_writer import write_generation
 from longcolbert.qdrant_index import (
@@ -62,6 +66,42 @@ def fake_text(rows: int) -> tuple[str, np.ndarray]:
 
 def recall(found: list[list[int]], exact: list[list[int]]) -> float:
     return round(float(np.mean([len(set(f) & set(e)) / len(e) for f, e in zip(found, exact)])), 3)
+
+
+def measure(location: object, docs: list[torch.Tensor], queries: list[torch.Tensor],
+            exact: list[list[int]], text: str, offsets: np.ndarray, segment_tokens: int) -> dict:
+    """Build the corpus into a ``QdrantIndex`` at ``location`` and search it as
+    ``QdrantIndex.search`` does before passages."""
+    # the model is never loaded: the vectors are given
+    index = QdrantIndex(location, "bench", segment_tokens=segment_tokens)
+    create_collection(index.client, "bench", {"name": "synthetic", "dim": docs[0].shape[1]})
+    index._ready = True
+    started = time.perf_counter()
+    for number, rows in enumerate(docs):
+        index._write(Document(str(number), text), rows, offsets)
+    build = time.perf_counter() - started
+    times, found, first_stage = [], [], []
+    for q in queries:
+        started = time.perf_counter()
+        candidates = index.candidates(q, CANDIDATES)
+        # as QdrantIndex.search: the candidates' vectors come back and are scored exactly
+        stored = index._documents(candidates, with_rows=True)
+        scores = [float((q @ rows.T).max(dim=1).values.sum()) for _, rows in stored]
+        best = np.argsort(-np.array(scores), kind="stable")[:10]
+        found.append([int(stored[i][0].id) for i in best])
+        times.append(time.perf_counter() - started)
+        first_stage.append([int(i) for i in candidates[:10]])
+    entry = {"build_s": round(build, 1), "search_p50_ms": p50_ms(times),
+             "recall_at_10": recall(found, exact),
+             "recall_at_10_grouped_segments_alone": recall(first_stage, exact),
+             "candidates_rescored": CANDIDATES,
+             "points": int(index.client.count("bench", exact=True).count)}
+    if isinstance(index.client, EdgeClient):
+        index.client.close()  # flushed: what is on disk is the folder
+        tokens = sum(d.shape[0] for d in docs)
+        entry["bytes_per_token"] = round(index.client.size_bytes() / tokens, 1)
+        entry["token_vector_bytes_per_token"] = stored_dim(docs[0].shape[1])  # one per coordinate
+    return entry
 
 
 def main() -> None:
@@ -101,32 +141,13 @@ def main() -> None:
         print(json.dumps({"embedded": result["embedded"]}), flush=True)
 
     text, offsets = fake_text(ROWS)
-    # the model is never loaded: the vectors are given
-    index = QdrantIndex(":memory:", "bench", segment_tokens=args.segment_tokens)
-    create_collection(index.client, "bench", {"name": "synthetic", "dim": docs[0].shape[1]})
-    index._ready = True
-    started = time.perf_counter()
-    for number, rows in enumerate(docs):
-        index._write(Document(str(number), text), rows, offsets)
-    build = time.perf_counter() - started
-    times, found, first_stage = [], [], []
-    for q in queries:
-        started = time.perf_counter()
-        candidates = index.candidates(q, CANDIDATES)
-        # as QdrantIndex.search: the candidates' vectors come back and are scored exactly
-        stored = index._documents(candidates, with_rows=True)
-        scores = [float((q @ rows.T).max(dim=1).values.sum()) for _, rows in stored]
-        best = np.argsort(-np.array(scores), kind="stable")[:10]
-        found.append([int(stored[i][0].id) for i in best])
-        times.append(time.perf_counter() - started)
-        first_stage.append([int(i) for i in candidates[:10]])
-    result["qdrant_in_memory"] = {
-        "build_s": round(build, 1), "search_p50_ms": p50_ms(times),
-        "recall_at_10": recall(found, exact),
-        "recall_at_10_grouped_segments_alone": recall(first_stage, exact),
-        "candidates_rescored": CANDIDATES,
-        "points": int(index.client.count("bench", exact=True).count)}
-    print(json.dumps({"qdrant_in_memory": result["qdrant_in_memory"]}), flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        engines = {"qdrant_in_memory": ":memory:",
+                   "qdrant_edge_folder": EdgeClient(Path(folder) / "edge")}
+        for name, location in engines.items():
+            result[name] = measure(location, docs, queries, exact, text, offsets,
+                                   args.segment_tokens)
+            print(json.dumps({name: result[name]}), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -5,11 +5,9 @@ index; what goes into Qdrant is their contextualized token vectors, cut into
 *segments*: runs of at most ``segment_tokens`` rows (2,048) that start at sentence
 boundaries and together tile the text. One segment is one point:
 
-* ``tokens``: its rows as a multivector (uint8, MaxSim, no HNSW graph): each
-  coordinate ``x`` of a unit vector is stored as ``round(127 x + 128)``, 1 byte
-  (64 per 64-dim token, against about 34 in the embedded index). Qdrant's MaxSim
-  on these is ``127 * MaxSim + 128 * sum(query)``, the same order for one query;
-  rows read back are ``(v - 128) / 127``;
+* ``tokens``: its rows as a multivector of bytes (uint8, MaxSim, no HNSW graph;
+  65 bytes per 64-dim token, against about 34 in the embedded index), coded so
+  that Qdrant's MaxSim keeps its order (:mod:`longcolbert.token_bytes`);
 * ``pooled``: the mean of its rows, HNSW-indexed: the first stage of a search;
 * payload: ``doc_id``, ``segment``, its text and char offsets, each row's char
   span, the document's ``metadata`` (filters run on it) and, on segment 0, the
@@ -60,6 +58,7 @@ from .passages import sentence_unit_array
 from .qdrant_filters import qdrant_filter
 from .results import Hits
 from .store import StoredDocument
+from .token_bytes import decode_rows, encode_queries, encode_rows, stored_dim
 
 # Rows per point. A document is ranked first by its best point's MaxSim, so a point
 # should hold much of a document: on the query-path corpus (2,000-row documents) the
@@ -71,8 +70,7 @@ _POINT_FLOATS = 1_000_000  # Qdrant's per-point multivector limit, about: wider 
 PREFETCH = 200  # segments the pooled first stage hands to MaxSim
 CANDIDATES = 30  # documents scored exactly, as in the embedded index
 _ADD_BATCH = 64  # documents encoded, then written, at a time
-TOKEN_STORAGE = "uint8"  # what a collection records; collections of another storage are refused
-_SCALE, _ZERO = 127.0, 128.0  # a coordinate x in [-1, 1] is stored as round(127 x + 128)
+TOKEN_STORAGE = "uint8-reflected"  # what a collection records; collections of another storage are refused
 _NAMESPACE = uuid.UUID("5d1c7a52-3f0e-4c56-9a55-6c6f6e67636f")
 
 
@@ -245,7 +243,7 @@ class QdrantIndex(IndexBackend):
                 payload["page_map"] = [list(p) for p in document.page_map]
             points.append(models.PointStruct(
                 id=str(uuid.uuid5(_NAMESPACE, f"{document.id}\x00{write}\x00{number}")),
-                vector={"tokens": to_stored(vectors), "pooled": pooled.tolist()},
+                vector={"tokens": encode_rows(vectors), "pooled": pooled.tolist()},
                 payload=payload))
         self.client.upsert(self.collection, points=points, wait=True)
         this_write = models.FieldCondition(key="write", match=models.MatchValue(value=write))
@@ -342,7 +340,7 @@ class QdrantIndex(IndexBackend):
         pooled = torch.nn.functional.normalize(query_rows.mean(0), dim=0)
         condition = _visible(*([scope] if scope is not None else []))
         groups = self.client.query_points_groups(
-            self.collection, query=query_rows.tolist(), using="tokens", group_by="doc_id",
+            self.collection, query=encode_queries(query_rows), using="tokens", group_by="doc_id",
             prefetch=models.Prefetch(query=pooled.tolist(), using="pooled", limit=PREFETCH,
                                      filter=condition),
             query_filter=condition, limit=depth, group_size=1, with_payload=False,
@@ -372,7 +370,7 @@ class QdrantIndex(IndexBackend):
             text = "".join(p.payload["text"] for p in points)
             offsets = np.asarray([o for p in points for o in p.payload["offsets"]],
                                  dtype=np.int64).reshape(-1, 2)
-            rows = (from_stored([r for p in points for r in p.vector["tokens"]])
+            rows = (decode_rows([r for p in points for r in p.vector["tokens"]])
                     if with_rows else torch.zeros(0))
             page_map = [(int(a), int(b), int(c)) for a, b, c in first.get("page_map", [])]
             out.append((StoredDocument(doc_id, text, dict(first["metadata"]), page_map, offsets,
@@ -394,7 +392,8 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
         name,
         vectors_config={
             "tokens": models.VectorParams(
-                size=dim, distance=models.Distance.DOT, datatype=models.Datatype.UINT8,
+                size=stored_dim(dim), distance=models.Distance.DOT,
+                datatype=models.Datatype.UINT8,
                 multivector_config=models.MultiVectorConfig(
                     comparator=models.MultiVectorComparator.MAX_SIM),
                 hnsw_config=models.HnswConfigDiff(m=0),  # rescoring only
@@ -411,24 +410,6 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
                               ("visible", models.PayloadSchemaType.INTEGER),  # 0/1: Edge cannot match booleans
                               ("segment", models.PayloadSchemaType.INTEGER)):
             client.create_payload_index(name, field, field_schema=schema)
-
-
-def to_stored(rows: torch.Tensor) -> list[list[float]]:
-    """Unit-vector rows as Qdrant keeps them: each coordinate ``x`` as ``round(127 x + 128)``.
-
-    >>> to_stored(torch.tensor([[1.0, -1.0, 0.0]]))
-    [[255, 1, 128]]
-    """
-    return torch.round(rows.float() * _SCALE + _ZERO).clamp(0, 255).to(torch.uint8).tolist()
-
-
-def from_stored(values: Sequence[Sequence[float]]) -> torch.Tensor:
-    """Rows back from :func:`to_stored`'s values (within 1/254 per coordinate).
-
-    >>> from_stored([[255, 1, 128]]).tolist()
-    [[1.0, -1.0, 0.0]]
-    """
-    return (torch.tensor(values, dtype=torch.float32) - _ZERO) / _SCALE
 
 
 def segment_rows(offsets: np.ndarray, units: np.ndarray, most: int) -> list[tuple[int, int]]:

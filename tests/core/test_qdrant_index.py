@@ -136,3 +136,19 @@ def test_tokens_are_kept_in_one_byte_and_an_older_float16_collection_is_refused(
     client.update_collection("old", metadata={**metadata, "longcolbert_tokens": "float16"})
     with pytest.raises(IncompatibleModelError, match="index the documents again"):
         QdrantIndex(client, "old", model=standin_model).search("text")
+
+
+@pytest.mark.parametrize("engine", ["in-memory", "edge-folder"])
+def test_qdrants_own_maxsim_orders_documents_as_exact_maxsim_does(engine, standin_model, tmp_path):
+    location = ":memory:" if engine == "in-memory" else EdgeClient(tmp_path / "edge")
+    index = QdrantIndex(location, "docs", model=standin_model)  # one point per document
+    index.add(list(DOCS.values()), ids=list(DOCS))
+    for query in QUERIES:
+        rows = index._model.encoder.encode_query(query).embeddings
+        ranked = index.candidates(rows, len(DOCS))  # Qdrant's MaxSim on the stored bytes
+        exact = {doc.id: float((rows @ vectors.T).max(dim=1).values.sum())
+                 for doc, vectors in index._documents(ranked, with_rows=True)}
+        assert sorted(ranked) == sorted(DOCS)
+        for better, worse in zip(ranked, ranked[1:]):  # in order, or a near tie
+            assert exact[better] >= exact[worse] - 0.05, (query, better, worse)
+    index.close()

@@ -1,0 +1,82 @@
+"""Token vectors in one byte per coordinate, scored by Qdrant's MaxSim in the same order.
+
+Qdrant stores ``uint8`` vectors and, on such a vector, casts the query to ``uint8``
+as well, so both sides must be bytes, and an affine code ``x -> 127 x + 128`` would
+add ``128 * 127 * sum(v)``, which differs from token to token, to every dot product.
+So each unit vector ``v`` (``dim`` coordinates) is first extended by a zero and
+turned by a fixed reflection ``H`` that sends the extra axis to the all-ones
+direction: ``b = H [v; 0]`` keeps every dot product and sums to exactly 0. Stored
+bytes are ``127 b + 128``, rounded so that they sum to exactly ``128 (dim + 1)``;
+a query token's bytes are ``round(127 H [q; 0] + 128)``. Their dot product is
+``127^2 q.v`` plus a constant for that query token plus rounding noise of about
+0.005 in cosine units, so MaxSim keeps its order. Rows read back are
+``H^-1 ((bytes - 128) / 127)`` minus the extra axis (``H`` is its own inverse).
+
+>>> import torch
+>>> rows = torch.nn.functional.normalize(torch.randn(5, 8, generator=torch.Generator().manual_seed(0)), dim=1)
+>>> stored = encode_rows(rows)
+>>> len(stored[0]), min(min(r) for r in stored) >= 0, max(max(r) for r in stored) <= 255
+(9, True, True)
+>>> bool((decode_rows(stored) - rows).abs().max() < 0.02)
+True
+>>> q = encode_queries(rows[:1])
+>>> scores = (torch.tensor(q, dtype=torch.float32) @ torch.tensor(stored, dtype=torch.float32).T)[0]
+>>> int(scores.argmax())   # the row itself scores best, as q . v says
+0
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import torch
+
+SCALE, ZERO = 127.0, 128.0
+
+
+def stored_dim(dim: int) -> int:
+    """Bytes per stored token of a ``dim``-dimensional model: one more than ``dim``."""
+    return dim + 1
+
+
+@functools.lru_cache(maxsize=8)
+def _reflection(size: int) -> torch.Tensor:
+    """The Householder reflection of ``size`` dimensions that swaps the last axis and
+    the all-ones direction (symmetric and orthogonal: its own inverse)."""
+    last = torch.zeros(size, dtype=torch.float64)
+    last[-1] = 1.0
+    w = last - torch.full((size,), size ** -0.5, dtype=torch.float64)
+    return torch.eye(size, dtype=torch.float64) - 2.0 * torch.outer(w, w) / (w @ w)
+
+
+def _turned(rows: torch.Tensor) -> torch.Tensor:
+    extended = torch.nn.functional.pad(rows.to(torch.float64), (0, 1))
+    return extended @ _reflection(extended.shape[1])  # H is symmetric
+
+
+def encode_rows(rows: torch.Tensor) -> list[list[float]]:
+    """Unit-vector rows ``[n, dim]`` as stored bytes ``[n, dim + 1]``, each row summing to
+    exactly ``128 (dim + 1)`` (largest-remainder rounding)."""
+    if rows.shape[0] == 0:
+        return []
+    exact = _turned(rows) * SCALE + ZERO
+    low = torch.floor(exact)
+    short = (ZERO * exact.shape[1] - low.sum(dim=1)).round().to(torch.long)  # ones to add
+    order = torch.argsort(exact - low, dim=1, descending=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(exact.shape[1]).expand_as(order))
+    stored = low + (rank < short[:, None]).to(low.dtype)
+    return stored.clamp(0, 255).to(torch.uint8).tolist()
+
+
+def encode_queries(rows: torch.Tensor) -> list[list[float]]:
+    """Query token vectors ``[n, dim]`` as the bytes Qdrant compares with stored ones."""
+    return torch.round(_turned(rows) * SCALE + ZERO).clamp(0, 255).to(torch.uint8).tolist()
+
+
+def decode_rows(values: Sequence[Sequence[float]]) -> torch.Tensor:
+    """Rows ``[n, dim]`` back from :func:`encode_rows` (within about 0.01 per coordinate)."""
+    stored = torch.tensor(values, dtype=torch.float64).reshape(-1, len(values[0]) if values else 1)
+    turned = (stored - ZERO) / SCALE
+    return (turned @ _reflection(turned.shape[1]))[:, :-1].to(torch.float32)
