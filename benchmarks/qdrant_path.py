@@ -42,7 +42,6 @@ from common import HERE, brute_force, p50_ms, synthetic_corpus, synthetic_querie
 
 from longcolbert.edge_client import EdgeClient
 from longcolbert.loaders import Document
-from longcolbert.token_bytes import stored_dim
 from longcolbert.plaid import PlaidIndex
 from longcolbert.plaid_writer import write_generation
 from longcolbert.qdrant_index import (
@@ -52,6 +51,7 @@ from longcolbert.qdrant_index import (
     QdrantIndex,
     create_collection,
 )
+from longcolbert.token_bytes import stored_dim
 
 ROWS = 2000
 
