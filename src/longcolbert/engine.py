@@ -181,7 +181,7 @@ def rank_documents(
         hits.append(Hit(doc.id, score, doc.metadata, passages.passages))
     order = np.argsort([-hit.score for hit in hits], kind="stable").tolist()
     if reader is not None:  # re-read the passages of the best few, then re-order those
-        read = order[: max(READ_DOCUMENTS, top or 0)]
+        read = order[:READ_DOCUMENTS]  # a bounded cost, whatever k is
         standalone = standalone_scores([[p.text for p in hits[i].passages] for i in read], query,
                                        None if lexical is None else lexical.weights, reader)
         for i, hit in zip(read, with_standalone([hits[i] for i in read], standalone)):

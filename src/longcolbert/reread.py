@@ -39,7 +39,7 @@ from .results import Hit, Passage
 if TYPE_CHECKING:
     from .encoder import EncodedQuery, Encoder
 
-READ_DOCUMENTS = 5  # documents whose passages are re-read (more when a search asks for more)
+READ_DOCUMENTS = 5  # documents whose passages are re-read, whatever k is
 READ_PASSAGES = 5  # candidate passages re-read per document (more when asked for more)
 
 

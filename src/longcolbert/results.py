@@ -41,8 +41,8 @@ class Passage:
 
     ``score`` is the MaxSim of the query against the passage's tokens as encoded
     in its document (query tokens weighted by term rarity in hybrid search), plus,
-    when re-reading (the default), the MaxSim against the passage encoded on its
-    own (:mod:`longcolbert.reread`). A hit's passages come best first by that
+    when re-reading (the default, for the 5 best documents), the MaxSim against the
+    passage encoded on its own (:mod:`longcolbert.reread`). A hit's passages come best first by that
     score (without re-reading: in the order of the windows of sentences that
     located them); either way the first is the same however many are asked for
     (up to five when re-reading). ``pages`` lists the 1-based PDF pages it spans
@@ -109,8 +109,9 @@ class Hit:
 
     ``score`` is the MaxSim of the query against the document's best window of
     sentences plus its special tokens ([CLS], [D], [SEP]), which summarise the
-    whole document; when re-reading (the default), plus the best MaxSim of its
-    candidate passages each encoded on its own (:mod:`longcolbert.reread`).
+    whole document; when re-reading (the default, for the 5 best documents), plus
+    the best MaxSim of its candidate passages each encoded on its own
+    (:mod:`longcolbert.reread`).
     ``profile`` says where along the document the query matched
     (:mod:`longcolbert.profile`). In a notebook a hit shows itself with its
     highlighted passages and that profile (:mod:`longcolbert.render`).
