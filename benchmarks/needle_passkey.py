@@ -13,11 +13,13 @@ are the other documents of the same length (a metadata filter):
 
 Per length it reports ``doc_at_1`` (the document holding the query's sentence
 ranks first) and ``passage_hit`` (that document's first passage covers at least
-half of the sentence), with hybrid search on (the default) and off. Lengths count
+half of the sentence), with the defaults (hybrid search and re-reading on), with
+re-reading off, and with hybrid search off. Lengths count
 the stand-in's tokens; beyond its 512 positions every document is stitched from
 windows, which is what this checks at every length.
 
-Run:  .venv/bin/python benchmarks/needle_passkey.py     # about 10 minutes on 2 cores
+Run:  .venv/bin/python benchmarks/needle_passkey.py     # about 25 minutes on 2 cores
+      (--keep-index: search the index an earlier run built, the same seeded documents)
 """
 
 from __future__ import annotations
@@ -114,6 +116,8 @@ def main() -> None:
     parser.add_argument("--per-length", type=int, default=20)
     parser.add_argument("--work", default=str(HERE / "work" / "needle-passkey-index"))
     parser.add_argument("--out", default=str(HERE / "results" / "needle_passkey.json"))
+    parser.add_argument("--keep-index", action="store_true",
+                        help="search the index a previous run built (same seeded documents)")
     args = parser.parse_args()
 
     model = load_model(str(build_standin(Path(args.model), dim=384)))
@@ -122,21 +126,24 @@ def main() -> None:
     cases = [(task, length, item) for task in ("passkey", "needle") for length in LENGTHS
              for item in build(task, length, args.per_length, rng, pages, model.tokenizer)]
 
-    shutil.rmtree(args.work, ignore_errors=True)
-    began = time.perf_counter()
-    with Index(args.work, model=model) as index:
-        index.add_documents([item[0] for _, _, item in cases], show_progress=True)
-        build_seconds = time.perf_counter() - began
-        tokens = index.info()["tokens"]
+    build_seconds = None
+    if not (args.keep_index and Path(args.work, "store.sqlite").exists()):
+        shutil.rmtree(args.work, ignore_errors=True)
+        began = time.perf_counter()
+        with Index(args.work, model=model) as index:
+            index.add_documents([item[0] for _, _, item in cases], show_progress=True)
+            build_seconds = round(time.perf_counter() - began, 1)
     results = {}
-    for hybrid in (True, False):
-        with Index(args.work, model=model, create=False, hybrid=hybrid) as index:
+    settings = {"": {}, " reread=False": {"reread": False}, " hybrid=False": {"hybrid": False}}
+    for label, setting in settings.items():
+        with Index(args.work, model=model, create=False, **setting) as index:
+            tokens = index.info()["tokens"]
             for task, length, (doc, query, (start, end)) in cases:
                 hits = index.search(query, k=1, passages=1, filter={"task": task, "length": length})
                 first = hits[0] if hits else None
                 passage = first.passages[0] if first and first.passages else None
                 covered = min(passage.end, end) - max(passage.start, start) if passage else 0
-                row = results.setdefault(f"{task} hybrid={hybrid}", {}).setdefault(
+                row = results.setdefault(f"{task}{label}", {}).setdefault(
                     length, {"documents": 0, "doc_at_1": 0, "passage_hit": 0})
                 row["documents"] += 1
                 row["doc_at_1"] += bool(first and first.id == doc.id)
@@ -147,7 +154,7 @@ def main() -> None:
             row["passage_hit"] = round(row["passage_hit"] / row["documents"], 3)
         print(name, json.dumps(rows), flush=True)
     report = {"command": " ".join(["python"] + sys.argv), "model": args.model,
-              "index_build_seconds": round(build_seconds, 1), "indexed_tokens": tokens,
+              "index_build_seconds": build_seconds, "indexed_tokens": tokens,
               "results": results}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
