@@ -1,0 +1,102 @@
+"""Parity: the Qdrant backend against the embedded index on the passage-quality questions.
+
+Indexes the same 317 pages of Python's library reference into a ``QdrantIndex`` in
+qdrant-client's in-memory engine (real Qdrant code in process; the same stand-in
+model, documents encoded whole as ``Index`` does), then asks the 103 questions of
+``passage_questions.json`` of both backends: the embedded index folder that
+``passage_quality.py`` built, with ``hybrid=False`` (Qdrant search is MaxSim alone),
+and the Qdrant collection. Re-reading is on for both (the default).
+
+Reported, per split: the figures of ``passage_quality.py`` for each backend, the
+questions where the two differ (right page in the top 3, passage hit), and, where
+both return the same documents in the same order, how many first passages have the
+same span and the same highlights. The embedded index scores 4-bit PLAID residuals,
+Qdrant float16 vectors, so scores differ in the last digits.
+
+Run:  .venv/bin/python benchmarks/passage_quality.py    # once, for the embedded index
+      .venv/bin/python benchmarks/qdrant_parity.py      # about 25 minutes on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from common import docs_folder
+from passage_quality import HERE, evaluate, load_questions, summarise
+
+from longcolbert import Index
+from longcolbert.loaders import Document
+from longcolbert.model import load_model
+from longcolbert.qdrant_index import QdrantIndex
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--index", default=str(HERE / "work" / "python-docs-index-384"))
+    parser.add_argument("--model", default=str(HERE / "work" / "standin-384"))
+    parser.add_argument("--out", default=str(HERE / "results" / "qdrant_parity.json"))
+    args = parser.parse_args()
+    if not (Path(args.index) / "store.sqlite").exists():
+        sys.exit(f"no index at {args.index}: run benchmarks/passage_quality.py first")
+
+    pages = {p.name: p.read_text(encoding="utf-8") for p in sorted(docs_folder().glob("*.txt"))}
+    questions = load_questions(pages, None)
+    model = load_model(args.model)
+    qdrant = QdrantIndex(":memory:", "python-docs", model=model)
+    began = time.perf_counter()
+    qdrant.add_documents([Document(name, text) for name, text in pages.items()],
+                         show_progress=True)
+    build_seconds = round(time.perf_counter() - began, 1)
+
+    hits: dict[str, dict] = {"embedded": {}, "qdrant": {}}
+
+    def answer(name: str, index) -> object:
+        def ask(question: str) -> list[tuple[str, int, int]]:
+            found = index.search(question, k=3, passages=1)
+            hits[name][question] = found
+            return [(h.id, h.passages[0].start, h.passages[0].end) for h in found if h.passages]
+        return ask
+
+    report: dict = {"command": " ".join(["python"] + sys.argv), "qdrant_build_seconds": build_seconds,
+                    "qdrant_points": qdrant.client.count("python-docs", exact=True).count,
+                    "methods": {}}
+    with Index(args.index, model=model, create=False, hybrid=False) as embedded:
+        for name, index in (("embedded", embedded), ("qdrant", qdrant)):
+            result = evaluate(answer(name, index), questions)
+            report["methods"][name] = {"summary": summarise(result["per_question"], questions),
+                                       **result}
+            print(name, json.dumps(report["methods"][name]["summary"]), flush=True)
+
+    ours, theirs = (report["methods"][n]["per_question"] for n in ("embedded", "qdrant"))
+    differ = {
+        "page_in_top_3": [q.id for q in questions
+                          if (ours[q.id]["rank"] is None) != (theirs[q.id]["rank"] is None)],
+        "passage_hit": [q.id for q in questions
+                        if ours[q.id]["passage_hit"] != theirs[q.id]["passage_hit"]],
+    }
+    same_documents = same_passage = same_highlights = 0
+    for q in questions:
+        a, b = hits["embedded"][q.question], hits["qdrant"][q.question]
+        if [h.id for h in a] != [h.id for h in b]:
+            continue
+        same_documents += 1
+        spans = [(h.passages[0].start, h.passages[0].end) for h in a]
+        if spans == [(h.passages[0].start, h.passages[0].end) for h in b]:
+            same_passage += 1
+            marks = [[(x.start, x.end, x.kind) for x in h.passages[0].highlights] for h in a]
+            same_highlights += marks == [[(x.start, x.end, x.kind) for x in h.passages[0].highlights]
+                                         for h in b]
+    report["parity"] = {"questions": len(questions), "differ": differ,
+                        "same_documents_in_order": same_documents,
+                        "of_those_same_first_passages": same_passage,
+                        "of_those_same_highlights": same_highlights}
+    print(json.dumps(report["parity"]), flush=True)
+    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
