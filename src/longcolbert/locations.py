@@ -77,17 +77,14 @@ def open_index(location: str | Path, *, create: bool = False, model: Any = None,
         return QdrantIndex(url, collection, model=model, shards=layout.get("shards"),
                            replicas=layout.get("replicas"), **options)
     folder = Path(location)
-    embedded = (folder / STORE_FILE).exists()
-    if is_edge_folder(folder) or (backend == "qdrant" and create and not embedded):
-        if backend == "embedded" or embedded:
-            raise InvalidInputError(
-                f"{folder} holds a {'Qdrant' if not embedded else 'embedded'} index; leave "
-                "out --backend, or give another folder")
+    edge, embedded = is_edge_folder(folder), (folder / STORE_FILE).exists()
+    if (edge and (embedded or backend == "embedded")) or (embedded and backend == "qdrant"):
+        raise InvalidInputError(
+            f"{folder} holds {'an embedded' if embedded else 'a Qdrant'} index; leave out "
+            "--backend, or give another folder")
+    if edge or (backend == "qdrant" and create):
         from .edge_client import EdgeClient
         from .qdrant_index import QdrantIndex
 
         return QdrantIndex(EdgeClient(folder), EDGE_COLLECTION, model=model, **options)
-    if backend == "qdrant" and embedded:
-        raise InvalidInputError(f"{folder} holds an embedded index; leave out --backend, or "
-                                "give another folder for the Qdrant backend")
     return Index(folder, model=model, create=create, hybrid=hybrid, **options)
