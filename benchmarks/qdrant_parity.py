@@ -24,11 +24,12 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from common import docs_folder
 from passage_quality import HERE, evaluate, load_questions, summarise
 
-from longcolbert import Index
+from longcolbert import Index, IndexBackend
 from longcolbert.loaders import Document
 from longcolbert.model import load_model
 from longcolbert.qdrant_index import QdrantIndex
@@ -54,7 +55,7 @@ def main() -> None:
 
     hits: dict[str, dict] = {"embedded": {}, "qdrant": {}}
 
-    def answer(name: str, index) -> object:
+    def answer(name: str, index: IndexBackend) -> Callable[[str], list[tuple[str, int, int]]]:
         def ask(question: str) -> list[tuple[str, int, int]]:
             found = index.search(question, k=3, passages=1)
             hits[name][question] = found

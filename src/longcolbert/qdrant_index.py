@@ -33,8 +33,8 @@ only invisible points, removed by the next write of that id.)
 
 A local folder holds a Qdrant Edge shard instead (:mod:`longcolbert.edge_client`,
 behind the same client calls); qdrant-client's local mode, which pickles its
-points, is never used for one. Not yet here (issue 17): hybrid lexical evidence, a
-MUVERA first stage and int8 storage. Requires ``pip install "longcolbert[qdrant]"``.
+points, is never used for one. Not yet here (issue 17): hybrid lexical evidence and a
+MUVERA first stage. Requires ``pip install "longcolbert[qdrant]"``.
 """
 
 from __future__ import annotations
