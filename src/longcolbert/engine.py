@@ -33,7 +33,7 @@ from .defaults import (
 from .encoder import EncodedDocument, EncodedQuery, Encoder
 from .errors import DamagedIndexError, InvalidInputError, LongColBERTError, UnsafeModelError
 from .filters import where as filter_condition
-from .lexical import lexical_spans, query_token_weights, shared_words
+from .lexical import TermStatistics, lexical_spans, query_token_weights, shared_words
 from .loaders import Document, load_paths
 from .model import (
     DEFAULT_MODEL,
@@ -115,7 +115,7 @@ class ModelHolder:
 
 
 @dataclass
-class _Lexical:
+class LexicalEvidence:
     """What hybrid search adds for one query (see :mod:`longcolbert.lexical`)."""
 
     weights: np.ndarray  # per query token, mean 1
@@ -123,19 +123,20 @@ class _Lexical:
     terms: set[str]  # FTS5 terms of its words worth marking in highlights (not "the")
 
 
-def _lexical_evidence(store: Store, query: EncodedQuery) -> _Lexical | None:
-    """Token weights, keywords and terms of ``query`` from ``store``'s FTS5 index;
-    None where SQLite has no FTS5."""
-    if not store.lexical or query.spans is None:
+def lexical_evidence(statistics: TermStatistics, query: EncodedQuery) -> LexicalEvidence | None:
+    """Token weights, keywords and terms of ``query``, from the term counts of an
+    index (its :class:`~longcolbert.store.Store`, or a Qdrant collection's units);
+    None for a query without token spans."""
+    if query.spans is None:
         return None
     words = shared_words().of(query.text)
-    counts = store.term_document_counts(sorted({term for _, _, term in words}))
-    units = store.unit_count()
+    counts = statistics.term_document_counts(sorted({term for _, _, term in words}))
+    units = statistics.unit_count()
     weights = query_token_weights(query.spans, words, counts, units).astype(np.float32)
     keywords = [query.text[s:e] for s, e, term in words
                 if 0 < counts.get(term, 0) <= KEYWORD_SHARE * units]
     marked = {term for _, _, term in words if 0 < counts.get(term, 0) <= MARKED_SHARE * units}
-    return _Lexical(weights, list(dict.fromkeys(keywords)), marked)
+    return LexicalEvidence(weights, list(dict.fromkeys(keywords)), marked)
 
 
 def rank_documents(
@@ -146,7 +147,7 @@ def rank_documents(
     passage_tokens: int,
     document_score: DocumentScore,
     top: int | None,
-    lexical: _Lexical | None = None,
+    lexical: LexicalEvidence | None = None,
     positions: bool = False,
     reader: Encoder | None = None,
 ) -> Hits:
@@ -624,7 +625,8 @@ class Index(IndexBackend):
             subset = self.store.matching(filter)
             if not subset:
                 return Hits()
-        lexical = _lexical_evidence(self.store, encoded) if self.hybrid else None
+        lexical = (lexical_evidence(self.store, encoded)
+                   if self.hybrid and self.store.lexical else None)
         depth = max(k, self.candidates)
         in_scope = subset if subset is not None else range(stored)
         if len(in_scope) <= depth:  # every candidate fits: score them all, exactly
@@ -745,7 +747,7 @@ class Reranker:
             with store.transaction():
                 store.stage(documents)
                 store.insert_staged(first_plaid_id=0)
-            lexical = _lexical_evidence(store, encoded_query)
+            lexical = lexical_evidence(store, encoded_query) if store.lexical else None
             store.close()
         similarities = [(encoded_query.embeddings @ e.embeddings.T).numpy() for e in encoded]
         return rank_documents(documents, similarities, encoded_query, passages,

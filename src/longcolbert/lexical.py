@@ -14,7 +14,10 @@ Hybrid search joins two kinds of evidence to MaxSim:
 
 and highlights say which words match a query word lexically (same FTS5 term).
 
-Terms are FTS5's: Unicode words, case and diacritics folded, Porter stems.
+Terms are FTS5's: Unicode words, case and diacritics folded, Porter stems. The
+embedded index keeps them in SQLite (:class:`~longcolbert.store.Store`); the Qdrant
+backend keeps each sentence unit's terms in its own point (:func:`unit_terms`,
+:func:`bm25_vector`), and both answer :class:`TermStatistics`.
 
 >>> words = Words()
 >>> [term for _, _, term in words.of("Sorting the lists")]
@@ -30,12 +33,18 @@ import math
 import re
 import sqlite3
 import threading
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
 from .normalize import model_view
 
 TOKENIZE = "porter unicode61 remove_diacritics 2"
+BM25_K1, BM25_B = 1.2, 0.75  # FTS5's bm25() constants
+BM25_UNIT_WORDS = 10.0  # unit length a sparse BM25 vector assumes (Python's reference: 7 words on average)
 _WORD = re.compile(r"[^\W_]+")  # FTS5's unicode61 words: runs of letters and digits
 
 
@@ -83,13 +92,7 @@ class Words:
 
     def of_many(self, texts: list[str]) -> list[list[tuple[int, int, str]]]:
         """:meth:`of` for several texts, in one pass through SQLite."""
-        with self._lock:
-            self._db.execute("DELETE FROM t")
-            self._db.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(texts))
-            rows = self._db.execute("SELECT doc, term FROM v ORDER BY doc, offset").fetchall()
-        terms: list[list[str]] = [[] for _ in texts]
-        for doc, term in rows:
-            terms[doc].append(term)
+        terms = self.terms_of_many(texts)
         found = []
         for text, text_terms in zip(texts, terms):
             spans = [m.span() for m in _WORD.finditer(text)]
@@ -97,11 +100,57 @@ class Words:
                          if len(spans) == len(text_terms) else [])
         return found
 
+    def terms_of_many(self, texts: Sequence[str]) -> list[list[str]]:
+        """The FTS5 terms of each text, in order, as FTS5 indexes them."""
+        with self._lock:
+            self._db.execute("DELETE FROM t")
+            self._db.executemany("INSERT INTO t (rowid, x) VALUES (?, ?)", enumerate(texts))
+            rows = self._db.execute("SELECT doc, term FROM v ORDER BY doc, offset").fetchall()
+        terms: list[list[str]] = [[] for _ in texts]
+        for doc, term in rows:
+            terms[doc].append(term)
+        return terms
+
 
 @functools.lru_cache(maxsize=1)
 def shared_words() -> Words:
     """The process-wide :class:`Words`."""
     return Words()
+
+
+class TermStatistics(Protocol):
+    """What term rarity is counted from: sentence units, and the units holding a term."""
+
+    def unit_count(self) -> int:
+        """Sentence units of all documents."""
+        ...
+
+    def term_document_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many units hold each term (absent terms may be left out)."""
+        ...
+
+
+def term_id(term: str) -> int:
+    """A term's index in a sparse vector: a 32-bit hash (CRC-32 of its UTF-8), the
+    same in every process. Two terms may share one; that only blurs their BM25 idf.
+
+    >>> term_id("sort")
+    1361375778
+    """
+    return zlib.crc32(term.encode("utf-8"))
+
+
+def bm25_vector(terms: Sequence[str]) -> dict[int, float]:
+    """A unit's sparse BM25 vector, ``{term_id: weight}``, for a store that multiplies
+    each weight by the term's idf (Qdrant's ``Modifier.IDF``): BM25's term-frequency
+    part, ``tf (k1 + 1) / (tf + k1 (1 - b + b len / avg))``, with FTS5's k1 and b and
+    a fixed average unit length (a writer cannot know the corpus's).
+
+    >>> {k: round(v, 3) for k, v in bm25_vector(["sort", "list", "sort"]).items()}
+    {1361375778: 1.712, 1154021400: 1.401}
+    """
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * len(terms) / BM25_UNIT_WORDS)
+    return {term_id(term): tf * (BM25_K1 + 1) / (tf + norm) for term, tf in Counter(terms).items()}
 
 
 def query_token_weights(

@@ -59,7 +59,7 @@ def open_index(location: str | Path, *, create: bool = False, model: Any = None,
     (made on the first add), else the index folder there (made only with ``create``):
     the embedded index, or a Qdrant Edge folder where one was made with
     ``backend="qdrant"``; a folder records its backend, so later opens need none.
-    ``hybrid`` applies to the embedded index.
+    ``hybrid=False`` is MaxSim alone, on either backend.
 
     >>> index = open_index("qdrant://localhost/docs")                  # doctest: +SKIP
     >>> index = open_index("./idx", create=True)                        # doctest: +SKIP
@@ -75,7 +75,7 @@ def open_index(location: str | Path, *, create: bool = False, model: Any = None,
         url, collection = qdrant_url(text)
         layout = qdrant_layout(text)
         return QdrantIndex(url, collection, model=model, shards=layout.get("shards"),
-                           replicas=layout.get("replicas"), **options)
+                           replicas=layout.get("replicas"), hybrid=hybrid, **options)
     folder = Path(location)
     edge, embedded = is_edge_folder(folder), (folder / STORE_FILE).exists()
     if (edge and (embedded or backend == "embedded")) or (embedded and backend == "qdrant"):
@@ -86,5 +86,6 @@ def open_index(location: str | Path, *, create: bool = False, model: Any = None,
         from .edge_client import EdgeClient
         from .qdrant_index import QdrantIndex
 
-        return QdrantIndex(EdgeClient(folder), EDGE_COLLECTION, model=model, **options)
+        return QdrantIndex(EdgeClient(folder), EDGE_COLLECTION, model=model, hybrid=hybrid,
+                           **options)
     return Index(folder, model=model, create=create, hybrid=hybrid, **options)

@@ -13,11 +13,17 @@ boundaries and together tile the text. One segment is one point:
   span, the document's ``metadata`` (filters run on it) and, on segment 0, the
   page map and the number of segments.
 
+Each sentence unit is a point too, for hybrid search (:mod:`longcolbert.lexical`):
+its FTS5 terms as an indexed payload list (``terms``), whose counts give each query
+word's rarity exactly as the embedded index's FTS5 table does, and a sparse BM25
+vector (``words``, idf applied by Qdrant) that finds keyword candidates.
+
 A search prefetches segments by their pooled vector, rescores them by MaxSim on
-their token vectors inside Qdrant and groups them by document; the best documents'
-segments then come back with their vectors, and passages, highlights and the
-document score are computed by the same code as the embedded index
-(:func:`longcolbert.engine.rank_documents`). Nothing lives outside Qdrant, so any
+their token vectors inside Qdrant and groups them by document; the documents of the
+best BM25 units join them. The best documents' segments then come back with their
+vectors, and passages, highlights and the document score are computed by the same
+code as the embedded index (:func:`longcolbert.engine.rank_documents`), query tokens
+weighted by the rarity of their words (:func:`longcolbert.engine.lexical_evidence`). Nothing lives outside Qdrant, so any
 number of stateless clients can search one collection.
 
 A document's points are written invisible (``visible: 0``); once all of them
@@ -33,8 +39,7 @@ only invisible points, removed by the next write of that id.)
 
 A local folder holds a Qdrant Edge shard instead (:mod:`longcolbert.edge_client`,
 behind the same client calls); qdrant-client's local mode, which pickles its
-points, is never used for one. Not yet here (issue 17): hybrid lexical evidence and a
-MUVERA first stage. Requires ``pip install "longcolbert[qdrant]"``.
+points, is never used for one. Requires ``pip install "longcolbert[qdrant]"``.
 """
 
 from __future__ import annotations
@@ -50,14 +55,16 @@ import torch
 from .backend import IndexBackend
 from .checks import check_choice, check_count, checked_documents
 from .defaults import DOCUMENT_SCORES, PASSAGE_TOKENS, TOKEN_BUDGET, DocumentScore
-from .engine import ModelHolder, rank_documents
+from .engine import KEYWORD_CANDIDATES, ModelHolder, lexical_evidence, rank_documents
 from .errors import IncompatibleModelError, InvalidInputError, LongColBERTError
+from .lexical import bm25_vector, shared_words, term_id
 from .loaders import Document
 from .model import DEFAULT_MODEL, fingerprint
+from .normalize import model_view
 from .passages import sentence_unit_array
 from .qdrant_filters import qdrant_filter
 from .results import Hits
-from .store import StoredDocument
+from .store import UNIT_BITS, StoredDocument
 from .token_bytes import decode_rows, encode_queries, encode_rows, stored_dim
 
 # Rows per point. A document is ranked first by its best point's MaxSim, so a point
@@ -71,6 +78,7 @@ PREFETCH = 200  # segments the pooled first stage hands to MaxSim
 CANDIDATES = 30  # documents scored exactly, as in the embedded index
 _ADD_BATCH = 64  # documents encoded, then written, at a time
 TOKEN_STORAGE = "uint8-reflected"  # what a collection records; collections of another storage are refused
+UNIT_WORDS = "fts5-units"  # the sentence-unit points a collection records it has; older ones are refused
 _NAMESPACE = uuid.UUID("5d1c7a52-3f0e-4c56-9a55-6c6f6e67636f")
 
 
@@ -85,7 +93,7 @@ class QdrantIndex(IndexBackend):
     collection is created on the first add and records the model's fingerprint: a
     different model is refused. Without ``model``, the collection's own model is
     used, by hub id only (a local folder it names is refused, as for an index folder).
-    ``reread`` is :class:`~longcolbert.Index`'s. ``shards`` and ``replicas`` spread a
+    ``hybrid`` and ``reread`` are :class:`~longcolbert.Index`'s. ``shards`` and ``replicas`` spread a
     collection this index creates over a cluster (Qdrant's ``shard_number`` and
     ``replication_factor``; the server's defaults when left out).
     """
@@ -106,6 +114,7 @@ class QdrantIndex(IndexBackend):
         segment_tokens: int = SEGMENT_TOKENS,
         shards: int | None = None,
         replicas: int | None = None,
+        hybrid: bool = True,
         reread: bool = True,
         token_budget: int = TOKEN_BUDGET,
         api_key: str | None = None,
@@ -128,6 +137,7 @@ class QdrantIndex(IndexBackend):
         self.passage_tokens = passage_tokens
         self.document_score = document_score
         self.segment_tokens = segment_tokens
+        self.hybrid = hybrid
         self.reread = reread
         self.layout = {"shard_number": shards, "replication_factor": replicas}
         self._ready = False  # the collection exists and fits this model
@@ -179,6 +189,11 @@ class QdrantIndex(IndexBackend):
                 f"Qdrant collection {self.collection!r} keeps its token vectors as "
                 f"{metadata.get('longcolbert_tokens', 'float16')}, from an earlier longcolbert; "
                 "index the documents again into a new collection")
+        if metadata.get("longcolbert_words") != UNIT_WORDS:
+            raise IncompatibleModelError(
+                f"Qdrant collection {self.collection!r} has no sentence-unit words for hybrid "
+                "search (an earlier longcolbert made it); index the documents again into a "
+                "new collection")
         return stored
 
     def info(self) -> dict[str, Any]:
@@ -187,7 +202,7 @@ class QdrantIndex(IndexBackend):
         stored = self._stored_model()
         tokens = 0 if stored is None else sum(
             len(p.payload["offsets"]) // 2
-            for p in self._scroll(_visible(), with_payload=["offsets"]))
+            for p in self._scroll(_visible(_kind("segment")), with_payload=["offsets"]))
         return {
             "backend": self.backend,
             "model": stored["name"] if stored else self._model.name,
@@ -225,14 +240,16 @@ class QdrantIndex(IndexBackend):
 
         write = uuid.uuid4().hex
         most = max(1, min(self.segment_tokens, _POINT_FLOATS // max(1, rows.shape[1])))
-        ranges = segment_rows(offsets, sentence_unit_array(document.text), most)
+        units = sentence_unit_array(document.text)
+        ranges = segment_rows(offsets, units, most)
         starts = [0] + [int(offsets[r0][0]) for r0, _ in ranges[1:]] + [len(document.text)]
         points = []
         for number, (r0, r1) in enumerate(ranges):
             vectors = rows[r0:r1]
             pooled = torch.nn.functional.normalize(vectors.mean(0), dim=0)
             payload: dict[str, Any] = {
-                "doc_id": document.id, "segment": number, "visible": 0, "write": write,
+                "doc_id": document.id, "kind": "segment", "segment": number, "visible": 0,
+                "write": write,
                 "start": starts[number], "end": starts[number + 1],
                 "text": document.text[starts[number]:starts[number + 1]],
                 "offsets": offsets[r0:r1].reshape(-1).tolist(),
@@ -245,6 +262,7 @@ class QdrantIndex(IndexBackend):
                 id=str(uuid.uuid5(_NAMESPACE, f"{document.id}\x00{write}\x00{number}")),
                 vector={"tokens": encode_rows(vectors), "pooled": pooled.tolist()},
                 payload=payload))
+        points += unit_points(document, units, write)
         self.client.upsert(self.collection, points=points, wait=True)
         this_write = models.FieldCondition(key="write", match=models.MatchValue(value=write))
         self.client.delete(self.collection, wait=True, points_selector=models.FilterSelector(
@@ -315,21 +333,59 @@ class QdrantIndex(IndexBackend):
     def search(self, query: str, *, k: int = 10, passages: int = 3,
                filter: Mapping[str, Any] | None = None) -> Hits:
         """The ``k`` best documents for ``query``, each with its best ``passages``, as
-        :meth:`longcolbert.Index.search` returns them (lexical evidence aside)."""
+        :meth:`longcolbert.Index.search` returns them."""
 
         scope = qdrant_filter(filter) if filter else None  # a bad filter fails first
         self._collection()
         encoded = self._model.encoder.encode_query(query)
         query_rows = encoded.embeddings.float()
-        found = self._documents(self.candidates(query_rows, max(k, CANDIDATES), scope),
-                                with_rows=True)
+        lexical = lexical_evidence(self, encoded) if self.hybrid else None
+        ids = self.candidates(query_rows, max(k, CANDIDATES), scope)
+        if lexical is not None:
+            ids += [i for i in self.keyword_candidates(lexical.keywords, KEYWORD_CANDIDATES)
+                    if i not in ids]
+        found = self._documents(ids, with_rows=True, scope=scope)
         if not found:
             return Hits()
         documents = [doc for doc, _ in found]
         similarities = [(query_rows @ rows.T).numpy() for _, rows in found]
         return rank_documents(documents, similarities, encoded, passages, self.passage_tokens,
-                              self.document_score, k,
+                              self.document_score, k, lexical,
                               reader=self._model.encoder if self.reread else None)
+
+    def unit_count(self) -> int:
+        """Sentence units of the visible documents (the N of term rarity)."""
+        return int(self.client.count(self.collection, exact=True,
+                                     count_filter=_visible(_kind("unit"))).count)
+
+    def term_document_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many units of the visible documents hold each FTS5 term (absent terms
+        left out): one count request per term, answered from Qdrant's keyword index."""
+        from qdrant_client import models
+
+        counts = {}
+        for term in terms:
+            holding = models.FieldCondition(key="terms", match=models.MatchValue(value=term))
+            found = int(self.client.count(self.collection, exact=True,
+                                          count_filter=_visible(_kind("unit"), holding)).count)
+            if found:
+                counts[term] = found
+        return counts
+
+    def keyword_candidates(self, keywords: Sequence[str], limit: int) -> list[str]:
+        """Ids of the documents of the best BM25 units for ``keywords`` (any of them),
+        best first, at most ``limit``: Qdrant's sparse search over the units' ``words``."""
+        from qdrant_client import models
+
+        terms = {t for words in shared_words().terms_of_many(list(keywords)) for t in words}
+        if not terms or limit <= 0:
+            return []
+        indices = sorted({term_id(t) for t in terms})
+        points = self.client.query_points(
+            self.collection, query=models.SparseVector(indices=indices, values=[1.0] * len(indices)),
+            using="words", query_filter=_visible(_kind("unit")), limit=8 * limit,
+            with_payload=["doc_id"]).points
+        return list(dict.fromkeys(str(p.payload["doc_id"]) for p in points))[:limit]
 
     def candidates(self, query_rows: torch.Tensor, depth: int, scope: Any = None) -> list[str]:
         """The ``depth`` best documents' ids for these query token vectors: segments
@@ -347,17 +403,19 @@ class QdrantIndex(IndexBackend):
         ).groups
         return [str(g.id) for g in groups]
 
-    def _documents(self, doc_ids: Sequence[str], *, with_rows: bool
+    def _documents(self, doc_ids: Sequence[str], *, with_rows: bool, scope: Any = None
                    ) -> list[tuple[StoredDocument, torch.Tensor]]:
-        """The visible documents among ``doc_ids`` (in that order), rebuilt from their
-        segments: text, offsets, metadata, page map and, ``with_rows``, token vectors."""
+        """The visible documents among ``doc_ids`` (in that order) that ``scope`` (a
+        Qdrant filter) allows, rebuilt from their segments: text, offsets, metadata,
+        page map and, ``with_rows``, token vectors."""
         from qdrant_client import models
 
         if not doc_ids:
             return []
         by_doc: dict[str, list[Any]] = {}
-        chosen = _visible(models.FieldCondition(key="doc_id",
-                                                match=models.MatchAny(any=list(doc_ids))))
+        chosen = _visible(_kind("segment"), models.FieldCondition(
+            key="doc_id", match=models.MatchAny(any=list(doc_ids))),
+            *([scope] if scope is not None else []))
         for point in self._scroll(chosen, with_payload=True,
                                   with_vectors=["tokens"] if with_rows else False):
             by_doc.setdefault(point.payload["doc_id"], []).append(point)
@@ -383,7 +441,8 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
                       replication_factor: int | None = None) -> None:
     """A collection for one model's token vectors (``fingerprint`` as an index records
     it; its ``dim`` sizes the vectors): a uint8 MaxSim multivector without an HNSW
-    graph, an HNSW-indexed pooled vector, and payload indexes for the fields searched;
+    graph, an HNSW-indexed pooled vector, the units' sparse BM25 vector (idf by
+    Qdrant), and payload indexes for the fields searched;
     ``shard_number`` and ``replication_factor`` as Qdrant takes them (None: its default)."""
     from qdrant_client import models
 
@@ -400,16 +459,44 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
             ),
             "pooled": models.VectorParams(size=dim, distance=models.Distance.DOT),
         },
-        metadata={"longcolbert_model": dict(fingerprint), "longcolbert_tokens": TOKEN_STORAGE},
+        sparse_vectors_config={"words": models.SparseVectorParams(modifier=models.Modifier.IDF)},
+        metadata={"longcolbert_model": dict(fingerprint), "longcolbert_tokens": TOKEN_STORAGE,
+                  "longcolbert_words": UNIT_WORDS},
         shard_number=shard_number,
         replication_factor=replication_factor,
     )
     with warnings.catch_warnings():  # in-memory engine: "payload indexes have no effect"
         warnings.simplefilter("ignore", UserWarning)
         for field, schema in (("doc_id", models.PayloadSchemaType.KEYWORD),
+                              ("kind", models.PayloadSchemaType.KEYWORD),
+                              ("terms", models.PayloadSchemaType.KEYWORD),
                               ("visible", models.PayloadSchemaType.INTEGER),  # 0/1: Edge cannot match booleans
                               ("segment", models.PayloadSchemaType.INTEGER)):
             client.create_payload_index(name, field, field_schema=schema)
+
+
+def unit_points(document: Document, units: np.ndarray, write: str) -> list[Any]:
+    """One invisible point per sentence unit of ``document`` (``units``: its char
+    spans), for hybrid search: its distinct FTS5 terms (payload ``terms``) and their
+    sparse BM25 vector (``words``; none for a unit without words), read as the model
+    reads the text, as the embedded index's FTS5 table reads it."""
+    from qdrant_client import models
+
+    spans = units[: 1 << UNIT_BITS].tolist()
+    texts = [model_view(document.text[s:e]).text for s, e in spans]
+    points = []
+    for number, terms in enumerate(shared_words().terms_of_many(texts)):
+        vector: dict[str, Any] = {}
+        if terms:
+            weights = bm25_vector(terms)
+            vector["words"] = models.SparseVector(indices=list(weights),
+                                                  values=list(weights.values()))
+        points.append(models.PointStruct(
+            id=str(uuid.uuid5(_NAMESPACE, f"{document.id}\x00{write}\x00unit {number}")),
+            vector=vector,
+            payload={"doc_id": document.id, "kind": "unit", "visible": 0, "write": write,
+                     "terms": sorted(set(terms))}))
+    return points
 
 
 def segment_rows(offsets: np.ndarray, units: np.ndarray, most: int) -> list[tuple[int, int]]:
@@ -467,6 +554,13 @@ def _doc(doc_id: str) -> Any:
     from qdrant_client import models
 
     return models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))
+
+
+def _kind(kind: str) -> Any:
+    """Points of one kind: ``"segment"`` (token vectors) or ``"unit"`` (a sentence's words)."""
+    from qdrant_client import models
+
+    return models.FieldCondition(key="kind", match=models.MatchValue(value=kind))
 
 
 def _first_segment() -> Any:

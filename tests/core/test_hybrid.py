@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from longcolbert import Index, Reranker
-from longcolbert.engine import _lexical_evidence
+from longcolbert.engine import lexical_evidence
 from longcolbert.loaders import load_paths
 
 from numerics import assert_same_within
@@ -70,7 +70,7 @@ def test_highlights_say_which_words_matched_lexically(index, standin_model):
 
 def test_rare_query_words_weigh_more_than_common_ones(index):
     query = index.encoder.encode_query("the abbreviation of the journal")
-    lexical = _lexical_evidence(index.store, query)
+    lexical = lexical_evidence(index.store, query)
     assert lexical is not None and lexical.weights.mean() == pytest.approx(1.0, abs=1e-5)
     by_word = {query.text[s:e]: w for (s, e), w in zip(query.spans.tolist(), lexical.weights)}
     assert by_word["abbreviation"] > by_word["the"]

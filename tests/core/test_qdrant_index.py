@@ -5,10 +5,11 @@ across points, and never shows half of one."""
 from __future__ import annotations
 
 import pytest
-from qdrant_client import QdrantClient
+from qdrant_client import QdrantClient, models
 
 from longcolbert import IncompatibleModelError, Index, InvalidInputError
 from longcolbert.edge_client import EdgeClient
+from longcolbert.lexical import shared_words
 from longcolbert.qdrant_index import QdrantIndex
 
 from corpus import DOCS, META
@@ -33,22 +34,51 @@ def qdrant(request, standin_model, tmp_path):
 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory, standin_model):
-    index = Index(tmp_path_factory.mktemp("q") / "idx", model=standin_model, hybrid=False)
+    index = Index(tmp_path_factory.mktemp("q") / "idx", model=standin_model)
     index.add(list(DOCS.values()), ids=list(DOCS), metadatas=[META[i] for i in DOCS])
     return index
 
 
-def test_the_same_ranking_passages_and_highlights_as_the_embedded_index(qdrant, embedded):
-    for query in QUERIES:
-        ours, theirs = qdrant.search(query, k=3), embedded.search(query, k=3)
-        assert [h.id for h in ours] == [h.id for h in theirs], query
-        for a, b in zip(ours, theirs):
-            # Qdrant keeps uint8 rows, the embedded index 4-bit residuals: near, not equal
-            assert a.score == pytest.approx(b.score, abs=0.1)
-            assert [(p.start, p.end) for p in a.passages] == [(p.start, p.end) for p in b.passages]
-            words = {(h.start, h.end) for h in a.passages[0].highlights}
-            assert words and len(words & {(h.start, h.end) for h in b.passages[0].highlights}) >= (
-                len(words) - 1)
+@pytest.mark.parametrize("hybrid", [True, False], ids=["hybrid", "maxsim-alone"])
+def test_the_same_ranking_passages_and_highlights_as_the_embedded_index(
+        qdrant, embedded, standin_model, hybrid):
+    qdrant.hybrid = hybrid
+    with Index(embedded.path, model=standin_model, create=False, hybrid=hybrid) as reference:
+        for query in QUERIES + ["Jupiter's moons", "getcwd"]:
+            ours, theirs = qdrant.search(query, k=3), reference.search(query, k=3)
+            assert [h.id for h in ours] == [h.id for h in theirs], query
+            for a, b in zip(ours, theirs):
+                # Qdrant keeps uint8 rows, the embedded index 4-bit residuals: near, not equal
+                assert a.score == pytest.approx(b.score, abs=0.1)
+                assert [(p.start, p.end) for p in a.passages] == [(p.start, p.end)
+                                                                  for p in b.passages]
+                marks = {(h.start, h.end, h.kind) for h in a.passages[0].highlights}
+                assert marks and len(marks & {(h.start, h.end, h.kind)
+                                              for h in b.passages[0].highlights}) >= len(marks) - 1
+            if hybrid and query == "getcwd":  # the word itself is marked as a lexical match
+                assert ours[0].id == "python" and any(
+                    h.kind in ("lexical", "both") and DOCS["python"][h.start:h.end] == "getcwd"
+                    for h in ours[0].passages[0].highlights)
+
+
+def test_word_rarity_is_counted_as_the_embedded_index_counts_it(qdrant, embedded):
+    terms = sorted({t for words in shared_words().terms_of_many(list(DOCS.values()))
+                    for t in words} | {"absent"})
+    assert qdrant.unit_count() == embedded.store.unit_count() > len(DOCS)
+    assert qdrant.term_document_counts(terms) == embedded.store.term_document_counts(terms)
+    qdrant.add(["Bread. More bread. Bread again, with dough."], ids=["bakery"])
+    assert qdrant.term_document_counts(["bread", "dough"]) == {"bread": 4, "dough": 2}
+    qdrant.delete(["bakery", "recipe"])
+    assert qdrant.term_document_counts(["bread", "dough"]) == {}
+    assert qdrant.unit_count() == embedded.store.unit_count() - len(embedded.get("recipe").units)
+
+
+def test_keyword_candidates_are_the_documents_of_the_best_bm25_units(qdrant):
+    assert qdrant.keyword_candidates(["Jupiter"], 5) == ["astronomy"]
+    assert sorted(qdrant.keyword_candidates(["Jupiter", "dough", "nowhere"], 5)) == [
+        "astronomy", "recipe"]
+    assert qdrant.keyword_candidates(["tomatoes", "roses", "dough"], 1) == ["garden"]
+    assert qdrant.keyword_candidates(["nowhere"], 5) == []
 
 
 def test_documents_are_whole_across_many_points(qdrant):
@@ -125,9 +155,11 @@ def test_a_collection_made_by_another_model_is_refused(standin_model, tiny_model
         QdrantIndex(client, "docs", model=tiny_model).search("text")
 
 
-def test_tokens_are_kept_in_one_byte_and_an_older_float16_collection_is_refused(
+def test_tokens_are_kept_in_one_byte_and_older_collections_are_refused(
         qdrant, standin_model):
-    point = next(iter(qdrant.client.scroll("docs", limit=1, with_vectors=["tokens"])[0]))
+    segment = models.Filter(must=[models.FieldCondition(key="kind",
+                                                        match=models.MatchValue(value="segment"))])
+    point = qdrant.client.scroll("docs", scroll_filter=segment, limit=1, with_vectors=["tokens"])[0][0]
     values = [v for row in point.vector["tokens"] for v in row]
     assert all(float(v).is_integer() and 0 <= v <= 255 for v in values)
     client = QdrantClient(location=":memory:")
@@ -135,6 +167,9 @@ def test_tokens_are_kept_in_one_byte_and_an_older_float16_collection_is_refused(
     metadata = client.get_collection("old").config.metadata
     client.update_collection("old", metadata={**metadata, "longcolbert_tokens": "float16"})
     with pytest.raises(IncompatibleModelError, match="index the documents again"):
+        QdrantIndex(client, "old", model=standin_model).search("text")
+    client.update_collection("old", metadata={**metadata, "longcolbert_words": None})
+    with pytest.raises(IncompatibleModelError, match="no sentence-unit words.*index the documents"):
         QdrantIndex(client, "old", model=standin_model).search("text")
 
 
