@@ -5,7 +5,9 @@ The same synthetic 1M-token corpus as ``query_path.py`` (500 documents of 2,000
 the same 50 synthetic queries. Measured in one run, for each backend: build time,
 search p50 and recall of the exact top 10 (brute-force MaxSim over fp32 vectors):
 
-* **embedded**: longcolbert's PLAID, written in one generation, ``PlaidIndex.search``;
+* **embedded**: an index folder written by ``Index`` (its SQLite store with the texts,
+  token offsets and FTS5 sentence units, and its PLAID, in one generation); a search is
+  ``PlaidIndex.search``;
 * **qdrant**: ``QdrantIndex`` points (2,048-token segments, uint8 MaxSim multivector,
   pooled HNSW vector) in qdrant-client's in-memory engine; a search is what
   ``QdrantIndex.search`` does before passages: ``QdrantIndex.candidates`` (pooled
@@ -17,8 +19,10 @@ The same Qdrant backend runs twice: on qdrant-client's in-memory engine (Python 
 NumPy, whose times say little about a server) and on a Qdrant Edge folder (Qdrant's
 Rust engine in process, ``--backend qdrant``), whose folder size gives the bytes per
 token (uint8 token vectors, the pooled vector, the payload with each token's char
-span, Qdrant's own indexes). Recall is what the point layout and the pooled first
-stage give, whatever runs them.
+span, the sentence units' terms and BM25 vectors, Qdrant's own indexes) beside the
+embedded folder's. The texts are sentences of 15 made-up words, so both backends
+store sentence units as they would for prose. Recall is what the point layout and
+the pooled first stage give, whatever runs them.
 
     .venv/bin/python benchmarks/qdrant_path.py                   # about 3 minutes
     .venv/bin/python benchmarks/qdrant_path.py --segment-tokens 256 \
@@ -40,10 +44,11 @@ import numpy as np
 import torch
 from common import HERE, brute_force, p50_ms, synthetic_corpus, synthetic_queries
 
+from longcolbert import Index
 from longcolbert.edge_client import EdgeClient
+from longcolbert.encoder import EncodedDocument
 from longcolbert.loaders import Document
-from longcolbert.plaid import PlaidIndex
-from longcolbert.plaid_writer import write_generation
+from longcolbert.model import ModelFingerprint
 from longcolbert.qdrant_index import (
     CANDIDATES,
     PREFETCH,
@@ -54,14 +59,27 @@ from longcolbert.qdrant_index import (
 from longcolbert.token_bytes import stored_dim
 
 ROWS = 2000
+SENTENCE_WORDS = 15
+SYNTHETIC = ModelFingerprint("synthetic", 64, "", "", 32, ROWS)
 
 
 def fake_text(rows: int) -> tuple[str, np.ndarray]:
-    """A text of ``rows`` five-character words and its token spans (CLS, [D], SEP empty)."""
-    text = " ".join(f"w{i:04d}" for i in range(rows - 3)) + "."
-    spans = [[6 * i, 6 * i + 5] for i in range(rows - 3)]
+    """A text of ``rows`` five-character words in sentences of ``SENTENCE_WORDS``, and
+    its token spans (one a word; CLS, [D], SEP empty)."""
+    text, spans = "", []
+    for i in range(rows - 3):
+        if i:
+            text += ". " if i % SENTENCE_WORDS == 0 else " "
+        spans.append([len(text), len(text) + 5])
+        text += f"w{i:04d}"
+    text += "."
     end = len(text)
     return text, np.array([[0, 0], [0, 0], *spans, [end, end]], dtype=np.int64)
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes a folder's files take on disk (allocated blocks, as ``EdgeClient.size_bytes``)."""
+    return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file())
 
 
 def recall(found: list[list[int]], exact: list[list[int]]) -> float:
@@ -125,22 +143,28 @@ def main() -> None:
                     "queries": args.queries, "prefetch_segments": PREFETCH,
                     "segment_tokens": args.segment_tokens}
 
+    text, offsets = fake_text(ROWS)
     with tempfile.TemporaryDirectory() as folder:
-        plaid = PlaidIndex(Path(folder), 0)
+        index = Index(Path(folder) / "idx", model="synthetic")  # the model is never loaded
         started = time.perf_counter()
-        write_generation(plaid.path(1), None, delete=[], add=docs, nbits=4)
-        plaid.load(1)
+        index._write([Document(str(i), text) for i in range(len(docs))],
+                     [EncodedDocument(rows, offsets) for rows in docs], SYNTHETIC)
         build = time.perf_counter() - started
         times, found = [], []
         for q in queries:
             started = time.perf_counter()
-            found.append(plaid.search(q, 10).positions[:10])
+            found.append(index.plaid.search(q, 10).positions[:10])
             times.append(time.perf_counter() - started)
-        result["embedded"] = {"build_s": round(build, 1), "search_p50_ms": p50_ms(times),
-                              "recall_at_10": recall(found, exact)}
+        plaid_folder = index.plaid.path()
+        index.close()
+        tokens = int(flat.shape[0])
+        result["embedded"] = {
+            "build_s": round(build, 1), "search_p50_ms": p50_ms(times),
+            "recall_at_10": recall(found, exact),
+            "bytes_per_token": round(folder_bytes(Path(folder) / "idx") / tokens, 1),
+            "plaid_bytes_per_token": round(folder_bytes(plaid_folder) / tokens, 1)}
         print(json.dumps({"embedded": result["embedded"]}), flush=True)
 
-    text, offsets = fake_text(ROWS)
     with tempfile.TemporaryDirectory() as folder:
         engines = {"qdrant_in_memory": ":memory:",
                    "qdrant_edge_folder": EdgeClient(Path(folder) / "edge")}

@@ -428,7 +428,7 @@ class QdrantIndex(IndexBackend):
             text = "".join(p.payload["text"] for p in points)
             offsets = np.asarray([o for p in points for o in p.payload["offsets"]],
                                  dtype=np.int64).reshape(-1, 2)
-            rows = (decode_rows([r for p in points for r in p.vector["tokens"]])
+            rows = (torch.cat([decode_rows(p.vector["tokens"]) for p in points])
                     if with_rows else torch.zeros(0))
             page_map = [(int(a), int(b), int(c)) for a, b, c in first.get("page_map", [])]
             out.append((StoredDocument(doc_id, text, dict(first["metadata"]), page_map, offsets,

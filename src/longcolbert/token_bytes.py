@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 from typing import Sequence
 
+import numpy as np
 import torch
 
 SCALE, ZERO = 127.0, 128.0
@@ -77,6 +78,7 @@ def encode_queries(rows: torch.Tensor) -> list[list[float]]:
 
 def decode_rows(values: Sequence[Sequence[float]]) -> torch.Tensor:
     """Rows ``[n, dim]`` back from :func:`encode_rows` (within about 0.01 per coordinate)."""
-    stored = torch.tensor(values, dtype=torch.float64).reshape(-1, len(values[0]) if values else 1)
+    stored = np.asarray(values, dtype=np.float32).reshape(-1, len(values[0]) if len(values) else 1)
     turned = (stored - ZERO) / SCALE
-    return (turned @ _reflection(turned.shape[1]))[:, :-1].to(torch.float32)
+    reflection = _reflection(turned.shape[1]).numpy().astype(np.float32)
+    return torch.from_numpy(np.ascontiguousarray((turned @ reflection)[:, :-1]))
