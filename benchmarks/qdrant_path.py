@@ -24,7 +24,8 @@ embedded folder's. The texts are sentences of 15 made-up words, so both backends
 store sentence units as they would for prose. Recall is what the point layout and
 the pooled first stage give, whatever runs them.
 
-    .venv/bin/python benchmarks/qdrant_path.py                   # about 3 minutes
+    .venv/bin/python benchmarks/qdrant_path.py                   # both engines
+    .venv/bin/python benchmarks/qdrant_path.py --engines edge    # the Edge folder alone
     .venv/bin/python benchmarks/qdrant_path.py --segment-tokens 256 \
         --out benchmarks/results/qdrant_path_256.json            # passage-sized points
 
@@ -129,6 +130,8 @@ def main() -> None:
     parser.add_argument("--segment-tokens", type=int, default=SEGMENT_TOKENS,
                         help="rows per Qdrant point (QdrantIndex's segment_tokens)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "qdrant_path.json")
+    parser.add_argument("--engines", nargs="+", choices=("memory", "edge"),
+                        default=["memory", "edge"], help="which Qdrant engines to run")
     args = parser.parse_args()
     torch.set_num_threads(2)
 
@@ -168,7 +171,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         engines = {"qdrant_in_memory": ":memory:",
                    "qdrant_edge_folder": EdgeClient(Path(folder) / "edge")}
+        chosen = {"memory": "qdrant_in_memory", "edge": "qdrant_edge_folder"}
         for name, location in engines.items():
+            if name not in {chosen[e] for e in args.engines}:
+                continue
             result[name] = measure(location, docs, queries, exact, text, offsets,
                                    args.segment_tokens)
             print(json.dumps({name: result[name]}), flush=True)
