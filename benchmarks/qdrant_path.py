@@ -16,7 +16,8 @@ search p50 and recall of the exact top 10 (brute-force MaxSim over fp32 vectors)
   The recall of the grouped segments alone is reported too.
 
 The same Qdrant backend runs twice: on qdrant-client's in-memory engine (Python and
-NumPy, whose times say little about a server) and on a Qdrant Edge folder (Qdrant's
+NumPy, whose times say little about a server, and which ignores the prefetch of a
+grouped query, so its recall is brute-force MaxSim's) and on a Qdrant Edge folder (Qdrant's
 Rust engine in process, ``--backend qdrant``), whose folder size gives the bytes per
 token (uint8 token vectors, the pooled vector, the payload with each token's char
 span, the sentence units' terms and BM25 vectors, Qdrant's own indexes) beside the
@@ -26,8 +27,8 @@ the pooled first stage give, whatever runs them.
 
     .venv/bin/python benchmarks/qdrant_path.py                   # both engines
     .venv/bin/python benchmarks/qdrant_path.py --engines edge    # the Edge folder alone
-    .venv/bin/python benchmarks/qdrant_path.py --segment-tokens 256 \
-        --out benchmarks/results/qdrant_path_256.json            # passage-sized points
+    .venv/bin/python benchmarks/qdrant_path.py --engines edge --segment-tokens 256 \
+        --out /tmp/qdrant_path_256.json                          # passage-sized points
 
 Results go to ``benchmarks/results/qdrant_path.json``.
 """
@@ -81,6 +82,21 @@ def fake_text(rows: int) -> tuple[str, np.ndarray]:
 def folder_bytes(folder: Path) -> int:
     """Bytes a folder's files take on disk (allocated blocks, as ``EdgeClient.size_bytes``)."""
     return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file())
+
+
+def pooled_recall(docs: list[torch.Tensor], queries: list[torch.Tensor],
+                  exact: list[list[int]], depths: tuple[int, ...] = (30, 100, 200, 300)
+                  ) -> dict[str, float]:
+    """The recall of the exact top 10 within the documents whose pooled (mean, unit)
+    vector is nearest the query's, computed exactly: what the pooled first stage can
+    hand to MaxSim at each prefetch depth (one point per document)."""
+    pooled = torch.nn.functional.normalize(torch.stack([d.mean(0) for d in docs]), dim=1)
+    found: dict[int, list[list[int]]] = {n: [] for n in depths}
+    for q in queries:
+        order = torch.argsort(-(pooled @ torch.nn.functional.normalize(q.mean(0), dim=0)))
+        for n in depths:
+            found[n].append(order[:n].tolist())
+    return {str(n): recall(found[n], exact) for n in depths}
 
 
 def recall(found: list[list[int]], exact: list[list[int]]) -> float:
@@ -144,7 +160,8 @@ def main() -> None:
                                 "python": platform.python_version(), "threads": 2},
                     "documents": args.documents, "tokens": int(flat.shape[0]),
                     "queries": args.queries, "prefetch_segments": PREFETCH,
-                    "segment_tokens": args.segment_tokens}
+                    "segment_tokens": args.segment_tokens,
+                    "pooled_first_stage_recall_by_depth": pooled_recall(docs, queries, exact)}
 
     text, offsets = fake_text(ROWS)
     with tempfile.TemporaryDirectory() as folder:

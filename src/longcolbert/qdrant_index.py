@@ -68,10 +68,11 @@ from .store import UNIT_BITS, StoredDocument
 from .token_bytes import decode_rows, encode_queries, encode_rows, stored_dim
 
 # Rows per point. A document is ranked first by its best point's MaxSim, so a point
-# should hold much of a document: on the query-path corpus (2,000-row documents) the
-# exact top 10 is found 74% of the time with 256-row points and 100% with 2,048
-# (benchmarks/qdrant_path.py). 2,048 64-dim rows are 131k floats, well inside
-# Qdrant's limit of about a million per point.
+# should hold much of a document: with every point scored by MaxSim, the query-path
+# corpus's exact top 10 (2,000-row documents) was found 74% of the time with 256-row
+# points and always with 2,048. 2,048 64-dim rows are 131k floats, well inside
+# Qdrant's limit of about a million per point. The pooled prefetch is the weak part
+# (recall 0.764 at 200 points there: benchmarks/qdrant_path.py).
 SEGMENT_TOKENS = 2048
 _POINT_FLOATS = 1_000_000  # Qdrant's per-point multivector limit, about: wider models get fewer rows
 PREFETCH = 200  # segments the pooled first stage hands to MaxSim
