@@ -84,21 +84,6 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_blocks * 512 for p in folder.rglob("*") if p.is_file())
 
 
-def pooled_recall(docs: list[torch.Tensor], queries: list[torch.Tensor],
-                  exact: list[list[int]], depths: tuple[int, ...] = (30, 100, 200, 300)
-                  ) -> dict[str, float]:
-    """The recall of the exact top 10 within the documents whose pooled (mean, unit)
-    vector is nearest the query's, computed exactly: what the pooled first stage can
-    hand to MaxSim at each prefetch depth (one point per document)."""
-    pooled = torch.nn.functional.normalize(torch.stack([d.mean(0) for d in docs]), dim=1)
-    found: dict[int, list[list[int]]] = {n: [] for n in depths}
-    for q in queries:
-        order = torch.argsort(-(pooled @ torch.nn.functional.normalize(q.mean(0), dim=0)))
-        for n in depths:
-            found[n].append(order[:n].tolist())
-    return {str(n): recall(found[n], exact) for n in depths}
-
-
 def recall(found: list[list[int]], exact: list[list[int]]) -> float:
     return round(float(np.mean([len(set(f) & set(e)) / len(e) for f, e in zip(found, exact)])), 3)
 
@@ -160,8 +145,7 @@ def main() -> None:
                                 "python": platform.python_version(), "threads": 2},
                     "documents": args.documents, "tokens": int(flat.shape[0]),
                     "queries": args.queries, "prefetch_segments": PREFETCH,
-                    "segment_tokens": args.segment_tokens,
-                    "pooled_first_stage_recall_by_depth": pooled_recall(docs, queries, exact)}
+                    "segment_tokens": args.segment_tokens}
 
     text, offsets = fake_text(ROWS)
     with tempfile.TemporaryDirectory() as folder:
