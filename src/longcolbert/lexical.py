@@ -16,8 +16,9 @@ and highlights say which words match a query word lexically (same FTS5 term).
 
 Terms are FTS5's: Unicode words, case and diacritics folded, Porter stems. The
 embedded index keeps them in SQLite (:class:`~longcolbert.store.Store`); the Qdrant
-backend keeps each sentence unit's terms in its own point (:func:`unit_terms`,
-:func:`bm25_vector`), and both answer :class:`TermStatistics`.
+backend keeps each sentence unit's terms in a point of its own, with their
+:func:`bm25_vector` (:func:`longcolbert.qdrant_index.unit_points`), and both answer
+:class:`TermStatistics`.
 
 >>> words = Words()
 >>> [term for _, _, term in words.of("Sorting the lists")]

@@ -22,8 +22,9 @@ A search prefetches segments by their pooled vector, rescores them by MaxSim on
 their token vectors inside Qdrant and groups them by document; the documents of the
 best BM25 units join them. The best documents' segments then come back with their
 vectors, and passages, highlights and the document score are computed by the same
-code as the embedded index (:func:`longcolbert.engine.rank_documents`), query tokens
-weighted by the rarity of their words (:func:`longcolbert.engine.lexical_evidence`). Nothing lives outside Qdrant, so any
+code as the embedded index (:func:`longcolbert.engine.rank_documents`), query
+tokens weighted by the rarity of their words
+(:func:`longcolbert.engine.lexical_evidence`). Nothing lives outside Qdrant, so any
 number of stateless clients can search one collection.
 
 A document's points are written invisible (``visible: 0``); once all of them
@@ -40,6 +41,11 @@ only invisible points, removed by the next write of that id.)
 A local folder holds a Qdrant Edge shard instead (:mod:`longcolbert.edge_client`,
 behind the same client calls); qdrant-client's local mode, which pickles its
 points, is never used for one. Requires ``pip install "longcolbert[qdrant]"``.
+
+Not there yet (issue 17): a first stage that finds enough. The pooled prefetch hands
+MaxSim points holding 0.764 of the exact top 10 on the 1M-token query-path corpus
+(``benchmarks/qdrant_path.py``); a sparse vector of shared centroid codes would hold
+0.998 there (``benchmarks/first_stage_options.py``).
 """
 
 from __future__ import annotations
