@@ -66,11 +66,10 @@ from .errors import IncompatibleModelError, InvalidInputError, LongColBERTError
 from .lexical import bm25_vector, shared_words, term_id
 from .loaders import Document
 from .model import DEFAULT_MODEL, fingerprint
-from .normalize import model_view
 from .passages import sentence_unit_array
 from .qdrant_filters import qdrant_filter
 from .results import Hits
-from .store import UNIT_BITS, StoredDocument
+from .store import StoredDocument, unit_texts
 from .token_bytes import decode_rows, encode_queries, encode_rows, stored_dim
 
 # Rows per point. A document is ranked first by its best point's MaxSim, so a point
@@ -485,13 +484,12 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
 def unit_points(document: Document, units: np.ndarray, write: str) -> list[Any]:
     """One invisible point per sentence unit of ``document`` (``units``: its char
     spans), for hybrid search: its distinct FTS5 terms (payload ``terms``) and their
-    sparse BM25 vector (``words``; none for a unit without words), read as the model
-    reads the text, as the embedded index's FTS5 table reads it."""
+    sparse BM25 vector (``words``; none for a unit without words), from the texts the
+    embedded index's FTS5 table reads (:func:`~longcolbert.store.unit_texts`)."""
     from qdrant_client import models
 
-    spans = units[: 1 << UNIT_BITS].tolist()
-    texts = [model_view(document.text[s:e]).text for s, e in spans]
     points = []
+    texts = unit_texts(document.text, units)
     for number, terms in enumerate(shared_words().terms_of_many(texts)):
         vector: dict[str, Any] = {}
         if terms:

@@ -425,14 +425,24 @@ def _units(blob: bytes) -> np.ndarray | None:
     return np.frombuffer(blob, dtype="<i4").reshape(-1, 2).astype(np.int64)
 
 
+def unit_texts(text: str, units: np.ndarray) -> list[str]:
+    """The texts a lexical index reads for a document's sentence ``units`` (char
+    spans): each as the model reads it (ligatures folded, line-break hyphens joined),
+    the first ``2**UNIT_BITS`` only. Both backends index these.
+
+    >>> unit_texts("Rivers ﬂow. Seas stay.", np.array([[0, 11], [12, 22]]))
+    ['Rivers flow.', 'Seas stay.']
+    """
+    return [model_view(text[s:e]).text for s, e in units[: 1 << UNIT_BITS].tolist()]
+
+
 def _unit_rows(key: int, text: str, blob: bytes) -> list[tuple[int, str]]:
-    """The FTS5 rows of one document's units: the unit as the model reads it
-    (ligatures folded, line-break hyphens joined), keyed by document and unit."""
+    """The FTS5 rows of one document's units (:func:`unit_texts`), keyed by document
+    and unit."""
     units = _units(blob)
     if units is None:
         return []
-    return [((key << UNIT_BITS) | i, model_view(text[s:e]).text)
-            for i, (s, e) in enumerate(units[: 1 << UNIT_BITS].tolist())]
+    return [((key << UNIT_BITS) | i, unit) for i, unit in enumerate(unit_texts(text, units))]
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
