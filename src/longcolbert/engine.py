@@ -126,8 +126,8 @@ class LexicalEvidence:
 def lexical_evidence(statistics: TermStatistics, query: EncodedQuery) -> LexicalEvidence | None:
     """Token weights, keywords and terms of ``query``, from the term counts of an
     index (its :class:`~longcolbert.store.Store`, or a Qdrant collection's units);
-    None for a query without token spans."""
-    if query.spans is None:
+    None for a query without token spans, or where the index cannot count terms."""
+    if not statistics.lexical or query.spans is None:
         return None
     words = shared_words().of(query.text)
     counts = statistics.term_document_counts(sorted({term for _, _, term in words}))
@@ -625,8 +625,7 @@ class Index(IndexBackend):
             subset = self.store.matching(filter)
             if not subset:
                 return Hits()
-        lexical = (lexical_evidence(self.store, encoded)
-                   if self.hybrid and self.store.lexical else None)
+        lexical = lexical_evidence(self.store, encoded) if self.hybrid else None
         depth = max(k, self.candidates)
         in_scope = subset if subset is not None else range(stored)
         if len(in_scope) <= depth:  # every candidate fits: score them all, exactly
@@ -747,7 +746,7 @@ class Reranker:
             with store.transaction():
                 store.stage(documents)
                 store.insert_staged(first_plaid_id=0)
-            lexical = lexical_evidence(store, encoded_query) if store.lexical else None
+            lexical = lexical_evidence(store, encoded_query)
             store.close()
         similarities = [(encoded_query.embeddings @ e.embeddings.T).numpy() for e in encoded]
         return rank_documents(documents, similarities, encoded_query, passages,

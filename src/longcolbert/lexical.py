@@ -120,7 +120,10 @@ def shared_words() -> Words:
 
 
 class TermStatistics(Protocol):
-    """What term rarity is counted from: sentence units, and the units holding a term."""
+    """What term rarity is counted from: sentence units, and the units holding a term
+    (``lexical``: whether it can count them; SQLite without FTS5 cannot)."""
+
+    lexical: bool
 
     def unit_count(self) -> int:
         """Sentence units of all documents."""

@@ -105,6 +105,7 @@ class QdrantIndex(IndexBackend):
     """
 
     backend = "qdrant"
+    lexical = True  # its unit points count terms (lexical.TermStatistics)
 
     def __init__(
         self,
