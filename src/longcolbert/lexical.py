@@ -45,6 +45,7 @@ from .normalize import model_view
 
 TOKENIZE = "porter unicode61 remove_diacritics 2"
 BM25_K1, BM25_B = 1.2, 0.75  # FTS5's bm25() constants
+KEYWORD_UNITS_READ = 8  # best BM25 units read for each keyword-candidate document wanted
 BM25_UNIT_WORDS = 10.0  # unit length a sparse BM25 vector assumes (Python's reference: 7 words on average)
 _WORD = re.compile(r"[^\W_]+")  # FTS5's unicode61 words: runs of letters and digits
 

@@ -63,7 +63,7 @@ from .checks import check_choice, check_count, checked_documents
 from .defaults import DOCUMENT_SCORES, PASSAGE_TOKENS, TOKEN_BUDGET, DocumentScore
 from .engine import KEYWORD_CANDIDATES, ModelHolder, lexical_evidence, rank_documents
 from .errors import IncompatibleModelError, InvalidInputError, LongColBERTError
-from .lexical import bm25_vector, shared_words, term_id
+from .lexical import KEYWORD_UNITS_READ, bm25_vector, shared_words, term_id
 from .loaders import Document
 from .model import DEFAULT_MODEL, fingerprint
 from .passages import sentence_unit_array
@@ -390,7 +390,7 @@ class QdrantIndex(IndexBackend):
         indices = sorted({term_id(t) for t in terms})
         points = self.client.query_points(
             self.collection, query=models.SparseVector(indices=indices, values=[1.0] * len(indices)),
-            using="words", query_filter=_visible(_kind("unit")), limit=8 * limit,
+            using="words", query_filter=_visible(_kind("unit")), limit=KEYWORD_UNITS_READ * limit,
             with_payload=["doc_id"]).points
         return list(dict.fromkeys(str(p.payload["doc_id"]) for p in points))[:limit]
 

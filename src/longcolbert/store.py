@@ -27,7 +27,7 @@ from .defaults import SQL_CHUNK
 from .errors import DamagedIndexError, IndexVersionError, LongColBERTError
 from .filters import FIELD
 from .filters import where as filter_condition
-from .lexical import TOKENIZE, fts5_available, fts_phrase
+from .lexical import KEYWORD_UNITS_READ, TOKENIZE, fts5_available, fts_phrase
 from .normalize import model_view
 
 SCHEMA_VERSION = 3  # 2: sentence units per document, own PLAID layout; 3: units in FTS5
@@ -358,7 +358,7 @@ class Store:
         match = " OR ".join(fts_phrase(w) for w in words)
         rows = self.connection.execute(
             "SELECT rowid FROM units_fts WHERE units_fts MATCH ? ORDER BY rank LIMIT ?",
-            (match, 8 * limit),
+            (match, KEYWORD_UNITS_READ * limit),
         ).fetchall()
         keys = list(dict.fromkeys(r[0] >> UNIT_BITS for r in rows))[:limit]
         if not keys:
