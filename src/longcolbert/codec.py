@@ -30,6 +30,7 @@ import torch
 from .errors import DamagedIndexError, InvalidInputError
 
 POINTS_PER_CENTROID = 16  # k-means training points per centroid
+RETRAIN_GROWTH = 4  # centroids are trained again once an index outgrows their training set this much
 _SCORES_PER_CHUNK = 1 << 24  # floats in one points x centroids block (64 MB): bounds k-means memory
 _BYTE_ELEMENT = {1: torch.float32, 2: torch.float64}  # values per byte -> element of that size
 
@@ -41,6 +42,37 @@ def centroid_count(n_tokens: int) -> int:
     8192
     """
     return 1 << max(0, round(math.log2(8 * math.sqrt(max(n_tokens, 1)))))
+
+
+def train_centroids(
+    vectors: torch.Tensor,
+    k: int,
+    *,
+    generator: torch.Generator | None = None,
+    points_per_centroid: int = POINTS_PER_CENTROID,
+    iterations: int = 4,
+    seed: int = 42,
+) -> torch.Tensor:
+    """``min(k, n)`` unit centroids of ``vectors`` ([n, dim] float32): k-means on a
+    sample of ``k * points_per_centroid`` rows drawn with ``generator``.
+
+    >>> rows = torch.nn.functional.normalize(torch.randn(500, 8), dim=-1)
+    >>> tuple(train_centroids(rows, 16, seed=0).shape)
+    (16, 8)
+    """
+    from fastkmeans import FastKMeans
+
+    n = vectors.shape[0]
+    k = min(k, n)
+    if n <= k:
+        return vectors.clone()
+    generator = generator or torch.Generator().manual_seed(seed)
+    sample = vectors[torch.randperm(n, generator=generator)[: k * points_per_centroid]]
+    block = max(1024, int(math.sqrt(_SCORES_PER_CHUNK)))
+    kmeans = FastKMeans(vectors.shape[1], k, niter=iterations, gpu=False, seed=seed,
+                        verbose=False, chunk_size_data=block, chunk_size_centroids=block)
+    kmeans.train(sample.numpy())
+    return torch.nn.functional.normalize(torch.from_numpy(kmeans.centroids), dim=-1)
 
 
 @dataclass
@@ -89,23 +121,12 @@ class ResidualCodec:
         ``trained_tokens`` is the size of the index the codec is for (default ``n``):
         the embeddings may be a sample of it.
         """
-        from fastkmeans import FastKMeans
-
         vectors = embeddings.float().cpu().contiguous()
         n = vectors.shape[0]
-        k = min(n_centroids or centroid_count(n), n)
         generator = torch.Generator().manual_seed(seed)
-        if n <= k:
-            centroids = vectors.clone()
-        else:
-            sample = vectors[torch.randperm(n, generator=generator)[: k * points_per_centroid]]
-            block = max(1024, int(math.sqrt(_SCORES_PER_CHUNK)))
-            kmeans = FastKMeans(
-                vectors.shape[1], k, niter=iterations, gpu=False, seed=seed, verbose=False,
-                chunk_size_data=block, chunk_size_centroids=block,
-            )
-            kmeans.train(sample.numpy())
-            centroids = torch.nn.functional.normalize(torch.from_numpy(kmeans.centroids), dim=-1)
+        centroids = train_centroids(vectors, n_centroids or centroid_count(n), generator=generator,
+                                    points_per_centroid=points_per_centroid,
+                                    iterations=iterations, seed=seed)
         held_out = vectors[torch.randperm(n, generator=generator)[: 1 << 16]]
         residuals = (held_out - centroids[assign(held_out, centroids)]).T.contiguous()
         weights = _scalar_quantizer(residuals, 1 << nbits)

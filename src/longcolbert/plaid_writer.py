@@ -23,10 +23,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .codec import POINTS_PER_CENTROID, ResidualCodec, centroid_count
+from .codec import POINTS_PER_CENTROID, RETRAIN_GROWTH, ResidualCodec, centroid_count
 from .plaid_format import FORMAT, FORMAT_VERSION, Contents, document_runs
 
-RETRAIN_GROWTH = 4  # retrain the codec when the index outgrows its training set this much
 _COPY_CHUNK_TOKENS = 1 << 18  # tokens copied (or recompressed) per step when assembling
 
 
