@@ -143,6 +143,13 @@ class EdgeClient:
             return self._edge.SparseVector(list(vector.indices), list(vector.values))
         return vector
 
+    def update_vectors(self, name: str, points: Iterable[Any], wait: bool = True) -> None:
+        """Replace the named vectors of existing points (``models.PointVectors``)."""
+        E = self._edge
+        self._shard.update(E.UpdateOperation.update_vectors(
+            [E.PointVectors(p.id, {key: self._vector(v) for key, v in p.vector.items()})
+             for p in points]))
+
     def delete(self, name: str, points_selector: Any, wait: bool = True) -> None:
         self._shard.update(self._edge.UpdateOperation.delete_points_by_filter(
             self._filter(points_selector.filter)))
@@ -168,15 +175,23 @@ class EdgeClient:
     def query_points_groups(self, name: str, query: Any, using: str, group_by: str,
                             prefetch: Any, query_filter: Any, limit: int,
                             group_size: int = 1, with_payload: Any = False) -> Any:
-        """Edge has no grouping: the prefetched points, rescored, grouped here by
-        ``group_by``, each group at its best point's place (``group_size`` 1)."""
+        """Edge has no grouping: the prefetched points (every point ``query_filter``
+        selects, without ``prefetch``), rescored, grouped here by ``group_by``, each
+        group at its best point's place (``group_size`` 1)."""
         E = self._edge
-        request = E.QueryRequest(
-            limit=prefetch.limit, query=E.Query.Nearest(query, using=using),
-            prefetches=[E.Prefetch(limit=prefetch.limit,
-                                   query=E.Query.Nearest(prefetch.query, using=prefetch.using),
-                                   filter=self._filter(prefetch.filter))],
-            filter=self._filter(query_filter), with_payload=[group_by], with_vector=False)
+        if prefetch is None:
+            request = E.QueryRequest(
+                limit=max(1, self.count(name, query_filter).count),
+                query=E.Query.Nearest(query, using=using), filter=self._filter(query_filter),
+                with_payload=[group_by], with_vector=False)
+        else:
+            request = E.QueryRequest(
+                limit=prefetch.limit, query=E.Query.Nearest(query, using=using),
+                prefetches=[E.Prefetch(limit=prefetch.limit,
+                                       query=E.Query.Nearest(self._vector(prefetch.query),
+                                                             using=prefetch.using),
+                                       filter=self._filter(prefetch.filter))],
+                filter=self._filter(query_filter), with_payload=[group_by], with_vector=False)
         groups: dict[str, None] = {}
         for point in self._shard.query(request):
             groups.setdefault(str(point.payload[group_by]), None)

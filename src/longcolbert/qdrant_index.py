@@ -8,7 +8,9 @@ boundaries and together tile the text. One segment is one point:
 * ``tokens``: its rows as a multivector of bytes (uint8, MaxSim, no HNSW graph;
   65 bytes per 64-dim token, against about 34 in the embedded index), coded so
   that Qdrant's MaxSim keeps its order (:mod:`longcolbert.token_bytes`);
-* ``pooled``: the mean of its rows, HNSW-indexed: the first stage of a search;
+* ``codes``: the shared centroids nearest its rows, as a sparse vector: the first
+  stage of a search (:mod:`longcolbert.centroid_codes`; the centroids themselves are
+  points of the collection, :mod:`longcolbert.qdrant_codebook`);
 * payload: ``doc_id``, ``segment``, its text and char offsets, each row's char
   span, the document's ``metadata`` (filters run on it) and, on segment 0, the
   page map and the number of segments.
@@ -18,8 +20,10 @@ its FTS5 terms as an indexed payload list (``terms``), whose counts give each qu
 word's rarity exactly as the embedded index's FTS5 table does, and a sparse BM25
 vector (``words``, idf applied by Qdrant) that finds keyword candidates.
 
-A search prefetches segments by their pooled vector, rescores them by MaxSim on
-their token vectors inside Qdrant and groups them by document; the documents of the
+A search prefetches the segments whose codes best match the query's (Qdrant's
+inverted index on sparse vectors; a collection of fewer than 65,536 token rows has no
+codebook yet and prefetches nothing: all its segments are scored), rescores them by
+MaxSim on their token vectors inside Qdrant and groups them by document; the documents of the
 best BM25 units join them. The best documents' segments then come back with their
 vectors, and passages, highlights and the document score are computed by the same
 code as the embedded index (:func:`longcolbert.engine.rank_documents`), query
@@ -42,10 +46,6 @@ A local folder holds a Qdrant Edge shard instead (:mod:`longcolbert.edge_client`
 behind the same client calls); qdrant-client's local mode, which pickles its
 points, is never used for one. Requires ``pip install "longcolbert[qdrant]"``.
 
-Not there yet (issue 17): a first stage that finds enough. The pooled prefetch hands
-MaxSim points holding 0.764 of the exact top 10 on the 1M-token query-path corpus
-(``benchmarks/qdrant_path.py``); a sparse vector of shared centroid codes would hold
-0.998 there (``benchmarks/first_stage_options.py``).
 """
 
 from __future__ import annotations
@@ -59,14 +59,17 @@ import numpy as np
 import torch
 
 from .backend import IndexBackend
+from .centroid_codes import document_codes, query_codes
 from .checks import check_choice, check_count, checked_documents
 from .defaults import DOCUMENT_SCORES, PASSAGE_TOKENS, TOKEN_BUDGET, DocumentScore
+from .encoder import EncodedDocument
 from .engine import KEYWORD_CANDIDATES, ModelHolder, lexical_evidence, rank_documents
 from .errors import IncompatibleModelError, InvalidInputError, LongColBERTError
 from .lexical import KEYWORD_UNITS_READ, bm25_vector, shared_words, term_id
 from .loaders import Document
 from .model import DEFAULT_MODEL, fingerprint
 from .passages import sentence_unit_array
+from .qdrant_codebook import Codebook, sparse_code
 from .qdrant_filters import qdrant_filter
 from .results import Hits
 from .store import StoredDocument, unit_texts
@@ -76,15 +79,13 @@ from .token_bytes import decode_rows, encode_queries, encode_rows, stored_dim
 # should hold much of a document: with every point scored by MaxSim, the query-path
 # corpus's exact top 10 (2,000-row documents) was found 74% of the time with 256-row
 # points and always with 2,048. 2,048 64-dim rows are 131k floats, well inside
-# Qdrant's limit of about a million per point. The pooled prefetch is the weak part
-# (recall 0.764 at 200 points there: benchmarks/qdrant_path.py).
+# Qdrant's limit of about a million per point.
 SEGMENT_TOKENS = 2048
 _POINT_FLOATS = 1_000_000  # Qdrant's per-point multivector limit, about: wider models get fewer rows
-PREFETCH = 200  # segments the pooled first stage hands to MaxSim
+PREFETCH = 400  # segments the first stage (centroid codes) hands to MaxSim (0.97 -> 0.998 of the exact top 10 from 200: benchmarks/qdrant_path.py)
 CANDIDATES = 30  # documents scored exactly, as in the embedded index
-_ADD_BATCH = 64  # documents encoded, then written, at a time
-TOKEN_STORAGE = "uint8-reflected"  # what a collection records; collections of another storage are refused
-UNIT_WORDS = "fts5-units"  # the sentence-unit points a collection records it has; older ones are refused
+ADD_BATCH = 64  # documents encoded, then written, at a time
+FORMAT = 3  # what a collection records: 3 = uint8 token rows, unit words, centroid codes
 _NAMESPACE = uuid.UUID("5d1c7a52-3f0e-4c56-9a55-6c6f6e67636f")
 
 
@@ -147,6 +148,7 @@ class QdrantIndex(IndexBackend):
         self.hybrid = hybrid
         self.reread = reread
         self.layout = {"shard_number": shards, "replication_factor": replicas}
+        self.codebook = Codebook(self.client, collection)
         self._ready = False  # the collection exists and fits this model
         self._exists_known = stored is not None  # checked once found: collections stay
 
@@ -191,16 +193,12 @@ class QdrantIndex(IndexBackend):
             raise IncompatibleModelError(
                 f"Qdrant collection {self.collection!r} was not made by longcolbert; "
                 "use another collection name")
-        if metadata.get("longcolbert_tokens") != TOKEN_STORAGE:
+        if metadata.get("longcolbert_format") != FORMAT:
             raise IncompatibleModelError(
-                f"Qdrant collection {self.collection!r} keeps its token vectors as "
-                f"{metadata.get('longcolbert_tokens', 'float16')}, from an earlier longcolbert; "
-                "index the documents again into a new collection")
-        if metadata.get("longcolbert_words") != UNIT_WORDS:
-            raise IncompatibleModelError(
-                f"Qdrant collection {self.collection!r} has no sentence-unit words for hybrid "
-                "search (an earlier longcolbert made it); index the documents again into a "
-                "new collection")
+                f"Qdrant collection {self.collection!r} is of format "
+                f"{metadata.get('longcolbert_format', 'before 3')}, made by another longcolbert "
+                f"(this one reads format {FORMAT}); index the documents again into a new "
+                "collection with this longcolbert")
         return stored
 
     def info(self) -> dict[str, Any]:
@@ -231,18 +229,28 @@ class QdrantIndex(IndexBackend):
         documents = checked_documents(documents)  # nothing is written unless all pass
         self._collection()
         encoder = self._model.encoder
-        for start in range(0, len(documents), _ADD_BATCH):
-            batch = documents[start:start + _ADD_BATCH]
-            encoded = encoder.encode_documents([d.text for d in batch],
-                                               show_progress=bool(show_progress))
-            for document, embedded in zip(batch, encoded):
-                self._write(document, embedded.embeddings, embedded.offsets)
+        for start in range(0, len(documents), ADD_BATCH):
+            batch = documents[start:start + ADD_BATCH]
+            self.write_encoded(batch, encoder.encode_documents(
+                [d.text for d in batch], show_progress=bool(show_progress)))
         return [d.id for d in documents]
+
+    def write_encoded(self, documents: Sequence[Document],
+                      encoded: Sequence[EncodedDocument]) -> None:
+        """Write documents already encoded (their token vectors and offsets), training
+        the collection's codebook first where it now needs one
+        (:meth:`~longcolbert.qdrant_codebook.Codebook.count_rows`)."""
+        self._collection()
+        centroids = self.codebook.count_rows(sum(e.embeddings.shape[0] for e in encoded),
+                                             [e.embeddings for e in encoded])
+        for document, embedded in zip(documents, encoded):
+            self._write(document, embedded.embeddings, embedded.offsets, centroids)
 
     def _free_ids(self, n: int) -> list[str]:
         return [str(uuid.uuid4()) for _ in range(n)]
 
-    def _write(self, document: Document, rows: torch.Tensor, offsets: np.ndarray) -> None:
+    def _write(self, document: Document, rows: torch.Tensor, offsets: np.ndarray,
+               centroids: torch.Tensor | None) -> None:
         from qdrant_client import models
 
         write = uuid.uuid4().hex
@@ -253,7 +261,6 @@ class QdrantIndex(IndexBackend):
         points = []
         for number, (r0, r1) in enumerate(ranges):
             vectors = rows[r0:r1]
-            pooled = torch.nn.functional.normalize(vectors.mean(0), dim=0)
             payload: dict[str, Any] = {
                 "doc_id": document.id, "kind": "segment", "segment": number, "visible": 0,
                 "write": write,
@@ -267,7 +274,8 @@ class QdrantIndex(IndexBackend):
                 payload["page_map"] = [list(p) for p in document.page_map]
             points.append(models.PointStruct(
                 id=str(uuid.uuid5(_NAMESPACE, f"{document.id}\x00{write}\x00{number}")),
-                vector={"tokens": encode_rows(vectors), "pooled": pooled.tolist()},
+                vector={"tokens": encode_rows(vectors), **({} if centroids is None else {
+                    "codes": sparse_code(document_codes(vectors, centroids))})},
                 payload=payload))
         points += unit_points(document, units, write)
         self.client.upsert(self.collection, points=points, wait=True)
@@ -396,17 +404,33 @@ class QdrantIndex(IndexBackend):
 
     def candidates(self, query_rows: torch.Tensor, depth: int, scope: Any = None) -> list[str]:
         """The ``depth`` best documents' ids for these query token vectors: segments
-        prefetched by pooled vector, rescored by MaxSim in Qdrant, grouped by document.
+        prefetched by centroid codes (all segments while the collection has no
+        codebook), rescored by MaxSim in Qdrant, grouped by document.
         ``scope`` is a Qdrant filter (:func:`~longcolbert.qdrant_filters.qdrant_filter`)."""
         from qdrant_client import models
 
-        pooled = torch.nn.functional.normalize(query_rows.mean(0), dim=0)
         condition = _visible(*([scope] if scope is not None else []))
+        centroids = self.codebook.centroids()
+        prefetch = None if centroids is None else models.Prefetch(
+            query=sparse_code(query_codes(query_rows, centroids)), using="codes",
+            limit=PREFETCH, filter=condition)
+        found = self._best_documents(query_rows, prefetch, condition, depth)
+        if prefetch is not None and len(found) < depth:
+            # fewer documents share a centroid with the query than asked for (a narrow
+            # filter): the others that the filter allows are scored too
+            rest = models.Filter(must=[condition], must_not=[models.FieldCondition(
+                key="doc_id", match=models.MatchAny(any=found))] if found else None)
+            found += self._best_documents(query_rows, None, rest, depth - len(found))
+        return found
+
+    def _best_documents(self, query_rows: torch.Tensor, prefetch: Any, condition: Any,
+                        depth: int) -> list[str]:
+        """Ids of the ``depth`` documents whose best segment (among ``prefetch``'s, or
+        all that ``condition`` selects) has the highest MaxSim in Qdrant."""
         groups = self.client.query_points_groups(
             self.collection, query=encode_queries(query_rows), using="tokens", group_by="doc_id",
-            prefetch=models.Prefetch(query=pooled.tolist(), using="pooled", limit=PREFETCH,
-                                     filter=condition),
-            query_filter=condition, limit=depth, group_size=1, with_payload=False,
+            prefetch=prefetch, query_filter=condition, limit=depth, group_size=1,
+            with_payload=False,
         ).groups
         return [str(g.id) for g in groups]
 
@@ -448,8 +472,9 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
                       replication_factor: int | None = None) -> None:
     """A collection for one model's token vectors (``fingerprint`` as an index records
     it; its ``dim`` sizes the vectors): a uint8 MaxSim multivector without an HNSW
-    graph, an HNSW-indexed pooled vector, the units' sparse BM25 vector (idf by
-    Qdrant), and payload indexes for the fields searched;
+    graph, the segments' sparse centroid codes and the codebook's float32 centroids,
+    the units' sparse BM25 vector (idf by Qdrant), and payload indexes for the fields
+    searched;
     ``shard_number`` and ``replication_factor`` as Qdrant takes them (None: its default)."""
     from qdrant_client import models
 
@@ -464,11 +489,16 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
                     comparator=models.MultiVectorComparator.MAX_SIM),
                 hnsw_config=models.HnswConfigDiff(m=0),  # rescoring only
             ),
-            "pooled": models.VectorParams(size=dim, distance=models.Distance.DOT),
+            "centroids": models.VectorParams(  # the codebook's parts: read, never searched
+                size=dim, distance=models.Distance.DOT,
+                multivector_config=models.MultiVectorConfig(
+                    comparator=models.MultiVectorComparator.MAX_SIM),
+                hnsw_config=models.HnswConfigDiff(m=0),
+            ),
         },
-        sparse_vectors_config={"words": models.SparseVectorParams(modifier=models.Modifier.IDF)},
-        metadata={"longcolbert_model": dict(fingerprint), "longcolbert_tokens": TOKEN_STORAGE,
-                  "longcolbert_words": UNIT_WORDS},
+        sparse_vectors_config={"words": models.SparseVectorParams(modifier=models.Modifier.IDF),
+                               "codes": models.SparseVectorParams()},
+        metadata={"longcolbert_model": dict(fingerprint), "longcolbert_format": FORMAT},
         shard_number=shard_number,
         replication_factor=replication_factor,
     )
@@ -477,6 +507,7 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
         for field, schema in (("doc_id", models.PayloadSchemaType.KEYWORD),
                               ("kind", models.PayloadSchemaType.KEYWORD),
                               ("terms", models.PayloadSchemaType.KEYWORD),
+                              ("version", models.PayloadSchemaType.KEYWORD),
                               ("visible", models.PayloadSchemaType.INTEGER),  # 0/1: Edge cannot match booleans
                               ("segment", models.PayloadSchemaType.INTEGER)):
             client.create_payload_index(name, field, field_schema=schema)

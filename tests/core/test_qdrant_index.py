@@ -5,12 +5,16 @@ across points, and never shows half of one."""
 from __future__ import annotations
 
 import pytest
+import torch
 from qdrant_client import QdrantClient, models
 
 from longcolbert import IncompatibleModelError, Index, InvalidInputError
+from longcolbert.centroid_codes import document_codes, query_codes
+from longcolbert.codec import centroid_count
 from longcolbert.edge_client import EdgeClient
 from longcolbert.lexical import shared_words
 from longcolbert.qdrant_index import QdrantIndex
+from longcolbert.token_bytes import decode_rows
 
 from corpus import DOCS, META
 
@@ -27,6 +31,7 @@ def qdrant(request, standin_model, tmp_path):
     """The backend on qdrant-client's in-memory engine, and on a Qdrant Edge folder."""
     location = ":memory:" if request.param == "in-memory" else EdgeClient(tmp_path / "edge")
     index = QdrantIndex(location, "docs", model=standin_model, segment_tokens=16)
+    index.codebook.train_rows = 1  # a first stage even for these few rows
     index.add(list(DOCS.values()), ids=list(DOCS), metadatas=[META[i] for i in DOCS])
     yield index
     index.close()
@@ -123,6 +128,8 @@ def test_an_interrupted_add_shows_nothing_and_the_next_add_cleans_up(qdrant):
     real_upsert = qdrant.client.upsert
 
     def half_then_crash(collection, points, **kwargs):
+        if len(points) < 2:  # the codebook's head: written before the document
+            return real_upsert(collection, points=points, **kwargs)
         real_upsert(collection, points=points[: len(points) // 2], **kwargs)
         raise ConnectionError("server went away")
 
@@ -137,15 +144,9 @@ def test_an_interrupted_add_shows_nothing_and_the_next_add_cleans_up(qdrant):
     assert qdrant.search("comets and their tails", k=1)[0].id == "comets"
     segments = qdrant.get("comets")
     assert segments.text == long_text
-    litter = qdrant.client.count("docs", exact=True, count_filter=None).count
-    assert litter == sum(1 for _ in _points(qdrant.client))  # no invisible points left
-
-
-def _points(client: QdrantClient):
-    points, _ = client.scroll("docs", limit=10_000, with_payload=["visible"])
-    for point in points:
-        assert point.payload["visible"] == 1
-        yield point
+    points, _ = qdrant.client.scroll("docs", limit=10_000, with_payload=["kind", "visible"])
+    documents = [p for p in points if p.payload["kind"] in ("segment", "unit")]
+    assert documents and all(p.payload["visible"] == 1 for p in documents)  # none left invisible
 
 
 def test_a_collection_made_by_another_model_is_refused(standin_model, tiny_model):
@@ -165,11 +166,8 @@ def test_tokens_are_kept_in_one_byte_and_older_collections_are_refused(
     client = QdrantClient(location=":memory:")
     QdrantIndex(client, "old", model=standin_model).add(["Some text."], ids=["a"])
     metadata = client.get_collection("old").config.metadata
-    client.update_collection("old", metadata={**metadata, "longcolbert_tokens": "float16"})
-    with pytest.raises(IncompatibleModelError, match="index the documents again"):
-        QdrantIndex(client, "old", model=standin_model).search("text")
-    client.update_collection("old", metadata={**metadata, "longcolbert_words": None})
-    with pytest.raises(IncompatibleModelError, match="no sentence-unit words.*index the documents"):
+    client.update_collection("old", metadata={**metadata, "longcolbert_format": None})
+    with pytest.raises(IncompatibleModelError, match="format before 3.*index the documents again"):
         QdrantIndex(client, "old", model=standin_model).search("text")
 
 
@@ -187,3 +185,61 @@ def test_qdrants_own_maxsim_orders_documents_as_exact_maxsim_does(engine, standi
         for better, worse in zip(ranked, ranked[1:]):  # in order, or a near tie
             assert exact[better] >= exact[worse] - 0.05, (query, better, worse)
     index.close()
+
+
+def test_the_first_stage_prefetches_only_segments_sharing_a_centroid_with_the_query(qdrant):
+    centroids = qdrant.codebook.centroids()
+    assert centroids is not None and centroids.shape[0] == centroid_count(
+        qdrant.info()["tokens"])
+    segments, _ = qdrant.client.scroll("docs", scroll_filter=_kind_filter("segment"),
+                                       limit=10_000, with_payload=["doc_id"],
+                                       with_vectors=["tokens", "codes"])
+    codes_of: dict[str, set[int]] = {}
+    for point in segments:  # each segment holds the codes of its own rows
+        assert list(point.vector["codes"].indices) == document_codes(
+            decode_rows(point.vector["tokens"]), centroids)
+        codes_of.setdefault(point.payload["doc_id"], set()).update(point.vector["codes"].indices)
+    if isinstance(qdrant.client, EdgeClient):  # the in-memory engine skips a grouped prefetch
+        for query in QUERIES:
+            rows = qdrant._model.encoder.encode_query(query).embeddings
+            asked = set(query_codes(rows, centroids))
+            sharing = {d for d in DOCS if codes_of[d] & asked}
+            assert sharing and set(qdrant.candidates(rows, len(sharing))) == sharing, query
+            # asked for more than share a centroid: the others are scored too, after them
+            found = qdrant.candidates(rows, len(DOCS))
+            assert set(found[:len(sharing)]) == sharing and sorted(found) == sorted(DOCS)
+
+
+@pytest.mark.parametrize("engine", ["in-memory", "edge-folder"])
+def test_the_codebook_is_trained_again_as_the_collection_grows(engine, standin_model, tmp_path):
+    location = ":memory:" if engine == "in-memory" else EdgeClient(tmp_path / "edge")
+    index = QdrantIndex(location, "docs", model=standin_model, segment_tokens=16)
+    index.codebook.train_rows = 8
+    ids = sorted(DOCS, key=lambda i: len(DOCS[i]))  # the shortest first
+    index.add([DOCS[ids[0]]], ids=[ids[0]])
+    first = index.codebook.head()
+    assert first["version"] is not None and first["trained_rows"] >= 8
+    index.add([DOCS[i] for i in ids[1:]], ids=ids[1:])  # well over 4x the rows
+    grown = index.codebook.head()
+    assert grown["version"] != first["version"]
+    assert grown["trained_rows"] == grown["written_rows"] > 4 * first["trained_rows"]
+    parts, _ = index.client.scroll("docs", scroll_filter=_kind_filter("centroids"), limit=100,
+                                   with_payload=["version"])
+    assert {p.payload["version"] for p in parts} == {grown["version"]}  # old parts gone
+    # a second client reads the same codebook from the collection, and every segment,
+    # the first document's too, is coded with it
+    other = QdrantIndex(index.client, "docs", model=standin_model)
+    centroids = other.codebook.centroids()
+    assert torch.allclose(centroids, index.codebook.centroids())
+    segments, _ = index.client.scroll("docs", scroll_filter=_kind_filter("segment"),
+                                      limit=10_000, with_vectors=["tokens", "codes"])
+    for point in segments:
+        assert list(point.vector["codes"].indices) == document_codes(
+            decode_rows(point.vector["tokens"]), centroids)
+    assert other.search("largest planet", k=1)[0].id == "astronomy"
+    index.close()
+
+
+def _kind_filter(kind: str) -> models.Filter:
+    return models.Filter(must=[models.FieldCondition(key="kind", match=models.MatchValue(value=kind))])
+
