@@ -9,21 +9,24 @@ search p50 and recall of the exact top 10 (brute-force MaxSim over fp32 vectors)
   token offsets and FTS5 sentence units, and its PLAID, in one generation); a search is
   ``PlaidIndex.search``;
 * **qdrant**: ``QdrantIndex`` points (2,048-token segments, uint8 MaxSim multivector,
-  pooled HNSW vector) in qdrant-client's in-memory engine; a search is what
-  ``QdrantIndex.search`` does before passages: ``QdrantIndex.candidates`` (pooled
-  prefetch of ``PREFETCH`` segments, MaxSim in Qdrant, grouped by document, the best
-  ``CANDIDATES`` documents), then exact MaxSim over those documents' returned vectors.
-  The recall of the grouped segments alone is reported too.
+  sparse centroid codes), written as ``QdrantIndex.add`` writes them, ``ADD_BATCH``
+  documents at a time (so the codebook is trained on the first batches and again as
+  the collection grows); a search is what ``QdrantIndex.search`` does before passages:
+  ``QdrantIndex.candidates`` (prefetch of ``PREFETCH`` segments by centroid codes,
+  MaxSim in Qdrant, grouped by document, the best ``CANDIDATES`` documents), then exact
+  MaxSim over those documents' returned vectors. The recall of the grouped segments
+  alone is reported too.
 
 The same Qdrant backend runs twice: on qdrant-client's in-memory engine (Python and
 NumPy, whose times say little about a server, and which ignores the prefetch of a
 grouped query, so its recall is brute-force MaxSim's) and on a Qdrant Edge folder (Qdrant's
 Rust engine in process, ``--backend qdrant``), whose folder size gives the bytes per
-token (uint8 token vectors, the pooled vector, the payload with each token's char
-span, the sentence units' terms and BM25 vectors, Qdrant's own indexes) beside the
-embedded folder's. The texts are sentences of 15 made-up words, so both backends
-store sentence units as they would for prose. Recall is what the point layout and
-the pooled first stage give, whatever runs them.
+token (uint8 token vectors, the centroid codes and the codebook, the payload with
+each token's char span, the sentence units' terms and BM25 vectors, Qdrant's own
+indexes) beside the embedded folder's. The texts are sentences of 15 made-up words,
+so both backends store sentence units as they would for prose. The in-memory
+engine's recall is brute-force MaxSim's; the Edge folder's is what the point layout
+and the first stage give.
 
     .venv/bin/python benchmarks/qdrant_path.py                   # both engines
     .venv/bin/python benchmarks/qdrant_path.py --engines edge    # the Edge folder alone
@@ -52,6 +55,7 @@ from longcolbert.encoder import EncodedDocument
 from longcolbert.loaders import Document
 from longcolbert.model import ModelFingerprint
 from longcolbert.qdrant_index import (
+    ADD_BATCH,
     CANDIDATES,
     PREFETCH,
     SEGMENT_TOKENS,
@@ -97,8 +101,10 @@ def measure(location: object, docs: list[torch.Tensor], queries: list[torch.Tens
     create_collection(index.client, "bench", {"name": "synthetic", "dim": docs[0].shape[1]})
     index._ready = True
     started = time.perf_counter()
-    for number, rows in enumerate(docs):
-        index._write(Document(str(number), text), rows, offsets)
+    for start in range(0, len(docs), ADD_BATCH):
+        batch = docs[start:start + ADD_BATCH]
+        index.write_encoded([Document(str(start + i), text) for i in range(len(batch))],
+                            [EncodedDocument(rows, offsets) for rows in batch])
     build = time.perf_counter() - started
     times, found, first_stage = [], [], []
     for q in queries:
@@ -115,7 +121,9 @@ def measure(location: object, docs: list[torch.Tensor], queries: list[torch.Tens
              "recall_at_10": recall(found, exact),
              "recall_at_10_grouped_segments_alone": recall(first_stage, exact),
              "candidates_rescored": CANDIDATES,
-             "points": int(index.client.count("bench", exact=True).count)}
+             "points": int(index.client.count("bench", exact=True).count),
+             "codebook": {**index.codebook.head(),
+                          "centroids": int(index.codebook.centroids().shape[0])}}
     if isinstance(index.client, EdgeClient):
         index.client.close()  # flushed: what is on disk is the folder
         tokens = sum(d.shape[0] for d in docs)
