@@ -415,13 +415,21 @@ class QdrantIndex(IndexBackend):
             query=sparse_code(query_codes(query_rows, centroids)), using="codes",
             limit=PREFETCH, filter=condition)
         found = self._best_documents(query_rows, prefetch, condition, depth)
-        if prefetch is not None and len(found) < depth:
-            # fewer documents share a centroid with the query than asked for (a narrow
-            # filter): the others that the filter allows are scored too
+        if prefetch is not None and len(found) < depth and self._first_stage_ran_dry(prefetch):
+            # fewer segments share a centroid with the query than the first stage takes
+            # (a narrow filter, a small collection): the others the filter allows are
+            # scored too
             rest = models.Filter(must=[condition], must_not=[models.FieldCondition(
                 key="doc_id", match=models.MatchAny(any=found))] if found else None)
             found += self._best_documents(query_rows, None, rest, depth - len(found))
         return found
+
+    def _first_stage_ran_dry(self, prefetch: Any) -> bool:
+        """Whether fewer segments than ``prefetch.limit`` share a centroid with the
+        query (else the few documents found hold many of the best segments each)."""
+        return len(self.client.query_points(
+            self.collection, query=prefetch.query, using=prefetch.using,
+            query_filter=prefetch.filter, limit=prefetch.limit).points) < prefetch.limit
 
     def _best_documents(self, query_rows: torch.Tensor, prefetch: Any, condition: Any,
                         depth: int) -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from qdrant_client import QdrantClient, models
 
-from longcolbert import IncompatibleModelError, Index, InvalidInputError
+from longcolbert import IncompatibleModelError, Index, InvalidInputError, qdrant_index
 from longcolbert.centroid_codes import document_codes, query_codes
 from longcolbert.codec import centroid_count
 from longcolbert.edge_client import EdgeClient
@@ -187,7 +187,8 @@ def test_qdrants_own_maxsim_orders_documents_as_exact_maxsim_does(engine, standi
     index.close()
 
 
-def test_the_first_stage_prefetches_only_segments_sharing_a_centroid_with_the_query(qdrant):
+def test_the_first_stage_prefetches_only_segments_sharing_a_centroid_with_the_query(
+        qdrant, monkeypatch):
     centroids = qdrant.codebook.centroids()
     assert centroids is not None and centroids.shape[0] == centroid_count(
         qdrant.info()["tokens"])
@@ -208,6 +209,12 @@ def test_the_first_stage_prefetches_only_segments_sharing_a_centroid_with_the_qu
             # asked for more than share a centroid: the others are scored too, after them
             found = qdrant.candidates(rows, len(DOCS))
             assert set(found[:len(sharing)]) == sharing and sorted(found) == sorted(DOCS)
+        # a first stage that fills its prefetch is not followed by a scan, even where its
+        # segments belong to fewer documents than asked for
+        monkeypatch.setattr(qdrant_index, "PREFETCH", 2)
+        for query in QUERIES:
+            rows = qdrant._model.encoder.encode_query(query).embeddings
+            assert 1 <= len(qdrant.candidates(rows, len(DOCS))) <= 2, query
 
 
 @pytest.mark.parametrize("engine", ["in-memory", "edge-folder"])
