@@ -21,10 +21,10 @@ word's rarity exactly as the embedded index's FTS5 table does, and a sparse BM25
 vector (``words``, idf applied by Qdrant) that finds keyword candidates.
 
 A search prefetches the segments whose codes best match the query's (Qdrant's
-inverted index on sparse vectors; a collection of fewer than 65,536 token rows has no
-codebook yet and prefetches nothing: all its segments are scored), rescores them by
-MaxSim on their token vectors inside Qdrant and groups them by document; the documents of the
-best BM25 units join them. The best documents' segments then come back with their
+inverted index on sparse vectors; a collection of fewer than 65,536 token rows has
+no codebook yet and prefetches nothing: all its segments are scored), rescores them
+by MaxSim on their token vectors inside Qdrant and groups them by document; the
+documents of the best BM25 units join them. The best documents' segments then come back with their
 vectors, and passages, highlights and the document score are computed by the same
 code as the embedded index (:func:`longcolbert.engine.rank_documents`), query
 tokens weighted by the rarity of their words
@@ -45,7 +45,6 @@ only invisible points, removed by the next write of that id.)
 A local folder holds a Qdrant Edge shard instead (:mod:`longcolbert.edge_client`,
 behind the same client calls); qdrant-client's local mode, which pickles its
 points, is never used for one. Requires ``pip install "longcolbert[qdrant]"``.
-
 """
 
 from __future__ import annotations
