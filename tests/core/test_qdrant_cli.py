@@ -128,3 +128,28 @@ def test_a_real_qdrant_server(files, standin_path, capsys):
     assert code == 0 and json.loads(out)["results"][0]["id"] == "astronomy.txt"
     assert run_cli(capsys, "delete", location, "astronomy.txt")[0] == 0
     server.delete_collection(collection)
+
+
+@pytest.mark.skipif(not os.environ.get("QDRANT_URL"),
+                    reason="set QDRANT_URL (e.g. http://localhost:6333) to test a real server")
+def test_a_real_qdrant_servers_first_stage(standin_model):
+    from qdrant_client import models
+
+    from longcolbert.qdrant_index import QdrantIndex
+
+    collection = f"longcolbert-codes-{os.getpid()}"
+    index = QdrantIndex(os.environ["QDRANT_URL"], collection, model=standin_model,
+                        segment_tokens=16)
+    index.codebook.train_rows = 1  # a codebook even for these few rows
+    try:
+        index.add(list(DOCS.values()), ids=list(DOCS))
+        assert index.codebook.centroids() is not None
+        segment = models.Filter(must=[models.FieldCondition(
+            key="kind", match=models.MatchValue(value="segment"))])
+        points, _ = index.client.scroll(collection, scroll_filter=segment, limit=1000,
+                                        with_vectors=["codes"])
+        assert points and all(p.vector["codes"].indices for p in points)
+        assert index.search("largest planet", k=1)[0].id == "astronomy"
+    finally:
+        index.client.delete_collection(collection)
+        index.close()
