@@ -14,7 +14,9 @@ A client reads the head on each search (one small request) and the parts only wh
 the version changed. Training a new codebook writes its parts, codes every stored
 segment again (``codes``, a sparse vector), then points the head at it and deletes
 the old parts; a search in between finds segments by a mix of the two, so it may
-miss some, never returns a wrong one.
+miss some, never returns a wrong one. Two clients adding at once may both train; the
+last head written wins, and if its parts were deleted by the other, searches score
+every segment until the next add trains again.
 
 >>> book = Codebook(client, "docs")       # doctest: +SKIP
 >>> book.centroids() is None              # doctest: +SKIP
@@ -96,7 +98,12 @@ class Codebook:
         documents' rows, not stored yet), with every stored segment coded again."""
         head = self.head()
         written = head["written_rows"] + new_rows
-        if codebook_due(written, head["trained_rows"], self.train_rows):
+        # a head whose parts are gone (two clients trained at once and each deleted
+        # the other's) counts as no codebook: this add trains one
+        kept = head["version"] is not None and self.client.count(
+            self.collection, count_filter=_kind("centroids", head["version"]), exact=True).count
+        trained = head["trained_rows"] if kept else None
+        if codebook_due(written, trained, self.train_rows):
             return self._replace(written, fresh)
         self._put_head({**head, "written_rows": written})
         return self.centroids()

@@ -250,3 +250,19 @@ def test_the_codebook_is_trained_again_as_the_collection_grows(engine, standin_m
 def _kind_filter(kind: str) -> models.Filter:
     return models.Filter(must=[models.FieldCondition(key="kind", match=models.MatchValue(value=kind))])
 
+
+
+def test_a_codebook_whose_parts_are_gone_is_trained_again_by_the_next_add(standin_model):
+    index = QdrantIndex(":memory:", "docs", model=standin_model, segment_tokens=16)
+    index.codebook.train_rows = 1
+    index.add([DOCS["garden"]], ids=["garden"])
+    lost = index.codebook.head()["version"]
+    index.client.delete("docs", points_selector=models.FilterSelector(
+        filter=_kind_filter("centroids")))  # as when two writers delete each other's parts
+    reader = QdrantIndex(index.client, "docs", model=standin_model)
+    assert reader.codebook.centroids() is None  # every segment is scored meanwhile
+    assert reader.search("water the tomatoes", k=1)[0].id == "garden"
+    index.add([DOCS["astronomy"]], ids=["astronomy"])
+    assert index.codebook.head()["version"] not in (None, lost)
+    assert reader.codebook.centroids() is not None
+    assert reader.search("largest planet", k=1)[0].id == "astronomy"
