@@ -22,7 +22,7 @@ import torch
 
 from .codec import POINTS_PER_CENTROID, RETRAIN_GROWTH, assign, centroid_count, train_centroids
 
-NPROBE = 2  # nearest centroids of each query token: 0.948 -> 0.998 of the exact top 10 with 1 -> 2
+NPROBE = 2  # nearest centroids of each query token (3 or 4 found no more: benchmarks/README.md)
 TRAIN_ROWS = 1 << 16  # a collection with fewer token rows has no codebook: every segment is scored
 
 

@@ -80,7 +80,7 @@ class Codebook:
             version = self.head()["version"]
             if version is None or version == self._version:
                 return self._centroids if version is not None else None
-            parts = sorted(self._scroll(_kind("centroids", version), ["centroids"]),
+            parts = sorted(self._scroll(_kind("centroids", version), ["centroids"], True),
                            key=lambda p: p.payload["part"])
             if parts and len(parts) == parts[0].payload["parts"]:
                 self._centroids = torch.cat([torch.tensor(p.vector["centroids"],
@@ -115,7 +115,7 @@ class Codebook:
         generator = torch.Generator().manual_seed(written)
         sample = [_some(rows, share, generator) for rows in fresh]
         sample += [_some(decode_rows(p.vector["tokens"]), share, generator)
-                   for p in self._scroll(_kind("segment"), ["tokens"])]
+                   for p in self._scroll(_kind("segment"), ["tokens"], False)]
         centroids = train_codebook(torch.cat(sample), written)
         version = uuid.uuid4().hex
         per_part = max(1, _POINT_FLOATS // centroids.shape[1])
@@ -138,7 +138,7 @@ class Codebook:
         from qdrant_client import models
 
         batch: list[Any] = []
-        for point in self._scroll(_kind("segment"), ["tokens"]):
+        for point in self._scroll(_kind("segment"), ["tokens"], False):
             batch.append(models.PointVectors(id=point.id, vector={
                 "codes": sparse_code(document_codes(decode_rows(point.vector["tokens"]),
                                                     centroids))}))
@@ -154,12 +154,14 @@ class Codebook:
         self.client.upsert(self.collection, wait=True, points=[models.PointStruct(
             id=HEAD_ID, vector={}, payload={"kind": "codebook", **head})])
 
-    def _scroll(self, condition: Any, vectors: list[str]) -> Iterator[Any]:
+    def _scroll(self, condition: Any, vectors: list[str], payload: bool) -> Iterator[Any]:
+        """Every point ``condition`` selects, with the named ``vectors`` and, if
+        ``payload``, its payload (segments' texts and offsets are not needed here)."""
         offset = None
         while True:
             points, offset = self.client.scroll(self.collection, scroll_filter=condition,
-                                                limit=_SEGMENTS_READ, offset=offset, with_payload=True,
-                                                with_vectors=vectors)
+                                                limit=_SEGMENTS_READ, offset=offset,
+                                                with_payload=payload, with_vectors=vectors)
             yield from points
             if offset is None:
                 return
