@@ -252,8 +252,11 @@ def _kind_filter(kind: str) -> models.Filter:
 
 
 
-def test_a_codebook_whose_parts_are_gone_is_trained_again_by_the_next_add(standin_model):
-    index = QdrantIndex(":memory:", "docs", model=standin_model, segment_tokens=16)
+@pytest.mark.parametrize("engine", ["in-memory", "edge-folder"])
+def test_a_codebook_whose_parts_are_gone_is_trained_again_by_the_next_add(
+        engine, standin_model, tmp_path):
+    location = ":memory:" if engine == "in-memory" else EdgeClient(tmp_path / "edge")
+    index = QdrantIndex(location, "docs", model=standin_model, segment_tokens=16)
     index.codebook.train_rows = 1
     index.add([DOCS["garden"]], ids=["garden"])
     lost = index.codebook.head()["version"]
@@ -266,3 +269,4 @@ def test_a_codebook_whose_parts_are_gone_is_trained_again_by_the_next_add(standi
     assert index.codebook.head()["version"] not in (None, lost)
     assert reader.codebook.centroids() is not None
     assert reader.search("largest planet", k=1)[0].id == "astronomy"
+    index.close()
