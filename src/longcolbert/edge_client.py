@@ -179,19 +179,14 @@ class EdgeClient:
         selects, without ``prefetch``), rescored, grouped here by ``group_by``, each
         group at its best point's place (``group_size`` 1)."""
         E = self._edge
-        if prefetch is None:
-            request = E.QueryRequest(
-                limit=max(1, self.count(name, query_filter).count),
-                query=E.Query.Nearest(query, using=using), filter=self._filter(query_filter),
-                with_payload=[group_by], with_vector=False)
-        else:
-            request = E.QueryRequest(
-                limit=prefetch.limit, query=E.Query.Nearest(query, using=using),
-                prefetches=[E.Prefetch(limit=prefetch.limit,
-                                       query=E.Query.Nearest(self._vector(prefetch.query),
-                                                             using=prefetch.using),
-                                       filter=self._filter(prefetch.filter))],
-                filter=self._filter(query_filter), with_payload=[group_by], with_vector=False)
+        prefetches = None if prefetch is None else [E.Prefetch(
+            limit=prefetch.limit, filter=self._filter(prefetch.filter),
+            query=E.Query.Nearest(self._vector(prefetch.query), using=prefetch.using))]
+        request = E.QueryRequest(
+            limit=(max(1, self.count(name, query_filter).count) if prefetch is None
+                   else prefetch.limit),
+            query=E.Query.Nearest(query, using=using), prefetches=prefetches,
+            filter=self._filter(query_filter), with_payload=[group_by], with_vector=False)
         groups: dict[str, None] = {}
         for point in self._shard.query(request):
             groups.setdefault(str(point.payload[group_by]), None)
