@@ -41,6 +41,7 @@ from .centroid_codes import (
     sample_size,
     train_codebook,
 )
+from .qdrant_filters import kind_is, scroll_points
 from .token_bytes import decode_rows
 
 HEAD_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "longcolbert:codebook"))
@@ -157,14 +158,8 @@ class Codebook:
     def _scroll(self, condition: Any, vectors: list[str], payload: bool) -> Iterator[Any]:
         """Every point ``condition`` selects, with the named ``vectors`` and, if
         ``payload``, its payload (segments' texts and offsets are not needed here)."""
-        offset = None
-        while True:
-            points, offset = self.client.scroll(self.collection, scroll_filter=condition,
-                                                limit=_SEGMENTS_READ, offset=offset,
-                                                with_payload=payload, with_vectors=vectors)
-            yield from points
-            if offset is None:
-                return
+        return scroll_points(self.client, self.collection, condition, _SEGMENTS_READ,
+                             with_payload=payload, with_vectors=vectors)
 
 
 def sparse_code(codes: Sequence[int] | dict[int, float]) -> Any:
@@ -184,10 +179,10 @@ def _some(rows: torch.Tensor, share: float, generator: torch.Generator) -> torch
 
 
 def _kind(kind: str, version: str | None = None) -> Any:
+    """A filter on points of ``kind`` (of one codebook ``version``, if given)."""
     from qdrant_client import models
 
-    must: list[Any] = [models.FieldCondition(key="kind", match=models.MatchValue(value=kind))]
+    must: list[Any] = [kind_is(kind)]
     if version is not None:
         must.append(models.FieldCondition(key="version", match=models.MatchValue(value=version)))
     return models.Filter(must=must)
-

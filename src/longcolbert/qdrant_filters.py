@@ -14,7 +14,7 @@ Filter(must=[FieldCondition(key='metadata.topic', ...), FieldCondition(key='meta
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from .errors import InvalidInputError
 from .filters import EXAMPLE
@@ -105,3 +105,26 @@ def _operator(key: str, operator: str, value: Any) -> Any:
             f"(got {value!r}); compare strings in the embedded index"
         )
     return models.FieldCondition(key=key, range=models.Range(**{_RANGES[operator]: value}))
+
+
+def kind_is(kind: str) -> Any:
+    """The condition on a longcolbert point's ``kind``: ``"segment"`` (token vectors),
+    ``"unit"`` (a sentence's words), ``"codebook"`` or ``"centroids"`` (the first
+    stage's codebook, :mod:`longcolbert.qdrant_codebook`)."""
+    from qdrant_client import models
+
+    return models.FieldCondition(key="kind", match=models.MatchValue(value=kind))
+
+
+def scroll_points(client: Any, collection: str, condition: Any, per_request: int,
+                  **selection: Any) -> Iterator[Any]:
+    """Every point of ``collection`` that ``condition`` selects, ``per_request`` at a
+    time; ``selection``: ``with_payload`` / ``with_vectors`` as ``QdrantClient.scroll``
+    takes them."""
+    offset = None
+    while True:
+        points, offset = client.scroll(collection, scroll_filter=condition, limit=per_request,
+                                       offset=offset, **selection)
+        yield from points
+        if offset is None:
+            return

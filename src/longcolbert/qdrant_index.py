@@ -69,7 +69,7 @@ from .loaders import Document
 from .model import DEFAULT_MODEL, fingerprint
 from .passages import sentence_unit_array
 from .qdrant_codebook import Codebook, sparse_code
-from .qdrant_filters import qdrant_filter
+from .qdrant_filters import kind_is, qdrant_filter, scroll_points
 from .results import Hits
 from .store import StoredDocument, unit_texts
 from .token_bytes import decode_rows, encode_queries, encode_rows, stored_dim
@@ -206,7 +206,7 @@ class QdrantIndex(IndexBackend):
         stored = self._stored_model()
         tokens = 0 if stored is None else sum(
             len(p.payload["offsets"]) // 2
-            for p in self._scroll(_visible(_kind("segment")), with_payload=["offsets"]))
+            for p in self._scroll(_visible(kind_is("segment")), with_payload=["offsets"]))
         return {
             "backend": self.backend,
             "model": stored["name"] if stored else self._model.name,
@@ -322,13 +322,7 @@ class QdrantIndex(IndexBackend):
     def _scroll(self, condition: Any, **selection: Any) -> Iterator[Any]:
         """Every point that ``condition`` selects, a thousand per request; ``selection``:
         ``with_payload`` / ``with_vectors`` as ``QdrantClient.scroll`` takes them."""
-        offset = None
-        while True:
-            points, offset = self.client.scroll(self.collection, scroll_filter=condition,
-                                                limit=1000, offset=offset, **selection)
-            yield from points
-            if offset is None:
-                return
+        return scroll_points(self.client, self.collection, condition, 1000, **selection)
 
     def get_many(self, ids: Sequence[str]) -> list[StoredDocument]:
         """The stored documents among ``ids``, in that order; missing ids are left out."""
@@ -370,7 +364,7 @@ class QdrantIndex(IndexBackend):
     def unit_count(self) -> int:
         """Sentence units of the visible documents (the N of term rarity)."""
         return int(self.client.count(self.collection, exact=True,
-                                     count_filter=_visible(_kind("unit"))).count)
+                                     count_filter=_visible(kind_is("unit"))).count)
 
     def term_document_counts(self, terms: Sequence[str]) -> dict[str, int]:
         """How many units of the visible documents hold each FTS5 term (absent terms
@@ -381,7 +375,7 @@ class QdrantIndex(IndexBackend):
         for term in terms:
             holding = models.FieldCondition(key="terms", match=models.MatchValue(value=term))
             found = int(self.client.count(self.collection, exact=True,
-                                          count_filter=_visible(_kind("unit"), holding)).count)
+                                          count_filter=_visible(kind_is("unit"), holding)).count)
             if found:
                 counts[term] = found
         return counts
@@ -397,7 +391,7 @@ class QdrantIndex(IndexBackend):
         indices = sorted({term_id(t) for t in terms})
         points = self.client.query_points(
             self.collection, query=models.SparseVector(indices=indices, values=[1.0] * len(indices)),
-            using="words", query_filter=_visible(_kind("unit")), limit=KEYWORD_UNITS_READ * limit,
+            using="words", query_filter=_visible(kind_is("unit")), limit=KEYWORD_UNITS_READ * limit,
             with_payload=["doc_id"]).points
         return list(dict.fromkeys(str(p.payload["doc_id"]) for p in points))[:limit]
 
@@ -451,7 +445,7 @@ class QdrantIndex(IndexBackend):
         if not doc_ids:
             return []
         by_doc: dict[str, list[Any]] = {}
-        chosen = _visible(_kind("segment"), models.FieldCondition(
+        chosen = _visible(kind_is("segment"), models.FieldCondition(
             key="doc_id", match=models.MatchAny(any=list(doc_ids))),
             *([scope] if scope is not None else []))
         for point in self._scroll(chosen, with_payload=True,
@@ -598,13 +592,6 @@ def _doc(doc_id: str) -> Any:
     from qdrant_client import models
 
     return models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))
-
-
-def _kind(kind: str) -> Any:
-    """Points of one kind: ``"segment"`` (token vectors) or ``"unit"`` (a sentence's words)."""
-    from qdrant_client import models
-
-    return models.FieldCondition(key="kind", match=models.MatchValue(value=kind))
 
 
 def _first_segment() -> Any:
