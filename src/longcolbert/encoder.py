@@ -35,7 +35,7 @@ from .defaults import PROGRESS_FROM_TOKENS, TOKEN_BUDGET
 from .errors import InvalidInputError
 from .normalize import model_view
 from .progress import tqdm
-from .windows import owned_ranges, plan_windows
+from .windows import alone_chunks, owned_ranges, plan_windows
 
 if TYPE_CHECKING:
     from pylate.models import ColBERT
@@ -56,6 +56,7 @@ class EncodedDocument:
 
     embeddings: torch.Tensor  # float32 [n, dim], L2-normalised rows
     offsets: np.ndarray  # int64 [n, 2]
+    alone: torch.Tensor | None = None  # float32 [n, dim]: the same rows, each passage read alone
 
 
 @dataclass
@@ -75,13 +76,15 @@ class EncodedQuery:
 @dataclass
 class _Window:
     """One model input: window ``number`` of ``document``, its token ids with the
-    special and prefix tokens, and the (position, role) pairs whose rows are kept
-    (role: the token's index in the document, or a special-token role)."""
+    special and prefix tokens, the (position, role) pairs whose rows are kept
+    (role: the token's index in the document, or a special-token role), and the
+    range of document tokens it owns."""
 
     document: int
     number: int
     ids: list[int]
     keep: list[tuple[int, int]]
+    owns: tuple[int, int] = (0, 0)
 
 
 @dataclass
@@ -234,46 +237,65 @@ class Encoder:
         return full, roles
 
     def encode_documents(
-        self, texts: Sequence[str], *, show_progress: bool | None = None
+        self, texts: Sequence[str], *, show_progress: bool | None = None,
+        units: Sequence[np.ndarray] | None = None, alone_tokens: int = 0,
     ) -> list[EncodedDocument]:
         """Encode whole documents of any length; see :class:`EncodedDocument`.
 
+        With ``alone_tokens`` and each text's sentence ``units`` (``[n, 2]`` char
+        spans), each document is also read a passage at a time: its tokens in runs
+        of whole units of about ``alone_tokens`` tokens, each run encoded on its
+        own (:func:`~longcolbert.windows.alone_chunks`), kept in
+        :attr:`EncodedDocument.alone`, row for row beside the whole-document rows.
         The model is taken one forward batch (``token_budget`` tokens) at a time, so
         a query from another thread waits for one batch, not for all the documents.
         """
         with torch.inference_mode():
             prepared = [self._prepare(text) for text in texts]
-            items = [item for d, doc in enumerate(prepared) for item in self._windows(d, doc)]
-            total = sum(len(item.ids) for item in items)
+            groups = [list(self._windows(d, doc)) for d, doc in enumerate(prepared)]
+            alone = [self._alone_windows(doc, group, units[d], alone_tokens)
+                     if units is not None and alone_tokens else []
+                     for d, (doc, group) in enumerate(zip(prepared, groups))]
+            items = [item for group in groups for item in group]
+            alone_items = [item for group in alone for item in group]
+            total = sum(len(item.ids) for item in items + alone_items)
             if show_progress is None:
                 show_progress = total >= PROGRESS_FROM_TOKENS
             with tqdm(total=total, unit="tok", desc="Encoding", disable=not show_progress) as bar:
                 rows = self._run(items, bar.update)
-            by_document: dict[int, list[_Window]] = {}
-            for item in items:
-                by_document.setdefault(item.document, []).append(item)
-            return [self._assemble(doc, by_document[d], rows) for d, doc in enumerate(prepared)]
+                alone_rows = self._run(alone_items, bar.update)
+            return [self._assemble(doc, group, rows, alone[d], alone_rows)
+                    for d, (doc, group) in enumerate(zip(prepared, groups))]
 
     def encode_in_pieces(
-        self, text: str, piece_tokens: int, progress: Callable[[int], Any] | None = None
+        self, text: str, piece_tokens: int, progress: Callable[[int], Any] | None = None,
+        *, units: np.ndarray | None = None, alone_tokens: int = 0,
     ) -> Iterator[EncodedDocument]:
         """Encode one document in consecutive pieces of about ``piece_tokens`` rows, so
         its memory is one piece at a time however long it is. The pieces, joined,
-        are :meth:`encode_documents` of the text (to float rounding). ``progress``
-        is called with the tokens of each forward batch.
+        are :meth:`encode_documents` of the text (to float rounding; a passage read
+        alone never crosses a piece's edge). ``progress`` is called with the tokens
+        of each forward batch; ``units`` and ``alone_tokens`` as there.
 
         >>> pieces = list(encoder.encode_in_pieces(long_text, 65_536))  # doctest: +SKIP
         """
         with torch.inference_mode():
             doc = self._prepare(text)
             group: list[_Window] = []
+
+            def piece() -> EncodedDocument:
+                alone = (self._alone_windows(doc, group, units, alone_tokens)
+                         if units is not None and alone_tokens else [])
+                return self._assemble(doc, group, self._run(group, progress), alone,
+                                      self._run(alone, progress))
+
             for item in self._windows(0, doc):
                 group.append(item)
                 if sum(len(i.ids) for i in group) >= piece_tokens:
-                    yield self._assemble(doc, group, self._run(group, progress))
+                    yield piece()
                     group = []
             if group:
-                yield self._assemble(doc, group, self._run(group, progress))
+                yield piece()
 
     def _windows(self, document: int, doc: _Prepared) -> Iterator[_Window]:
         """The model inputs of one document, one per window, in order, made as needed."""
@@ -291,7 +313,34 @@ class Encoder:
                         keep.append((position, role))
                 elif (role == _TRAIL and w == last) or (role != _TRAIL and w == 0):
                     keep.append((position, role))
-            yield _Window(document, w, full, keep)
+            yield _Window(document, w, full, keep, (own_start, own_end))
+
+    def _alone_windows(self, doc: _Prepared, group: Sequence[_Window], units: np.ndarray,
+                       target: int) -> list[_Window]:
+        """The tokens that the whole-document windows ``group`` keep, read again in runs
+        of whole sentence ``units`` of about ``target`` tokens, each run alone; they keep
+        the same rows in the same order (special rows where the group keeps them)."""
+        first, last = group[0].owns[0], group[-1].owns[1]
+        spans = np.asarray(units, dtype=np.int64).reshape(-1, 2)
+        token_unit = np.searchsorted(spans[:, 0], doc.offsets[first:last, 0], side="right")
+        chunks = alone_chunks(token_unit, min(target, self.window), self.window)
+        has_lead = any(role < 0 and role != _TRAIL for item in group for _, role in item.keep)
+        has_trail = any(role == _TRAIL for item in group for _, role in item.keep)
+        if not chunks:
+            chunks = [(0, 0)]
+        windows = []
+        for c, (start, end) in enumerate(chunks):
+            full, chunk_roles = self._window_input(doc.ids, first + start, first + end)
+            keep = []
+            for position, (token, role) in enumerate(zip(full, chunk_roles)):
+                if token in self.skiplist:
+                    continue
+                if role >= 0 or (role == _TRAIL and has_trail and c == len(chunks) - 1) or (
+                        role != _TRAIL and role < 0 and has_lead and c == 0):
+                    keep.append((position, role))
+            windows.append(_Window(group[0].document, -1 - c, full, keep,
+                                   (first + start, first + end)))
+        return windows
 
     def _run(self, items: Sequence[_Window], progress: Callable[[int], Any] | None
              ) -> dict[tuple[int, int], torch.Tensor]:
@@ -308,8 +357,11 @@ class Encoder:
 
     @staticmethod
     def _assemble(doc: _Prepared, items: Sequence[_Window],
-                  rows: dict[tuple[int, int], torch.Tensor]) -> EncodedDocument:
-        """Rows and char spans of these windows of one document, in order."""
+                  rows: dict[tuple[int, int], torch.Tensor], alone: Sequence[_Window] = (),
+                  alone_rows: dict[tuple[int, int], torch.Tensor] | None = None,
+                  ) -> EncodedDocument:
+        """Rows and char spans of these windows of one document, in order (and the
+        rows of the same tokens read ``alone``, if any)."""
         parts, spans = [], []
         for item in items:
             parts.append(rows[(item.document, item.number)])
@@ -321,7 +373,12 @@ class Encoder:
                 else:
                     spans.append((0, 0))
         embeddings = torch.cat(parts) if parts else torch.zeros(0, 0)
-        return EncodedDocument(embeddings, np.asarray(spans, dtype=np.int64).reshape(-1, 2))
+        read_alone = None
+        if alone and alone_rows is not None:
+            read_alone = torch.cat([alone_rows[(item.document, item.number)] for item in alone])
+            assert read_alone.shape == embeddings.shape, "the same tokens, the same rows"
+        return EncodedDocument(embeddings, np.asarray(spans, dtype=np.int64).reshape(-1, 2),
+                               read_alone)
 
     def _batches(self, inputs: list[_Window]) -> list[list[_Window]]:
         """Group model inputs, longest first, so the (padded) tokens stay within the budget."""

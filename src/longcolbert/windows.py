@@ -11,6 +11,8 @@ has the most context on both sides (a document edge counts as full context).
 
 from __future__ import annotations
 
+import numpy as np
+
 
 def plan_windows(n_tokens: int, window: int, overlap: int) -> list[tuple[int, int]]:
     """Half-open ``(start, end)`` token ranges of length ``window`` covering ``n_tokens``."""
@@ -35,3 +37,31 @@ def owned_ranges(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
         cuts.append((end - 1 + next_start) // 2 + 1)
     cuts.append(windows[-1][1])
     return list(zip(cuts[:-1], cuts[1:]))
+
+
+def alone_chunks(token_unit: np.ndarray, target: int, window: int) -> list[tuple[int, int]]:
+    """Token ranges that read a document a passage at a time: runs of whole units
+    (``token_unit`` numbers each token's sentence, non-decreasing) closed before they
+    pass ``target`` tokens; a unit longer than ``target`` is cut every ``target``
+    tokens. No range is longer than ``window``.
+
+    >>> alone_chunks(np.array([0, 0, 1, 1, 1, 2, 3, 3, 3, 3, 3]), 4, 8)
+    [(0, 2), (2, 6), (6, 10), (10, 11)]
+    """
+    target = max(1, min(target, window))
+    n = len(token_unit)
+    if not n:
+        return []
+    starts = np.flatnonzero(np.r_[True, token_unit[1:] != token_unit[:-1]]).tolist() + [n]
+    chunks: list[tuple[int, int]] = []
+    begin = 0
+    for unit_start, unit_end in zip(starts, starts[1:]):
+        if unit_end - begin > target and unit_start > begin:  # close before this unit
+            chunks.append((begin, unit_start))
+            begin = unit_start
+        while unit_end - begin > target:  # a unit longer than a passage
+            chunks.append((begin, begin + target))
+            begin += target
+    if begin < n:
+        chunks.append((begin, n))
+    return chunks
