@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 from filelock import FileLock
 
-from .backend import IndexBackend
+from .backend import IndexBackend, SearchSettings
 from .checks import check_choice, check_count, checked_documents, checked_metadata
 from .defaults import (
     BATCH_TOKENS,
@@ -58,7 +58,13 @@ from .plaid_format import document_runs
 from .plaid_writer import open_writer, write_generation
 from .profile import match_profile
 from .progress import tqdm
-from .reread import READ_DOCUMENTS, READ_PASSAGES, standalone_scores, with_standalone
+from .reread import (
+    READ_DOCUMENTS,
+    READ_PASSAGES,
+    standalone_scores,
+    stored_standalone_scores,
+    with_standalone,
+)
 from .results import Hit, Hits
 from .store import Filter, Store, StoredDocument
 
@@ -150,6 +156,7 @@ def rank_documents(
     lexical: LexicalEvidence | None = None,
     positions: bool = False,
     reader: Encoder | None = None,
+    alone: Callable[[list[int]], list[np.ndarray]] | None = None,
 ) -> Hits:
     """Score every document from its query x row ``similarities``, keep the ``top`` best,
     and highlight only their passages; see :mod:`longcolbert.passages`. With
@@ -157,7 +164,10 @@ def rank_documents(
     highlights mark the query's keywords too. With ``positions``, each hit records
     its document's place in ``documents`` (reranking). With a ``reader`` (the
     encoder), the best candidate passages are re-read on their own
-    (:mod:`longcolbert.reread`) before the ``top`` are kept."""
+    (:mod:`longcolbert.reread`) before the ``top`` are kept; with ``alone`` (what
+    gives the query x row similarities of the documents at some positions of
+    ``documents`` as read a passage at a time, stored at index time), they are
+    re-read from those rows instead, encoding nothing."""
     offsets = [_token_offsets(doc) for doc in documents]
     for doc, doc_offsets, sims in zip(documents, offsets, similarities):
         if sims.shape[1] != doc_offsets.shape[0]:
@@ -170,7 +180,8 @@ def rank_documents(
     ]
     sources = [PassageSource(doc.text, doc_offsets, sims, doc.units, doc.page_map)
                for doc, doc_offsets, sims in zip(documents, offsets, scoring)]
-    candidates = max(1, n_passages, READ_PASSAGES if reader is not None else 0)
+    rereading = reader is not None or alone is not None
+    candidates = max(1, n_passages, READ_PASSAGES if rereading else 0)
     found = find_passages(sources, query.content, passage_tokens=passage_tokens,
                           n_passages=candidates, highlights=False)
     hits = []
@@ -181,10 +192,16 @@ def rank_documents(
             score = passage_document_score(doc_offsets, sims, passages.window)
         hits.append(Hit(doc.id, score, doc.metadata, passages.passages))
     order = np.argsort([-hit.score for hit in hits], kind="stable").tolist()
-    if reader is not None:  # re-read the passages of the best few, then re-order those
+    if rereading:  # re-read the passages of the best few, then re-order those
         read = order[:READ_DOCUMENTS]  # a bounded cost, whatever k is
-        standalone = standalone_scores([[p.text for p in hits[i].passages] for i in read], query,
-                                       None if lexical is None else lexical.weights, reader)
+        weights = None if lexical is None else lexical.weights
+        if alone is not None:
+            standalone = stored_standalone_scores([hits[i].passages for i in read],
+                                                  [offsets[i] for i in read], alone(read), weights)
+        else:
+            assert reader is not None
+            standalone = standalone_scores([[p.text for p in hits[i].passages] for i in read],
+                                           query, weights, reader)
         for i, hit in zip(read, with_standalone([hits[i] for i in read], standalone)):
             hits[i] = hit
         read_order = np.argsort([-hits[i].score for i in read], kind="stable").tolist()
@@ -399,15 +416,22 @@ class Index(IndexBackend):
         if show_progress is None:
             show_progress = sum(counts) >= PROGRESS_FROM_TOKENS
 
-        def encode(positions: list[int]) -> list[EncodedDocument]:
+        def encode(positions: list[int], alone: bool) -> list[EncodedDocument]:
             texts = [documents[i].text for i in positions]
-            return encoder.encode_documents(texts, show_progress=False) if texts else []
+            units = [sentence_unit_array(text) for text in texts] if alone else None
+            return encoder.encode_documents(texts, show_progress=False, units=units,
+                                            alone_tokens=self.passage_tokens) if texts else []
 
-        def pieces(position: int, progress: Callable[[int], Any]) -> Iterator[EncodedDocument]:
-            return encoder.encode_in_pieces(documents[position].text, self.batch_tokens,
-                                            progress=progress)
+        def pieces(position: int, progress: Callable[[int], Any], alone: bool
+                   ) -> Iterator[EncodedDocument]:
+            text = documents[position].text
+            return encoder.encode_in_pieces(
+                text, self.batch_tokens, progress=progress,
+                units=sentence_unit_array(text) if alone else None,
+                alone_tokens=self.passage_tokens)
 
-        self._add(documents, counts, encode, pieces, fingerprint(encoder.model), show_progress)
+        self._add(documents, counts, encode, pieces, fingerprint(encoder.model), show_progress,
+                  read_alone=self.reread)
         return ids
 
     def add_files(
@@ -472,18 +496,20 @@ class Index(IndexBackend):
     ) -> None:
         """Add documents whose encodings are already known (benchmarks, tests)."""
         counts = [e.embeddings.shape[0] for e in encoded]
-        self._add(documents, counts, lambda positions: [encoded[i] for i in positions],
-                  lambda position, progress: iter([encoded[position]]),
-                  model_fingerprint, show_progress=False)
+        self._add(documents, counts, lambda positions, _: [encoded[i] for i in positions],
+                  lambda position, progress, _: iter([encoded[position]]),
+                  model_fingerprint, show_progress=False,
+                  read_alone=all(e.alone is not None for e in encoded))
 
     def _add(
         self,
         documents: Sequence[Document],
         counts: Sequence[int],
-        encode: Callable[[list[int]], list[EncodedDocument]],
-        pieces: Callable[[int, Callable[[int], Any]], Iterator[EncodedDocument]],
+        encode: Callable[[list[int], bool], list[EncodedDocument]],
+        pieces: Callable[[int, Callable[[int], Any], bool], Iterator[EncodedDocument]],
         model_fingerprint: ModelFingerprint,
         show_progress: bool,
+        read_alone: bool = False,
     ) -> None:
         """Encode, compress and stage ``documents`` batch by batch, then commit them at once.
 
@@ -491,11 +517,15 @@ class Index(IndexBackend):
         documents at some positions; ``pieces`` encodes the one at a position in
         consecutive pieces, for a document longer than ``batch_tokens`` (its memory
         is one piece at a time). See :class:`~longcolbert.plaid_writer.GenerationWriter`.
+        With ``read_alone``, both also read the documents a passage at a time (their
+        last argument), kept for re-reading, unless the index already holds documents
+        without those rows (an index built before, or with ``reread=False``).
         """
         with self._lock:
             with self._thread_lock:
                 self._refresh()
                 self._check_rows()
+                alone = read_alone and (self.plaid.empty or self.plaid.reads_alone)
                 replaced = sorted(self.store.plaid_ids([d.id for d in documents]).values())
                 self.store.clear_staged()  # left by an add that was killed
                 generation = self._generation() + 1
@@ -504,7 +534,7 @@ class Index(IndexBackend):
             done = 0
             writer = open_writer(self.plaid.path(generation), self.plaid.contents,
                                  delete=replaced, new_tokens=int(sum(counts)),
-                                 nbits=self.plaid.nbits)
+                                 nbits=self.plaid.nbits, alone=alone)
             try:
                 # consecutive runs of about batch_tokens rows (one document at least)
                 for run in document_runs(np.asarray(counts, dtype=np.int64), self.batch_tokens):
@@ -516,14 +546,16 @@ class Index(IndexBackend):
                         def forward_done(tokens: int) -> None:  # progress inside the document
                             progress.update(max(0, min(tokens, ceiling - progress.n)))
 
-                        for piece in pieces(batch[0], forward_done):
-                            writer.add_rows(piece.embeddings)
+                        for piece in pieces(batch[0], forward_done, alone):
+                            writer.add_rows(piece.embeddings, piece.alone if alone else None)
                             offsets.append(piece.offsets)
                         writer.end_document()
                         encoded_offsets = [np.concatenate(offsets)]
                     else:
-                        encoded = encode(batch)
-                        writer.add([e.embeddings for e in encoded])
+                        encoded = encode(batch, alone)
+                        writer.add([e.embeddings for e in encoded],
+                                   [e.alone for e in encoded if e.alone is not None]
+                                   if alone else None)
                         encoded_offsets = [e.offsets for e in encoded]
                     stored = [
                         StoredDocument(d.id, d.text, d.metadata, d.page_map, found,
@@ -593,30 +625,34 @@ class Index(IndexBackend):
         k: int = 10,
         passages: int = 3,
         filter: Filter | None = None,
+        hybrid: bool | None = None,
+        reread: bool | None = None,
+        candidates: int | None = None,
     ) -> Hits:
         """The ``k`` best documents for ``query``, each with its best ``passages``.
 
         ``filter`` maps metadata keys to a value (equality), a list (any of) or
         operators (``{"year": {"$gte": 2020}}``; ``$and`` / ``$or`` too, see
         :mod:`longcolbert.filters`); it restricts the PLAID search itself, not its top-k.
+        ``hybrid``, ``reread`` and ``candidates`` replace the index's own settings for
+        this search.
         """
         check_count("k", k, least=1)
         check_count("passages", passages, least=0)
+        settings = self.settings(hybrid=hybrid, reread=reread, candidates=candidates)
         if filter is not None:
             filter_condition(filter)  # a bad filter fails before the query is encoded
         encoded = self.encoder.encode_query(query)
         with self._thread_lock:
-            return self._search(encoded, k, passages, filter)
+            return self._search(encoded, k, passages, filter, settings)
 
-    def _search(
-        self, encoded: EncodedQuery, k: int, passages: int, filter: Filter | None
-    ) -> Hits:
+    def _search(self, encoded: EncodedQuery, k: int, passages: int, filter: Filter | None,
+                settings: SearchSettings) -> Hits:
         with self.store.reading():  # one generation: a writer commits before or after
-            return self._search_generation(encoded, k, passages, filter)
+            return self._search_generation(encoded, k, passages, filter, settings)
 
-    def _search_generation(
-        self, encoded: EncodedQuery, k: int, passages: int, filter: Filter | None
-    ) -> Hits:
+    def _search_generation(self, encoded: EncodedQuery, k: int, passages: int,
+                           filter: Filter | None, settings: SearchSettings) -> Hits:
         stored = self._refresh()
         if self.plaid.empty:
             return Hits()
@@ -625,8 +661,8 @@ class Index(IndexBackend):
             subset = self.store.matching(filter)
             if not subset:
                 return Hits()
-        lexical = lexical_evidence(self.store, encoded) if self.hybrid else None
-        depth = max(k, self.candidates)
+        lexical = lexical_evidence(self.store, encoded) if settings.hybrid else None
+        depth = max(k, settings.candidates)
         in_scope = subset if subset is not None else range(stored)
         if len(in_scope) <= depth:  # every candidate fits: score them all, exactly
             found = self.plaid.score(encoded.embeddings, list(in_scope))
@@ -641,12 +677,21 @@ class Index(IndexBackend):
         if not found.positions:
             return Hits()
         documents = self.store.by_plaid_ids(found.positions)
+        reader, alone = None, None
+        if settings.reread and self.plaid.reads_alone:  # passages read alone at index time
+
+            def alone(read: list[int]) -> list[np.ndarray]:
+                return self.plaid.similarities_alone(encoded.embeddings,
+                                                     [found.positions[i] for i in read])
+        elif settings.reread:  # an index built before: read them now
+            reader = self.encoder
         return rank_documents(documents, found.similarities, encoded, passages, self.passage_tokens,
-                              self.document_score, k, lexical,
-                              reader=self.encoder if self.reread else None)
+                              self.document_score, k, lexical, reader=reader, alone=alone)
 
     def info(self) -> dict[str, Any]:
-        """``{"backend", "model", "dim", "documents", "tokens", "bytes"}`` of the index folder."""
+        """``{"backend", "model", "dim", "documents", "tokens", "bytes",
+        "passages_read_alone"}`` of the index folder (the last: whether re-reading
+        scores the rows stored at index time, or encodes passages per search)."""
         stored = self.stored_fingerprint
         size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
         return {
@@ -656,6 +701,7 @@ class Index(IndexBackend):
             "documents": self.store.count(),
             "tokens": self.store.tokens(),
             "bytes": size,
+            "passages_read_alone": self.plaid.reads_alone,
         }
 
 

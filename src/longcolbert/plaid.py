@@ -199,6 +199,23 @@ class PlaidIndex:
             per_token.scatter_reduce_(0, target, values, reduce="amax")
         return per_token.reshape(n_q, n_docs).sum(dim=0)
 
+    @property
+    def reads_alone(self) -> bool:
+        """Whether the loaded generation holds its tokens read a passage at a time."""
+        return self._contents is not None and self._contents.alone is not None
+
+    def similarities_alone(self, query: torch.Tensor, positions: Sequence[int]
+                           ) -> list[np.ndarray]:
+        """``query @ rows.T`` of these documents' rows read a passage at a time
+        (``[query tokens, rows]`` each, in the given order); see :attr:`reads_alone`."""
+        contents = self._contents
+        if contents is None or not len(positions):
+            return []
+        chosen = np.asarray(positions, dtype=np.int64)
+        rows = contents.decompress(chosen, alone=True)
+        similarities = (query.float() @ rows.T).numpy()
+        return np.split(similarities, np.cumsum(contents.doclens[chosen])[:-1], axis=1)
+
     def embeddings(self, positions: Sequence[int]) -> list[torch.Tensor]:
         """Token embeddings of these documents, decompressed, in the given order."""
         contents = self._contents

@@ -4,7 +4,10 @@ A generation folder ``plaid-<n>`` holds the residual codec (:mod:`longcolbert.co
 every token's centroid id (``codes.npy``), packed residual (``residuals.npy``) and
 length before normalisation (``norms.npy``), each document's token count
 (``doclens.npy``, documents in store order) and ``plaid.json`` (format name and
-version). Only plain NumPy arrays and JSON: reading one never unpickles anything
+version). From version 3 a generation may also hold the same tokens read a
+passage at a time (``alone-codes.npy``, ``alone-residuals.npy``, ``alone-norms.npy``,
+row for row beside the others, compressed by the same codec): what re-reading
+scores passages by (:mod:`longcolbert.reread`). Only plain NumPy arrays and JSON: reading one never unpickles anything
 (:func:`check_safe`), and :func:`read_generation` refuses arrays whose shapes,
 types or values do not fit together. :mod:`longcolbert.plaid` searches a
 generation; :mod:`longcolbert.plaid_writer` writes the next one.
@@ -30,7 +33,9 @@ from .codec import ResidualCodec, load_array
 from .errors import DamagedIndexError, IndexVersionError, UnsafeIndexError
 
 FORMAT = "longcolbert-plaid"
-FORMAT_VERSION = 2  # 2: norms.npy
+FORMAT_VERSION = 3  # 2: norms.npy; 3: the rows read alone (optional)
+OLDEST_VERSION = 2  # read as it is: without rows read alone, searches re-read by encoding
+ALONE = "alone-"  # the prefix of the rows read alone
 GENERATION_FOLDER = re.compile(r"^plaid-(\d+)(\.tmp)?$")  # a generation, or one being written
 
 
@@ -60,6 +65,15 @@ def check_safe(folder: Path) -> None:
 
 
 @dataclass
+class Rows:
+    """Compressed token rows: centroid ids, packed residuals, norms (see :class:`Contents`)."""
+
+    codes: np.ndarray
+    residuals: np.ndarray
+    norms: np.ndarray
+
+
+@dataclass
 class Contents:
     """One generation in memory: what a reader searches and a writer copies from."""
 
@@ -71,10 +85,11 @@ class Contents:
     starts: np.ndarray  # [documents + 1] first token of each document
     ivf_starts: np.ndarray  # [centroids + 1] into ivf_docs
     ivf_docs: np.ndarray  # [pairs] documents holding each centroid, by centroid
+    alone: Rows | None = None  # the same tokens read a passage at a time, if stored
 
     @classmethod
     def build(cls, codec: ResidualCodec, codes: np.ndarray, residuals: np.ndarray,
-              norms: np.ndarray, doclens: np.ndarray) -> "Contents":
+              norms: np.ndarray, doclens: np.ndarray, alone: Rows | None = None) -> "Contents":
         doclens = doclens.astype(np.int64)
         starts = np.concatenate([[0], np.cumsum(doclens)])
         n_docs, n_centroids = len(doclens), int(codec.centroids.shape[0])
@@ -84,6 +99,7 @@ class Contents:
             codec, codes, residuals, norms, doclens, starts,
             np.searchsorted(pairs // n_docs, np.arange(n_centroids + 1)),
             pairs % n_docs,
+            alone,
         )
 
     def rows(self, positions: np.ndarray) -> np.ndarray:
@@ -99,8 +115,14 @@ class Contents:
         keep[np.asarray(delete, dtype=np.int64)] = False
         return np.flatnonzero(keep)
 
-    def decompress(self, positions: np.ndarray) -> torch.Tensor:
+    def decompress(self, positions: np.ndarray, *, alone: bool = False) -> torch.Tensor:
+        """The unit rows of these documents, concatenated in order (``alone``: as read
+        a passage at a time; the generation must hold them)."""
         rows = self.rows(positions)
+        if alone:
+            assert self.alone is not None, "this generation holds no rows read alone"
+            return self.codec.decompress(self.alone.codes[rows],
+                                         np.asarray(self.alone.residuals[rows]))
         return self.codec.decompress(self.codes[rows], self.residuals[rows])
 
 
@@ -138,7 +160,7 @@ def read_generation(folder: Path) -> Contents:
             "index the documents again into a new folder"
         )
     version = _whole_number(settings, "version", settings_path)
-    if version < FORMAT_VERSION:
+    if version < OLDEST_VERSION:
         raise IndexVersionError(
             f"{folder} was written by an older longcolbert (index format "
             f"{version}); index the documents again into a new folder"
@@ -168,23 +190,35 @@ def read_generation(folder: Path) -> Contents:
             raise _damaged(folder / name, f"has shape {array.shape}, not {(dim, width)}")
     codec = ResidualCodec(torch.from_numpy(centroids), torch.from_numpy(cutoffs),
                           torch.from_numpy(weights), nbits, trained)
-    codes = load_array(folder / "codes.npy")
-    residuals = load_array(folder / "residuals.npy", mmap_mode="r")
-    norms = load_array(folder / "norms.npy")
     doclens = load_array(folder / "doclens.npy")
     if doclens.ndim != 1 or doclens.dtype.kind not in "iu" or (doclens < 0).any():
         raise _damaged(folder / "doclens.npy", "holds no list of token counts")
     tokens = int(doclens.sum())
+    width = dim * nbits // 8
+    main = _read_rows(folder, "", tokens, len(centroids), width)
+    alone = None
+    if version >= 3 and settings.get("alone") is True:
+        alone = _read_rows(folder, ALONE, tokens, len(centroids), width)
+    return Contents.build(codec, main.codes, main.residuals, main.norms, doclens, alone)
+
+
+def _read_rows(folder: Path, prefix: str, tokens: int, n_centroids: int, width: int) -> Rows:
+    """The ``codes``, ``residuals`` and ``norms`` arrays named with ``prefix``, checked
+    to hold ``tokens`` rows that fit the codec."""
+    codes = load_array(folder / f"{prefix}codes.npy")
+    residuals = load_array(folder / f"{prefix}residuals.npy", mmap_mode="r")
+    norms = load_array(folder / f"{prefix}norms.npy")
     if codes.ndim != 1 or codes.dtype.kind not in "iu" or len(codes) != tokens:
-        raise _damaged(folder / "codes.npy", f"holds no {tokens} centroid ids")
-    if len(codes) and (int(codes.min()) < 0 or int(codes.max()) >= len(centroids)):
-        raise _damaged(folder / "codes.npy", f"names centroids outside 0..{len(centroids) - 1}")
-    if residuals.dtype != np.uint8 or residuals.shape != (tokens, dim * nbits // 8):
-        raise _damaged(folder / "residuals.npy",
-                       f"has shape {residuals.shape}, not {(tokens, dim * nbits // 8)}")
+        raise _damaged(folder / f"{prefix}codes.npy", f"holds no {tokens} centroid ids")
+    if len(codes) and (int(codes.min()) < 0 or int(codes.max()) >= n_centroids):
+        raise _damaged(folder / f"{prefix}codes.npy",
+                       f"names centroids outside 0..{n_centroids - 1}")
+    if residuals.dtype != np.uint8 or residuals.shape != (tokens, width):
+        raise _damaged(folder / f"{prefix}residuals.npy",
+                       f"has shape {residuals.shape}, not {(tokens, width)}")
     if norms.ndim != 1 or norms.dtype.kind != "f" or len(norms) != tokens:
-        raise _damaged(folder / "norms.npy", f"holds no {tokens} token norms")
-    return Contents.build(codec, codes, residuals, norms, doclens)
+        raise _damaged(folder / f"{prefix}norms.npy", f"holds no {tokens} token norms")
+    return Rows(codes, residuals, norms)
 
 
 def document_runs(lengths: np.ndarray, tokens: int) -> list[slice]:

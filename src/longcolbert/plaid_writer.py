@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from .codec import POINTS_PER_CENTROID, RETRAIN_GROWTH, ResidualCodec, centroid_count
-from .plaid_format import FORMAT, FORMAT_VERSION, Contents, document_runs
+from .plaid_format import ALONE, FORMAT, FORMAT_VERSION, Contents, Rows, document_runs
 
 _COPY_CHUNK_TOKENS = 1 << 18  # tokens copied (or recompressed) per step when assembling
 
@@ -43,10 +43,16 @@ class GenerationWriter:
     :meth:`finish` trains on that sample plus the same share of the kept
     documents' tokens, then compresses the parked batches and recompresses the
     kept documents.
+
+    With ``alone``, every document also brings its rows read a passage at a time
+    (:attr:`~longcolbert.encoder.EncodedDocument.alone`), compressed by the same
+    codec into the ``alone-`` arrays (:mod:`longcolbert.plaid_format`); the kept
+    documents must hold them too.
     """
 
     def __init__(self, target: Path, current: Contents | None, *, delete: Sequence[int],
-                 codec: ResidualCodec | None, sample_rate: float = 1.0, nbits: int = 4):
+                 codec: ResidualCodec | None, sample_rate: float = 1.0, nbits: int = 4,
+                 alone: bool = False):
         self.target = target
         self.temporary = self.target.with_name(self.target.name + ".tmp")
         for stale in (self.target, self.temporary):
@@ -57,6 +63,9 @@ class GenerationWriter:
         self.nbits = nbits
         self.kept = (np.zeros(0, dtype=np.int64) if self.current is None
                      else self.current.kept(delete))
+        if alone and len(self.kept) and (current is None or current.alone is None):
+            raise ValueError("the kept documents hold no rows read alone")
+        self.alone = alone
         self.doclens: list[np.ndarray] = []  # lengths of the added documents, in order
         self._parts = 0  # batches of rows parked so far
         self._open_rows = 0  # rows added to a document not ended yet (see add_rows)
@@ -64,15 +73,18 @@ class GenerationWriter:
         self._sample: list[torch.Tensor] = []
         self._random = torch.Generator().manual_seed(0)
 
-    def add(self, embeddings: Sequence[torch.Tensor]) -> None:
-        """Compress (or park, see the class docstring) one batch of documents' embeddings."""
+    def add(self, embeddings: Sequence[torch.Tensor],
+            alone: Sequence[torch.Tensor] | None = None) -> None:
+        """Compress (or park, see the class docstring) one batch of documents' embeddings
+        (and their rows read ``alone``, with a writer that keeps them)."""
         if not embeddings:
             return
-        self.add_rows(torch.cat([e.float().cpu() for e in embeddings]))
+        self.add_rows(torch.cat([e.float().cpu() for e in embeddings]),
+                      None if alone is None else torch.cat([a.float().cpu() for a in alone]))
         self._open_rows = 0
         self.doclens.append(np.array([e.shape[0] for e in embeddings], dtype=np.int64))
 
-    def add_rows(self, vectors: torch.Tensor) -> None:
+    def add_rows(self, vectors: torch.Tensor, alone: torch.Tensor | None = None) -> None:
         """Compress (or park) the next rows of one long document; :meth:`end_document`
         closes it. A document of any length costs one piece of memory at a time.
 
@@ -81,17 +93,23 @@ class GenerationWriter:
         >>> writer.end_document()                  # doctest: +SKIP
         """
         vectors = vectors.float().cpu()
+        if self.alone != (alone is not None) or (alone is not None and alone.shape != vectors.shape):
+            raise ValueError("a writer that keeps rows read alone takes them for every row, "
+                             "and only such a writer")
         self._open_rows += len(vectors)
         part = self._parts
         self._parts += 1
+        views = [("", vectors)] + ([] if alone is None else [(ALONE, alone.float().cpu())])
         if self.codec is None:
             chosen = torch.rand(len(vectors), generator=self._random) < self._rate
             if not self._sample:
                 chosen[0] = True  # never an empty sample
             self._sample.append(vectors[chosen].clone())
-            np.save(self._part(part, "raw"), vectors.numpy())
+            for prefix, rows in views:
+                np.save(self._part(part, prefix + "raw"), rows.numpy())
         else:
-            self._save_compressed(part, vectors)
+            for prefix, rows in views:
+                self._save_compressed(part, rows, prefix)
 
     def end_document(self) -> None:
         """Close the document whose rows :meth:`add_rows` took."""
@@ -109,7 +127,7 @@ class GenerationWriter:
             self.abort()  # an empty index has no folder
             return False
         codec = self._settle_codec(kept_lengths)
-        output = _Output(self.temporary, codec, int(doclens.sum()))
+        output = _Output(self.temporary, codec, int(doclens.sum()), self._prefixes)
         if current is not None and len(self.kept):
             self._copy_kept(output, codec, current, kept_lengths)
         self._append_parts(output)
@@ -126,31 +144,45 @@ class GenerationWriter:
             else:
                 self.codec = self._train(kept_lengths)
             for part in range(self._parts):
-                raw = self._part(part, "raw")
-                self._save_compressed(part, torch.from_numpy(np.load(raw, allow_pickle=False)))
-                raw.unlink()
+                for prefix in self._prefixes:
+                    raw = self._part(part, prefix + "raw")
+                    self._save_compressed(part, torch.from_numpy(np.load(raw, allow_pickle=False)),
+                                          prefix)
+                    raw.unlink()
         return self.codec
+
+    @property
+    def _prefixes(self) -> tuple[str, ...]:
+        """The views this generation keeps: the rows, and the rows read alone if kept."""
+        return ("", ALONE) if self.alone else ("",)
 
     def _copy_kept(self, output: _Output, codec: ResidualCodec, current: Contents,
                    kept_lengths: np.ndarray) -> None:
         """The kept documents of the current generation, first, a few runs at a time;
         recompressed where the codec was retrained."""
+        views = [("", Rows(current.codes, current.residuals, current.norms))]
+        if self.alone:
+            assert current.alone is not None, "checked when the writer opened"
+            views.append((ALONE, current.alone))
         for chunk in document_runs(kept_lengths, _COPY_CHUNK_TOKENS):
             rows = current.rows(self.kept[chunk])
-            codes, residuals = current.codes[rows], np.asarray(current.residuals[rows])
-            if codec is current.codec:
-                output.append(codes, residuals, current.norms[rows])
-            else:  # retrained: recompress what the old codec kept
-                codes, residuals = codec.compress(current.codec.decompress(codes, residuals))
-                output.append(codes, residuals, codec.norms(codes, residuals))
+            for prefix, view in views:
+                codes, residuals = view.codes[rows], np.asarray(view.residuals[rows])
+                if codec is current.codec:
+                    output.append(prefix, codes, residuals, view.norms[rows])
+                else:  # retrained: recompress what the old codec kept
+                    codes, residuals = codec.compress(current.codec.decompress(codes, residuals))
+                    output.append(prefix, codes, residuals, codec.norms(codes, residuals))
 
     def _append_parts(self, output: _Output) -> None:
         """The added batches, in order, each removed once copied."""
         for part in range(self._parts):
-            names = ("codes", "residuals", "norms")
-            output.append(*(np.load(self._part(part, n), allow_pickle=False) for n in names))
-            for name in names:
-                self._part(part, name).unlink()
+            for prefix in self._prefixes:
+                names = [prefix + n for n in ("codes", "residuals", "norms")]
+                output.append(prefix, *(np.load(self._part(part, n), allow_pickle=False)
+                                        for n in names))
+                for name in names:
+                    self._part(part, name).unlink()
 
     def _seal(self, codec: ResidualCodec, doclens: np.ndarray) -> None:
         """Codec, document lengths and settings written, flushed, and the folder renamed
@@ -158,7 +190,8 @@ class GenerationWriter:
         codec.save(self.temporary)
         np.save(self.temporary / "doclens.npy", doclens)
         (self.temporary / "plaid.json").write_text(
-            json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "dim": codec.dim})
+            json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "dim": codec.dim,
+                        "alone": self.alone})
         )
         fsync_tree(self.temporary)
         self.temporary.rename(self.target)
@@ -186,40 +219,45 @@ class GenerationWriter:
         return ResidualCodec.train(torch.cat(parts), nbits=nbits,
                                    n_centroids=centroid_count(total), trained_tokens=total)
 
-    def _save_compressed(self, part: int, vectors: torch.Tensor) -> None:
+    def _save_compressed(self, part: int, vectors: torch.Tensor, prefix: str = "") -> None:
         codec = self.codec
         assert codec is not None, "compressing needs the codec"
         codes, residuals = codec.compress(vectors)
-        np.save(self._part(part, "codes"), codes)
-        np.save(self._part(part, "residuals"), residuals)
-        np.save(self._part(part, "norms"), codec.norms(codes, residuals))
+        np.save(self._part(part, prefix + "codes"), codes)
+        np.save(self._part(part, prefix + "residuals"), residuals)
+        np.save(self._part(part, prefix + "norms"), codec.norms(codes, residuals))
 
     def _part(self, part: int, name: str) -> Path:
         return self.temporary / f"part-{part}-{name}.npy"
 
 
 class _Output:
-    """The final ``codes``, ``residuals`` and ``norms`` arrays of a generation, memory-mapped
-    and filled in order."""
+    """The final ``codes``, ``residuals`` and ``norms`` arrays of a generation (one set per
+    view ``prefix``), memory-mapped and filled in order."""
 
-    def __init__(self, folder: Path, codec: ResidualCodec, tokens: int):
+    def __init__(self, folder: Path, codec: ResidualCodec, tokens: int,
+                 prefixes: Sequence[str] = ("",)):
         width = codec.dim * codec.nbits // 8
-        self.codes = _open(folder / "codes.npy", (tokens,), np.dtype(codec.code_dtype))
-        self.residuals = _open(folder / "residuals.npy", (tokens, width), np.dtype(np.uint8))
-        self.norms = _open(folder / "norms.npy", (tokens,), np.dtype(np.float16))
-        self.filled = 0
+        self.views: dict[str, tuple[np.memmap, np.memmap, np.memmap]] = {prefix: (
+            _open(folder / f"{prefix}codes.npy", (tokens,), np.dtype(codec.code_dtype)),
+            _open(folder / f"{prefix}residuals.npy", (tokens, width), np.dtype(np.uint8)),
+            _open(folder / f"{prefix}norms.npy", (tokens,), np.dtype(np.float16)),
+        ) for prefix in prefixes}
+        self.filled = dict.fromkeys(prefixes, 0)
 
-    def append(self, codes: np.ndarray, residuals: np.ndarray, norms: np.ndarray) -> None:
-        end = self.filled + len(codes)
-        self.codes[self.filled:end] = codes
-        self.residuals[self.filled:end] = residuals
-        self.norms[self.filled:end] = norms
-        self.filled = end
+    def append(self, prefix: str, codes: np.ndarray, residuals: np.ndarray,
+               norms: np.ndarray) -> None:
+        start = self.filled[prefix]
+        end = start + len(codes)
+        for array, values in zip(self.views[prefix], (codes, residuals, norms)):
+            array[start:end] = values
+        self.filled[prefix] = end
 
     def close(self) -> None:
-        for array in (self.codes, self.residuals, self.norms):
-            array.flush()
-        del self.codes, self.residuals, self.norms
+        for view in self.views.values():
+            for array in view:
+                array.flush()
+        self.views.clear()
 
 
 def fsync_tree(folder: Path) -> None:
@@ -244,7 +282,7 @@ def _open(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.memmap:
 
 
 def open_writer(target: Path, current: Contents | None, *, delete: Sequence[int],
-                new_tokens: int, nbits: int = 4) -> GenerationWriter:
+                new_tokens: int, nbits: int = 4, alone: bool = False) -> GenerationWriter:
     """A :class:`GenerationWriter` of ``target``: ``current`` less ``delete``, plus about
     ``new_tokens`` tokens (add batches, then finish).
 
@@ -259,16 +297,20 @@ def open_writer(target: Path, current: Contents | None, *, delete: Sequence[int]
         codec = current.codec
     wanted = centroid_count(max(total, 1)) * POINTS_PER_CENTROID
     return GenerationWriter(target, current, delete=delete, codec=codec,
-                            sample_rate=wanted / max(total, 1), nbits=nbits)
+                            sample_rate=wanted / max(total, 1), nbits=nbits, alone=alone)
 
 
 def write_generation(target: Path, current: Contents | None, *, delete: Sequence[int],
-                     add: Sequence[torch.Tensor], nbits: int = 4) -> None:
-    """Write ``target`` at once: ``current`` less ``delete``, plus ``add`` at the end."""
+                     add: Sequence[torch.Tensor], nbits: int = 4,
+                     alone: Sequence[torch.Tensor] | None = None) -> None:
+    """Write ``target`` at once: ``current`` less ``delete``, plus ``add`` (and their rows
+    read ``alone``) at the end; a delete keeps the rows read alone where they are."""
+    keeps_alone = alone is not None or (current is not None and current.alone is not None
+                                        and not add)
     writer = open_writer(target, current, delete=delete,
-                         new_tokens=sum(e.shape[0] for e in add), nbits=nbits)
+                         new_tokens=sum(e.shape[0] for e in add), nbits=nbits, alone=keeps_alone)
     try:
-        writer.add(list(add))
+        writer.add(list(add), None if alone is None else list(alone))
         writer.finish()
     except BaseException:
         writer.abort()

@@ -65,6 +65,30 @@ def standalone_scores(
     return scores
 
 
+def stored_standalone_scores(
+    passages: Sequence[Sequence[Passage]], offsets: Sequence[np.ndarray],
+    similarities: Sequence[np.ndarray], weights: np.ndarray | None,
+) -> list[list[float]]:
+    """:func:`standalone_scores` from the rows stored at index time: each document's
+    ``similarities`` are the query against its tokens read a passage at a time
+    (``[query tokens, rows]``, rows as in ``offsets``); a passage scores the MaxSim
+    of the text rows inside it, query tokens weighted by ``weights`` if given.
+
+    >>> offsets = np.array([[0, 0], [0, 3], [4, 7]])
+    >>> sims = np.array([[0.9, 0.2, 0.5], [0.1, 0.3, 0.8]])
+    >>> stored_standalone_scores([[Passage("abc", 0, 3, 0.0)]], [offsets], [sims], None)
+    [[0.5]]
+    """
+    scores = []
+    for document, spans, sims in zip(passages, offsets, similarities):
+        if weights is not None:
+            sims = sims * weights[:, None]
+        text = spans[:, 1] > spans[:, 0]
+        scores.append([maxsim(sims[:, text & (spans[:, 0] >= p.start) & (spans[:, 1] <= p.end)])
+                       for p in document])
+    return scores
+
+
 def with_standalone(
     hits: Sequence[Hit], scores: Sequence[Sequence[float]], leading: int = READ_PASSAGES
 ) -> list[Hit]:

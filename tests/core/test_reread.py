@@ -1,4 +1,8 @@
-"""Re-reading: the best candidate passages encoded again alone, their MaxSim added to scores."""
+"""Re-reading: the best candidate passages read again alone, their MaxSim added to scores.
+
+An index built with the defaults stores every document read a passage at a time
+and re-reads from those rows; one built with ``reread=False`` (``--no-reread``)
+has none, and a search that re-reads there encodes the passages instead."""
 
 from __future__ import annotations
 
@@ -6,10 +10,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from longcolbert import Index, Reranker
 from longcolbert.cli import main
-from longcolbert.passages import maxsim
+from longcolbert.encoder import Encoder
+from longcolbert.passages import maxsim, sentence_unit_array
 from longcolbert.reread import READ_PASSAGES
 
 # Long enough for several passages of 24 tokens per document.
@@ -54,8 +60,109 @@ def standalone(index: Index, query: str, texts: list[str]) -> list[float]:
             for e in index.encoder.encode_documents(texts, show_progress=False)]
 
 
-def test_scores_add_the_maxsim_of_each_passage_read_alone(folder, standin_model):
+@pytest.fixture()
+def folder_without_alone(tmp_path, standin_model):
+    """The same documents indexed with ``reread=False``: no rows read alone."""
+    with Index(tmp_path / "plain", model=standin_model, passage_tokens=24, reread=False) as index:
+        index.add(list(DOCS.values()), ids=list(DOCS))
+        assert not index.plaid.reads_alone
+    return tmp_path / "plain"
+
+
+def test_each_run_read_alone_equals_that_text_encoded_on_its_own(standin_model):
+    # sentences of 5 to 8 tokens with runs of at most 8: each sentence is read alone
+    sentences = ["Jupiter is the largest planet.", "Saturn has bright rings.",
+                 "Comets grow long tails.", "Mars has a tall volcano."]
+    text = " ".join(sentences)
+    encoder = Encoder(standin_model)
+    doc = encoder.encode_documents([text], units=[sentence_unit_array(text)], alone_tokens=8)[0]
+    assert doc.alone is not None and doc.alone.shape == doc.embeddings.shape
+    alone = encoder.encode_documents(sentences)
+    start = 0
+    for i, (sentence, own) in enumerate(zip(sentences, alone)):
+        start = text.index(sentence, start)
+        inside = (doc.offsets[:, 0] >= start) & (doc.offsets[:, 1] <= start + len(sentence)) & (
+            doc.offsets[:, 1] > doc.offsets[:, 0])
+        text_rows = own.offsets[:, 1] > own.offsets[:, 0]
+        assert inside.sum() == text_rows.sum()
+        assert torch.allclose(doc.alone[torch.from_numpy(inside)], own.embeddings[text_rows],
+                              atol=1e-4)
+        if i == 0:  # the document's leading special rows come from its first run
+            lead = int(np.argmax(text_rows))
+            assert torch.allclose(doc.alone[:lead], own.embeddings[:lead], atol=1e-4)
+
+
+def test_rows_read_alone_are_stored_compressed_beside_the_others(folder, standin_model):
+    with Index(folder, model=standin_model, create=False, passage_tokens=24) as index:
+        assert index.plaid.reads_alone and index.info()["passages_read_alone"]
+        texts = [index.get(doc_id).text for doc_id in DOCS]
+        exact = index.encoder.encode_documents(
+            texts, units=[sentence_unit_array(t) for t in texts], alone_tokens=24)
+        query = index.encoder.encode_query(QUERIES[0]).embeddings
+        stored = index.plaid.similarities_alone(query, list(range(len(texts))))
+        for document, sims in zip(exact, stored):
+            wanted = (query @ document.alone.T).numpy()
+            assert sims.shape == wanted.shape
+            whole = (query @ document.embeddings.T).numpy()  # the other view
+            # near the rows read alone (4-bit residuals), and much nearer than to the others
+            assert np.abs(sims - wanted).mean() < 0.04
+            assert np.abs(sims - wanted).mean() < np.abs(sims - whole).mean() / 2
+            assert maxsim(sims) == pytest.approx(maxsim(wanted), abs=0.3)
+
+
+def test_scores_add_the_maxsim_of_each_passage_read_alone_at_index_time(folder, standin_model):
     options = dict(model=standin_model, create=False, passage_tokens=24, hybrid=False)
+    with Index(folder, reread=False, **options) as plain, Index(folder, **options) as reread:
+        for query in QUERIES:
+            before = {h.id: h for h in plain.search(query, k=3, passages=READ_PASSAGES)}
+            after = reread.search(query, k=3, passages=READ_PASSAGES)
+            assert [h.score for h in after] == sorted((h.score for h in after), reverse=True)
+            encoded = plain.encoder.encode_query(query).embeddings
+            ids = plain.ids()
+            for hit in after:
+                old = before[hit.id]
+                doc = plain.get(hit.id)
+                sims = plain.plaid.similarities_alone(encoded, [ids.index(hit.id)])[0]
+                text = doc.offsets[:, 1] > doc.offsets[:, 0]
+                alone = [maxsim(sims[:, text & (doc.offsets[:, 0] >= p.start)
+                                     & (doc.offsets[:, 1] <= p.end)]) for p in old.passages]
+                assert hit.score == pytest.approx(old.score + max(alone), abs=1e-3)
+                expected = sorted(((p.score + s, p.start) for p, s in zip(old.passages, alone)),
+                                  key=lambda pair: -pair[0])
+                got = [(p.score, p.start) for p in hit.passages]
+                assert [start for _, start in got] == [start for _, start in expected]
+                assert np.allclose([s for s, _ in got], [s for s, _ in expected], atol=1e-3)
+
+
+def test_rows_read_alone_survive_deletes_growth_and_a_new_codec(tmp_path, standin_model):
+    with Index(tmp_path / "idx", model=standin_model, passage_tokens=24) as index:
+        index.add([DOCS["garden"]], ids=["garden"])
+        first_codec = index.plaid.contents.codec
+        index.add([DOCS["contract"], DOCS["astronomy"]] * 3,
+                  ids=[f"{name}-{i}" for i in range(3) for name in ("contract", "astronomy")])
+        assert index.plaid.contents.codec is not first_codec  # trained again at 4x growth
+        index.delete(["contract-0", "garden"])
+        assert index.plaid.reads_alone
+        contents = index.plaid.contents
+        assert contents.alone.codes.shape == contents.codes.shape
+        hits = index.search(QUERIES[1], k=2)
+        assert hits[0].id.startswith("astronomy")
+    with Index(tmp_path / "idx", model=standin_model, create=False) as reopened:
+        assert reopened.plaid.reads_alone
+
+
+def test_an_index_without_rows_read_alone_keeps_none_and_rereads_by_encoding(
+        folder_without_alone, standin_model):
+    with Index(folder_without_alone, model=standin_model, create=False,
+               passage_tokens=24) as index:
+        index.add([DOCS["garden"]], ids=["garden-again"])  # an add keeps the layout it found
+        assert not index.plaid.reads_alone and not index.info()["passages_read_alone"]
+
+
+def test_scores_add_the_maxsim_of_each_passage_encoded_alone_without_stored_rows(
+        folder_without_alone, standin_model):
+    options = dict(model=standin_model, create=False, passage_tokens=24, hybrid=False)
+    folder = folder_without_alone
     with Index(folder, reread=False, **options) as plain, Index(folder, **options) as reread:
         for query in QUERIES:
             before = {h.id: h for h in plain.search(query, k=3, passages=READ_PASSAGES)}
