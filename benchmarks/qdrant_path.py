@@ -109,7 +109,7 @@ def measure(location: object, docs: list[torch.Tensor], queries: list[torch.Tens
     times, found, first_stage = [], [], []
     for q in queries:
         started = time.perf_counter()
-        candidates = index.candidates(q, CANDIDATES)
+        candidates = index.candidate_ids(q, CANDIDATES)
         # as QdrantIndex.search: the candidates' vectors come back and are scored exactly
         stored = index._documents(candidates, with_rows=True)
         scores = [float((q @ rows.T).max(dim=1).values.sum()) for _, rows in stored]

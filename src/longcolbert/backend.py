@@ -13,6 +13,7 @@ passages flattened, the context manager. A backend implements the rest.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, cast
 
@@ -23,10 +24,28 @@ from .results import Hit, Hits, Passage
 from .store import StoredDocument
 
 
+@dataclass(frozen=True)
+class SearchSettings:
+    """How one search ranks (see :class:`~longcolbert.Index` for each): ``hybrid``
+    lexical evidence, ``reread`` passages read alone, ``candidates`` documents
+    scored exactly."""
+
+    hybrid: bool
+    reread: bool
+    candidates: int
+
+
 class IndexBackend(ABC):
-    """The operations the CLI and the integrations use, whatever holds the index."""
+    """The operations the CLI and the integrations use, whatever holds the index.
+
+    ``hybrid``, ``reread`` and ``candidates`` are the index's search settings; a
+    search may name others for itself (:meth:`settings`).
+    """
 
     backend = "embedded"  # what ``info()`` reports
+    hybrid: bool
+    reread: bool
+    candidates: int
 
     # -- what a backend implements ------------------------------------------------------
 
@@ -37,8 +56,11 @@ class IndexBackend(ABC):
 
     @abstractmethod
     def search(self, query: str, *, k: int = 10, passages: int = 3,
-               filter: Mapping[str, Any] | None = None) -> Hits:
-        """The ``k`` best documents for ``query``, each with its best ``passages``."""
+               filter: Mapping[str, Any] | None = None, hybrid: bool | None = None,
+               reread: bool | None = None, candidates: int | None = None) -> Hits:
+        """The ``k`` best documents for ``query``, each with its best ``passages``;
+        ``hybrid``, ``reread`` and ``candidates`` replace the index's own for this
+        search (see :meth:`settings`)."""
 
     @abstractmethod
     def delete(self, ids: Sequence[str]) -> None:
@@ -71,6 +93,22 @@ class IndexBackend(ABC):
         """Release what the backend holds open."""
 
     # -- shared ------------------------------------------------------------------------
+
+    def settings(self, *, hybrid: bool | None = None, reread: bool | None = None,
+                 candidates: int | None = None) -> SearchSettings:
+        """The index's search settings, with those given (not None) instead.
+
+        >>> index.settings(reread=False)  # doctest: +SKIP
+        SearchSettings(hybrid=True, reread=False, candidates=30)
+        """
+        for name, value in (("hybrid", hybrid), ("reread", reread)):
+            if value is not None and not isinstance(value, bool):
+                raise InvalidInputError(f"{name} is {value!r}; give True or False")
+        if candidates is not None:
+            check_count("candidates", candidates, least=1)
+        return SearchSettings(self.hybrid if hybrid is None else hybrid,
+                              self.reread if reread is None else reread,
+                              self.candidates if candidates is None else candidates)
 
     def add(
         self,
@@ -126,17 +164,19 @@ class IndexBackend(ABC):
         k: int = 4,
         per_document: int = 1,
         filter: Mapping[str, Any] | None = None,
+        **settings: Any,
     ) -> list[tuple[Hit, Passage]]:
         """The ``k`` best passages, at most ``per_document`` from each of the best documents.
 
         Ordered by document rank, then by passage score within a document. Each
         passage comes with its :class:`Hit` (document id, score, metadata).
+        ``settings`` (``hybrid``, ``reread``, ``candidates``) as :meth:`search` takes them.
 
         >>> for hit, passage in index.search_passages("notice period", k=4):  # doctest: +SKIP
         ...     print(hit.id, passage.start, passage.end)
         """
         check_count("per_document", per_document, least=1)
-        hits = self.search(query, k=k, passages=per_document, filter=filter)
+        hits = self.search(query, k=k, passages=per_document, filter=filter, **settings)
         return [(hit, passage) for hit in hits for passage in hit.passages][:k]
 
     def __enter__(self) -> "IndexBackend":

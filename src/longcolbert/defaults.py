@@ -20,3 +20,24 @@ BATCH_TOKENS = 1 << 18  # tokens an add encodes and compresses before parking th
 PROGRESS_FROM_TOKENS = 50_000  # a progress bar by default from this many tokens
 TOP_N = 5  # what the rerankers of both integrations keep by default
 SQL_CHUNK = 500  # ids per SQL statement, well under SQLite's limit on variables
+
+SETTING_HELP = {
+    "hybrid": "Add lexical evidence (SQLite FTS5 / Qdrant sparse words): query words weighted "
+              "by rarity, keyword candidates, keyword highlights. None: the index's own "
+              "(on by default).",
+    "reread": "Score the best candidate passages again as read alone, from the rows an "
+              "index stores for it (nearly free; an index built with reread=False encodes "
+              "them per search). None: the index's own (on by default).",
+    "candidates": "Documents scored exactly after the first stage (30 by default; more is "
+                  "slower and finds a little more). None: the index's own.",
+    "device": "Torch device for the model (\"cuda\", \"cpu\"...); by default PyLate's choice.",
+}
+"""What each search and model setting does, worded once for every adapter's fields."""
+
+RERANK_HELP = {
+    "hybrid": "Weight query words by their rarity among the candidates' sentences and mark "
+              "keywords in highlights (on by default).",
+    "reread": "Score each candidate's best passages again, each encoded alone (on by "
+              "default; off is faster).",
+}
+"""The rerankers' settings, as :data:`SETTING_HELP` words the indexes'."""

@@ -60,7 +60,7 @@ import torch
 from .backend import IndexBackend
 from .centroid_codes import document_codes, query_codes
 from .checks import check_choice, check_count, checked_documents
-from .defaults import DOCUMENT_SCORES, PASSAGE_TOKENS, TOKEN_BUDGET, DocumentScore
+from .defaults import CANDIDATES, DOCUMENT_SCORES, PASSAGE_TOKENS, TOKEN_BUDGET, DocumentScore
 from .encoder import EncodedDocument
 from .engine import KEYWORD_CANDIDATES, ModelHolder, lexical_evidence, rank_documents
 from .errors import IncompatibleModelError, InvalidInputError, LongColBERTError
@@ -82,7 +82,6 @@ from .token_bytes import decode_rows, encode_queries, encode_rows, stored_dim
 SEGMENT_TOKENS = 2048
 _POINT_FLOATS = 1_000_000  # Qdrant's per-point multivector limit, about: wider models get fewer rows
 PREFETCH = 400  # segments the first stage (centroid codes) hands to MaxSim (0.97 -> 0.998 of the exact top 10 from 200: benchmarks/qdrant_path.py)
-CANDIDATES = 30  # documents scored exactly, as in the embedded index
 ADD_BATCH = 64  # documents encoded, then written, at a time
 FORMAT = 3  # what a collection records: 3 = uint8 token rows, unit words, centroid codes
 _NAMESPACE = uuid.UUID("5d1c7a52-3f0e-4c56-9a55-6c6f6e67636f")
@@ -99,7 +98,8 @@ class QdrantIndex(IndexBackend):
     collection is created on the first add and records the model's fingerprint: a
     different model is refused. Without ``model``, the collection's own model is
     used, by hub id only (a local folder it names is refused, as for an index folder).
-    ``hybrid`` and ``reread`` are :class:`~longcolbert.Index`'s. ``shards`` and ``replicas`` spread a
+    ``hybrid``, ``reread`` and ``candidates`` are :class:`~longcolbert.Index`'s. ``shards`` and
+    ``replicas`` spread a
     collection this index creates over a cluster (Qdrant's ``shard_number`` and
     ``replication_factor``; the server's defaults when left out).
     """
@@ -123,6 +123,7 @@ class QdrantIndex(IndexBackend):
         replicas: int | None = None,
         hybrid: bool = True,
         reread: bool = True,
+        candidates: int = CANDIDATES,
         token_budget: int = TOKEN_BUDGET,
         api_key: str | None = None,
         trust_remote_code: bool = False,
@@ -146,6 +147,7 @@ class QdrantIndex(IndexBackend):
         self.segment_tokens = segment_tokens
         self.hybrid = hybrid
         self.reread = reread
+        self.candidates = candidates
         self.layout = {"shard_number": shards, "replication_factor": replicas}
         self.codebook = Codebook(self.client, collection)
         self._ready = False  # the collection exists and fits this model
@@ -339,16 +341,19 @@ class QdrantIndex(IndexBackend):
         return found[0][0]
 
     def search(self, query: str, *, k: int = 10, passages: int = 3,
-               filter: Mapping[str, Any] | None = None) -> Hits:
+               filter: Mapping[str, Any] | None = None, hybrid: bool | None = None,
+               reread: bool | None = None, candidates: int | None = None) -> Hits:
         """The ``k`` best documents for ``query``, each with its best ``passages``, as
-        :meth:`longcolbert.Index.search` returns them."""
-
+        :meth:`longcolbert.Index.search` returns them (its settings too)."""
+        check_count("k", k, least=1)
+        check_count("passages", passages, least=0)
+        settings = self.settings(hybrid=hybrid, reread=reread, candidates=candidates)
         scope = qdrant_filter(filter) if filter else None  # a bad filter fails first
         self._collection()
         encoded = self._model.encoder.encode_query(query)
         query_rows = encoded.embeddings.float()
-        lexical = lexical_evidence(self, encoded) if self.hybrid else None
-        ids = self.candidates(query_rows, max(k, CANDIDATES), scope)
+        lexical = lexical_evidence(self, encoded) if settings.hybrid else None
+        ids = self.candidate_ids(query_rows, max(k, settings.candidates), scope)
         if lexical is not None:
             ids += [i for i in self.keyword_candidates(lexical.keywords, KEYWORD_CANDIDATES)
                     if i not in ids]
@@ -359,7 +364,7 @@ class QdrantIndex(IndexBackend):
         similarities = [(query_rows @ rows.T).numpy() for _, rows in found]
         return rank_documents(documents, similarities, encoded, passages, self.passage_tokens,
                               self.document_score, k, lexical,
-                              reader=self._model.encoder if self.reread else None)
+                              reader=self._model.encoder if settings.reread else None)
 
     def unit_count(self) -> int:
         """Sentence units of the visible documents (the N of term rarity)."""
@@ -395,7 +400,8 @@ class QdrantIndex(IndexBackend):
             with_payload=["doc_id"]).points
         return list(dict.fromkeys(str(p.payload["doc_id"]) for p in points))[:limit]
 
-    def candidates(self, query_rows: torch.Tensor, depth: int, scope: Any = None) -> list[str]:
+    def candidate_ids(self, query_rows: torch.Tensor, depth: int, scope: Any = None
+                      ) -> list[str]:
         """The ``depth`` best documents' ids for these query token vectors: segments
         prefetched by centroid codes (all segments while the collection has no
         codebook), rescored by MaxSim in Qdrant, grouped by document.

@@ -178,7 +178,7 @@ def test_qdrants_own_maxsim_orders_documents_as_exact_maxsim_does(engine, standi
     index.add(list(DOCS.values()), ids=list(DOCS))
     for query in QUERIES:
         rows = index._model.encoder.encode_query(query).embeddings
-        ranked = index.candidates(rows, len(DOCS))  # Qdrant's MaxSim on the stored bytes
+        ranked = index.candidate_ids(rows, len(DOCS))  # Qdrant's MaxSim on the stored bytes
         exact = {doc.id: float((rows @ vectors.T).max(dim=1).values.sum())
                  for doc, vectors in index._documents(ranked, with_rows=True)}
         assert sorted(ranked) == sorted(DOCS)
@@ -205,16 +205,16 @@ def test_the_first_stage_prefetches_only_segments_sharing_a_centroid_with_the_qu
             rows = qdrant._model.encoder.encode_query(query).embeddings
             asked = set(query_codes(rows, centroids))
             sharing = {d for d in DOCS if codes_of[d] & asked}
-            assert sharing and set(qdrant.candidates(rows, len(sharing))) == sharing, query
+            assert sharing and set(qdrant.candidate_ids(rows, len(sharing))) == sharing, query
             # asked for more than share a centroid: the others are scored too, after them
-            found = qdrant.candidates(rows, len(DOCS))
+            found = qdrant.candidate_ids(rows, len(DOCS))
             assert set(found[:len(sharing)]) == sharing and sorted(found) == sorted(DOCS)
         # a first stage that fills its prefetch is not followed by a scan, even where its
         # segments belong to fewer documents than asked for
         monkeypatch.setattr(qdrant_index, "PREFETCH", 2)
         for query in QUERIES:
             rows = qdrant._model.encoder.encode_query(query).embeddings
-            assert 1 <= len(qdrant.candidates(rows, len(DOCS))) <= 2, query
+            assert 1 <= len(qdrant.candidate_ids(rows, len(DOCS))) <= 2, query
 
 
 @pytest.mark.parametrize("engine", ["in-memory", "edge-folder"])

@@ -16,7 +16,7 @@ from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from longcolbert import DEFAULT_MODEL, Hit, Reranker, passage_id
-from longcolbert.defaults import TOP_N
+from longcolbert.defaults import RERANK_HELP, TOP_N
 from longcolbert.model import DTYPE_HELP
 
 
@@ -70,6 +70,9 @@ class LongColBERTReranker(BaseDocumentCompressor):
 
     dtype: str = Field(default="auto", description=DTYPE_HELP)
 
+    hybrid: bool = Field(default=True, description=RERANK_HELP["hybrid"])
+    reread: bool = Field(default=True, description=RERANK_HELP["reread"])
+
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")  # typos fail
 
     _engine: Reranker = PrivateAttr()
@@ -77,7 +80,8 @@ class LongColBERTReranker(BaseDocumentCompressor):
     def model_post_init(self, context: Any) -> None:
         # the engine's Reranker loads the model on its first rerank, not here
         self._engine = Reranker(self.model, document_length=self.document_length,
-                                device=self.device, dtype=self.dtype)
+                                device=self.device, dtype=self.dtype, hybrid=self.hybrid,
+                                reread=self.reread)
 
     @property
     def engine(self) -> Reranker:

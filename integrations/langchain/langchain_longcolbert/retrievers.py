@@ -24,9 +24,13 @@ from pydantic import ConfigDict, Field, model_validator
 
 from langchain_longcolbert._writing import add_documents, delete_documents
 from longcolbert import Hit, IndexBackend, Passage, open_index, passage_id
+from longcolbert.defaults import SETTING_HELP
+from longcolbert.model import DTYPE_HELP
 from longcolbert.results import with_result_keys
 
-_SEARCH_OPTIONS = ("k", "passages_per_document", "filter")
+SEARCH_SETTINGS = ("hybrid", "reread", "candidates")  # the engine's search settings
+_SEARCH_OPTIONS = ("k", "passages_per_document", "filter", *SEARCH_SETTINGS)
+_MODEL_OPTIONS = ("model", "device", "dtype")  # how a path's model loads
 
 
 def passage_document(hit: Hit, passage: Passage) -> Document:
@@ -55,6 +59,11 @@ def passage_document(hit: Hit, passage: Passage) -> Document:
     return Document(page_content=passage.text, id=passage_id(hit.id, passage), metadata=metadata)
 
 
+def _model_options(values: dict[str, Any]) -> dict[str, Any]:
+    """How the model of an index opened from a path loads: ``model``, ``device``, ``dtype``."""
+    return {name: values[name] for name in _MODEL_OPTIONS if values.get(name) is not None}
+
+
 class LongColBERTRetriever(BaseRetriever):
     """Retrieves the best passages of the best whole documents, with MaxSim highlights.
 
@@ -70,6 +79,7 @@ class LongColBERTRetriever(BaseRetriever):
             from langchain_longcolbert import LongColBERTRetriever
 
             retriever = LongColBERTRetriever(index="./my-index", k=4)
+            fast = LongColBERTRetriever(index="./my-index", reread=False, device="cuda")
 
     Invoke:
         .. code-block:: python
@@ -99,6 +109,12 @@ class LongColBERTRetriever(BaseRetriever):
     operators (``{"year": {"$gte": 2020}}``, ``$ne $in $nin $gt $lt $contains``...) and
     ``$and`` / ``$or``; see ``longcolbert.filters``."""
 
+    hybrid: bool | None = Field(default=None, description=SETTING_HELP["hybrid"])
+    reread: bool | None = Field(default=None, description=SETTING_HELP["reread"])
+    candidates: int | None = Field(default=None, ge=1, description=SETTING_HELP["candidates"])
+    device: str | None = Field(default=None, description=SETTING_HELP["device"])
+    dtype: str = Field(default="auto", description=DTYPE_HELP)
+
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")  # typos fail
 
     @model_validator(mode="before")
@@ -106,7 +122,7 @@ class LongColBERTRetriever(BaseRetriever):
     def _open_index(cls, values: Any) -> Any:
         if isinstance(values, dict) and isinstance(values.get("index"), (str, PathLike)):
             # opening a path never creates an index: a typo is an error, not an empty index
-            values = {**values, "index": open_index(values["index"], model=values.get("model"))}
+            values = {**values, "index": open_index(values["index"], **_model_options(values))}
         return values
 
     # -- building ----------------------------------------------------------------------
@@ -121,11 +137,13 @@ class LongColBERTRetriever(BaseRetriever):
         ids: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> LongColBERTRetriever:
-        """Index LangChain documents whole in ``index_path`` and return a retriever over it.
+        """Index LangChain documents whole in ``index_path`` and return a retriever over it;
+        ``kwargs`` are the retriever's fields (``k``, ``reread``, ``device``...).
 
         >>> LongColBERTRetriever.from_documents(docs, "./idx", k=4)  # doctest: +SKIP
         """
-        retriever = cls(index=open_index(index_path, create=True, model=model), model=model, **kwargs)
+        index = open_index(index_path, create=True, **_model_options({**kwargs, "model": model}))
+        retriever = cls(index=index, model=model, **kwargs)
         retriever.add_documents(documents, ids=ids)
         return retriever
 
@@ -159,7 +177,8 @@ class LongColBERTRetriever(BaseRetriever):
         **kwargs: Any,
     ) -> LongColBERTRetriever:
         """Index files and folders (text, Markdown, PDF with page numbers...) in ``index_path``."""
-        retriever = cls(index=open_index(index_path, create=True, model=model), model=model, **kwargs)
+        index = open_index(index_path, create=True, **_model_options({**kwargs, "model": model}))
+        retriever = cls(index=index, model=model, **kwargs)
         retriever.add_files(paths)
         return retriever
 
@@ -203,6 +222,7 @@ class LongColBERTRetriever(BaseRetriever):
             k=option("k"),
             per_document=option("passages_per_document"),
             filter=option("filter"),
+            **{name: option(name) for name in SEARCH_SETTINGS},
         )
         return [passage_document(hit, passage) for hit, passage in found]
 

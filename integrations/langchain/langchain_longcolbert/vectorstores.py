@@ -23,7 +23,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 
 from langchain_longcolbert._writing import add_documents, delete_documents
-from langchain_longcolbert.retrievers import LongColBERTRetriever
+from langchain_longcolbert.retrievers import SEARCH_SETTINGS, LongColBERTRetriever
 from longcolbert import IndexBackend, open_index
 
 _NO_EMBEDDINGS = (
@@ -45,14 +45,22 @@ class LongColBERTVectorStore(VectorStore):
     (``model=`` when opening or creating one), so ``embeddings`` is ``None``.
     Not supported: max marginal relevance and relevance scores on a 0-1 scale.
 
+    ``hybrid``, ``reread`` and ``candidates`` are the search settings of every search
+    (None: the index's own; a search may name its own too); ``device`` and ``dtype``
+    place the model of an index opened from a path (see ``LongColBERTRetriever``).
+
     >>> store = LongColBERTVectorStore("./idx")  # an existing index  # doctest: +SKIP
     >>> store.as_retriever(search_kwargs={"k": 2}).invoke("notice period")  # doctest: +SKIP
     """
 
-    def __init__(self, index: IndexBackend | str | PathLike, *, model: Any = None) -> None:
+    def __init__(self, index: IndexBackend | str | PathLike, *, model: Any = None,
+                 device: str | None = None, dtype: str = "auto", hybrid: bool | None = None,
+                 reread: bool | None = None, candidates: int | None = None) -> None:
         # opening a path never creates an index: a typo is an error, not an empty index
-        self.index = (index if isinstance(index, IndexBackend)
-                      else open_index(index, model=model))  # a folder or qdrant://...
+        self.index = (index if isinstance(index, IndexBackend)  # a folder or qdrant://...
+                      else open_index(index, model=model, device=device, dtype=dtype))
+        self.search_settings = {"hybrid": hybrid, "reread": reread, "candidates": candidates}
+        self.index.settings(**self.search_settings)  # a bad setting fails here
 
     # -- building ----------------------------------------------------------------------
 
@@ -100,7 +108,9 @@ class LongColBERTVectorStore(VectorStore):
             raise ValueError(_NO_EMBEDDINGS)
         if index_path is None:
             raise ValueError("from_documents() needs index_path=, the folder of the index")
-        store = cls(open_index(index_path, create=True, model=model))
+        placement = {key: kwargs.pop(key) for key in ("device", "dtype") if key in kwargs}
+        settings = {key: kwargs.pop(key) for key in SEARCH_SETTINGS if key in kwargs}
+        store = cls(open_index(index_path, create=True, model=model, **placement), **settings)
         store.add_documents(documents, ids=ids, **kwargs)
         return store
 
@@ -155,10 +165,15 @@ class LongColBERTVectorStore(VectorStore):
     def similarity_search_with_score(
         self, query: str, k: int = 4, filter: dict[str, Any] | None = None, **kwargs: Any
     ) -> list[tuple[Document, float]]:
-        """The ``k`` best whole documents for ``query`` with their document scores."""
-        if kwargs:
-            raise ValueError(f"unknown search option {sorted(kwargs)[0]!r}; use k= or filter=")
-        hits = self.index.search(query, k=k, passages=0, filter=filter)
+        """The ``k`` best whole documents for ``query`` with their document scores;
+        ``hybrid``, ``reread`` and ``candidates`` may be given for this search."""
+        unknown = sorted(set(kwargs) - set(SEARCH_SETTINGS))
+        if unknown:
+            raise ValueError(f"unknown search option {unknown[0]!r}; use k=, filter=, "
+                             f"{'=, '.join(SEARCH_SETTINGS)}=")
+        settings = {**self.search_settings,
+                    **{key: value for key, value in kwargs.items() if value is not None}}
+        hits = self.index.search(query, k=k, passages=0, filter=filter, **settings)
         stored = {doc.id: doc for doc in self.index.get_many([hit.id for hit in hits])}
         return [
             (Document(id=hit.id, page_content=stored[hit.id].text,
@@ -177,4 +192,4 @@ class LongColBERTVectorStore(VectorStore):
 
         >>> store.as_passage_retriever(k=4).invoke("notice period")  # doctest: +SKIP
         """
-        return LongColBERTRetriever(index=self.index, **kwargs)
+        return LongColBERTRetriever(index=self.index, **{**self.search_settings, **kwargs})

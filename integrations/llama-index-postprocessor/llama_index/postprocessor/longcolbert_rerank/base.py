@@ -24,7 +24,7 @@ from llama_index.core.schema import (
 )
 
 from longcolbert import DEFAULT_MODEL, Hit, Reranker, passage_id
-from longcolbert.defaults import TOP_N
+from longcolbert.defaults import RERANK_HELP, TOP_N
 from longcolbert.model import DTYPE_HELP, model_name
 
 dispatcher = get_dispatcher(__name__)
@@ -71,6 +71,8 @@ class LongColBERTRerank(BaseNodePostprocessor):
     )
     device: str | None = Field(default=None, description="Torch device; by default PyLate's.")
     dtype: str = Field(default="auto", description=DTYPE_HELP)
+    hybrid: bool = Field(default=True, description=RERANK_HELP["hybrid"])
+    reread: bool = Field(default=True, description=RERANK_HELP["reread"])
 
     _engine: Reranker = PrivateAttr()
 
@@ -79,7 +81,8 @@ class LongColBERTRerank(BaseNodePostprocessor):
         super().__init__(model=name, **kwargs)  # type: ignore[call-arg]  # a pydantic field
         # a name loads on the first rerank; an already loaded PyLate model is used as is
         self._engine = Reranker(model, document_length=self.document_length,
-                                device=self.device, dtype=self.dtype)
+                                device=self.device, dtype=self.dtype, hybrid=self.hybrid,
+                                reread=self.reread)
 
     @classmethod
     def class_name(cls) -> str:

@@ -149,14 +149,20 @@ class LongColBERTRetriever(BaseRetriever):
     ``passage_score``, ``pages`` (PDFs) and ``highlights``.
 
     Args:
-        index: A longcolbert ``Index`` or the path of an index folder (created if missing).
+        index: A longcolbert ``Index`` or backend, or the path of an existing index folder
+            or ``qdrant://HOST/COLLECTION`` (``from_documents`` creates one).
         model: Model hub id, local folder or loaded model when ``index`` is a path;
             by default the one the index was built with.
         similarity_top_k: How many passages (nodes) to return.
         passages_per_document: At most this many passages from one document.
-        filters: LlamaIndex ``MetadataFilters`` (EQ and IN) applied inside the search.
+        filters: LlamaIndex ``MetadataFilters`` applied inside the search: every
+            ``FilterOperator`` but the text matches, nested, with AND / OR
+            (:func:`to_engine_filter`).
+        hybrid, reread, candidates: the search settings (None: the index's own).
+        device, dtype: where and in what precision the model of a path's index runs.
 
     >>> retriever = LongColBERTRetriever("./my-index", similarity_top_k=4)  # doctest: +SKIP
+    >>> fast = LongColBERTRetriever("./my-index", reread=False, device="cuda")  # doctest: +SKIP
     """
 
     def __init__(
@@ -167,6 +173,11 @@ class LongColBERTRetriever(BaseRetriever):
         similarity_top_k: int = 4,
         passages_per_document: int = 1,
         filters: MetadataFilters | None = None,
+        hybrid: bool | None = None,
+        reread: bool | None = None,
+        candidates: int | None = None,
+        device: str | None = None,
+        dtype: str = "auto",
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
     ) -> None:
@@ -174,7 +185,10 @@ class LongColBERTRetriever(BaseRetriever):
             raise ValueError("similarity_top_k and passages_per_document must be at least 1")
         # opening a path never creates an index: a typo is an error, not an empty index
         # a folder or qdrant://HOST/COLLECTION (see longcolbert.locations)
-        self.index = index if isinstance(index, IndexBackend) else open_index(index, model=model)
+        self.index = index if isinstance(index, IndexBackend) else open_index(
+            index, model=model, device=device, dtype=dtype)
+        self.search_settings = {"hybrid": hybrid, "reread": reread, "candidates": candidates}
+        self.index.settings(**self.search_settings)  # a bad setting fails here
         self.similarity_top_k = similarity_top_k
         self.passages_per_document = passages_per_document
         self.filters = filters
@@ -191,15 +205,18 @@ class LongColBERTRetriever(BaseRetriever):
         show_progress: bool = False,
         **kwargs: Any,
     ) -> LongColBERTRetriever:
-        """Index whole documents (LlamaIndex readers' or longcolbert's) and return a retriever."""
-        retriever = cls(open_index(index_path, create=True, model=model), **kwargs)
+        """Index whole documents (LlamaIndex readers' or longcolbert's) and return a retriever;
+        ``kwargs`` are the retriever's (``similarity_top_k``, ``reread``, ``device``...)."""
+        placement = {key: kwargs.pop(key) for key in ("device", "dtype") if key in kwargs}
+        retriever = cls(open_index(index_path, create=True, model=model, **placement), **kwargs)
         retriever.insert_documents(documents, show_progress=show_progress)
         return retriever
 
     @classmethod
     def from_persist_dir(cls, persist_dir: str | PathLike, **kwargs: Any) -> LongColBERTRetriever:
         """Open an existing index folder (an error if there is none)."""
-        return cls(open_index(persist_dir, model=kwargs.pop("model", None)), **kwargs)
+        placement = {key: kwargs.pop(key) for key in ("model", "device", "dtype") if key in kwargs}
+        return cls(open_index(persist_dir, **placement), **kwargs)
 
     def insert(self, document: BaseNode | EngineDocument) -> None:
         """Add (or replace, by ``doc_id``) one whole document."""
@@ -234,6 +251,7 @@ class LongColBERTRetriever(BaseRetriever):
             k=self.similarity_top_k,
             per_document=self.passages_per_document,
             filter=to_engine_filter(self.filters),
+            **self.search_settings,
         )
         return [passage_node(hit, passage) for hit, passage in found]
 

@@ -1,0 +1,59 @@
+"""Every search setting reaches the engine from LlamaIndex: the retriever, its builders
+and the reranker."""
+
+from __future__ import annotations
+
+import pytest
+from llama_index.core import Document
+from llama_index.core.schema import NodeWithScore, TextNode
+from llama_index.postprocessor.longcolbert_rerank import LongColBERTRerank
+from llama_index.retrievers.longcolbert import LongColBERTRetriever
+
+from longcolbert import Index, InvalidInputError, Reranker
+
+from corpus import DOCS
+
+QUERY = "what is the notice period for termination"
+SETTINGS = [{"reread": False}, {"hybrid": False}, {"candidates": 1}]
+
+
+@pytest.fixture
+def index(corpus_index_path, standin_model) -> Index:
+    return Index(corpus_index_path, model=standin_model, create=False)
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_the_retriever_searches_with_its_settings(index, setting):
+    expected = [(h.id, p.start, p.end) for h in index.search(QUERY, k=3, passages=1, **setting)
+                for p in h.passages]
+    found = LongColBERTRetriever(index, similarity_top_k=3, **setting).retrieve(QUERY)
+    assert [(n.node.ref_doc_id, n.node.start_char_idx, n.node.end_char_idx)
+            for n in found] == expected
+
+
+def test_a_bad_setting_fails_at_construction(index):
+    with pytest.raises(InvalidInputError):
+        LongColBERTRetriever(index, candidates=0)
+
+
+def test_builders_take_device_dtype_and_settings(tmp_path, standin_path):
+    documents = [Document(text=text, doc_id=doc_id) for doc_id, text in DOCS.items()]
+    built = LongColBERTRetriever.from_documents(documents, tmp_path / "idx", model=standin_path,
+                                                device="cpu", dtype="float32", reread=False)
+    assert built.search_settings["reread"] is False
+    reopened = LongColBERTRetriever.from_persist_dir(tmp_path / "idx", model=standin_path,
+                                                     device="cpu", hybrid=False)
+    assert reopened.search_settings["hybrid"] is False
+    assert reopened.retrieve(QUERY)[0].node.ref_doc_id == "contract"
+
+
+@pytest.mark.parametrize("setting", [{"reread": False}, {"hybrid": False}])
+def test_the_reranker_ranks_with_its_settings(standin_model, setting):
+    nodes = [NodeWithScore(node=TextNode(id_=doc_id, text=text), score=0.0)
+             for doc_id, text in DOCS.items()]
+    engine = Reranker(standin_model, **setting)
+    expected = engine.rerank(QUERY, [n.node.text for n in nodes], top_n=3)
+    got = LongColBERTRerank(model=standin_model, top_n=3, **setting).postprocess_nodes(
+        nodes, query_str=QUERY)
+    assert [n.node.node_id for n in got] == [nodes[h.position].node.node_id for h in expected]
+    assert [n.score for n in got] == pytest.approx([h.score for h in expected], abs=1e-4)
