@@ -3,7 +3,9 @@
     longcolbert index INDEX_DIR PATH... [--model M] [--document-length N] [--id-prefix P]
                       [--follow-links] [--no-reread]
     longcolbert search INDEX_DIR QUERY [-k K] [--passages P] [--filter KEY=VALUE]... [--json]
-                       [--semantic-only] [--model M] [--html FILE]
+                       [--semantic-only] [--no-reread] [--model M] [--html FILE]
+    longcolbert search INDEX_DIR --queries FILE [options as above but --html]
+                       (one query a line, "-" for standard input; one JSON line each)
     (index and search also take --trust-remote-code)
     longcolbert delete INDEX_DIR ID...
     longcolbert info INDEX_DIR [--json]
@@ -16,6 +18,7 @@ exit status 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -94,10 +97,17 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
+    if (args.query is None) == (args.queries is None):
+        raise InvalidInputError("give one QUERY, or --queries FILE (one query a line, - for "
+                                "standard input), not both")
+    if args.queries is not None and args.html:
+        raise InvalidInputError("--html writes one query's report; leave it out with --queries")
     where = _parse_filter(args.filter or [])
     with open_index(args.index_dir, model=args.model, hybrid=not args.semantic_only,
                     reread=not args.no_reread,
                     trust_remote_code=args.trust_remote_code) as index:
+        if args.queries is not None:
+            return _search_many(index, args, where or None)
         hits = index.search(args.query, k=args.k, passages=args.passages, filter=where or None)
     if args.html:
         with open(args.html, "w", encoding="utf-8") as handle:
@@ -110,6 +120,30 @@ def _cmd_search(args: argparse.Namespace) -> int:
     else:
         _print_hits(args.query, hits)
     return 0
+
+
+def _search_many(index: Any, args: argparse.Namespace, where: dict[str, Any] | None) -> int:
+    """Each line of ``args.queries`` searched with the model loaded once, one JSON line
+    out per query as it is answered (``search --json``'s object). Blank lines are skipped."""
+    with _open_queries(args.queries) as lines:
+        for line in lines:
+            query = line.rstrip("\r\n")
+            if query.strip():
+                hits = index.search(query, k=args.k, passages=args.passages, filter=where)
+                print(json.dumps({"query": query, "results": [h.to_dict() for h in hits]},
+                                 ensure_ascii=False), flush=True)
+    return 0
+
+
+def _open_queries(name: str) -> Any:
+    """The query file (UTF-8), or standard input for ``-`` (left open after)."""
+    if name == "-":
+        return contextlib.nullcontext(sys.stdin)
+    try:
+        return open(name, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read the queries file {name!r} ({exc.strerror}); "
+                                "give a text file with one query a line") from exc
 
 
 def _cmd_delete(args: argparse.Namespace) -> int:
@@ -176,7 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", help="search an index")
     search.add_argument("index_dir")
-    search.add_argument("query")
+    search.add_argument("query", nargs="?", help="what to look for (or use --queries)")
+    search.add_argument("--queries", metavar="FILE",
+                        help="search every line of FILE (- for standard input) with the model "
+                             "loaded once; prints one JSON line per query")
     search.add_argument("-k", type=_positive, default=10, help="documents to return")
     search.add_argument("--passages", type=int, default=3, help="passages per document")
     search.add_argument("--filter", action="append", metavar="KEY=VALUE",
@@ -219,6 +256,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         reason = " ".join(str(exc).split())
         print(f"error: {reason}; check that the index folder is writable and the disk has "
               "room, then retry (what was committed before is kept)", file=sys.stderr)
+        return 1
+    except UnicodeDecodeError as exc:  # a queries file that is not text
+        print(f"error: the input is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+              "save it as UTF-8", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted; what was committed before stays indexed", file=sys.stderr)

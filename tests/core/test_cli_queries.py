@@ -1,0 +1,77 @@
+"""Many queries in one ``longcolbert search`` call: the model loads once, a JSON line each."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from longcolbert import Index
+from longcolbert.cli import main
+
+QUERIES = ["what is the notice period for termination", "", "which planet has rings",
+           "  ", "how do I water tomatoes"]
+
+
+def expected(index_path: str, model: str, query: str) -> dict:
+    with Index(index_path, model=model, create=False) as index:
+        hits = index.search(query, k=2, passages=1)
+    return {"query": query, "results": [h.to_dict() for h in hits]}
+
+
+def test_a_queries_file_gives_one_json_line_per_query(corpus_index_path, standin_path, tmp_path,
+                                                      capsys):
+    queries = tmp_path / "queries.txt"
+    queries.write_text("\n".join(QUERIES) + "\n", encoding="utf-8")
+    code = main(["search", corpus_index_path, "--queries", str(queries), "-k", "2",
+                 "--passages", "1", "--model", standin_path])
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    asked = [q for q in QUERIES if q.strip()]  # blank lines are skipped
+    assert [line["query"] for line in lines] == asked
+    for line, query in zip(lines, asked):
+        want = expected(corpus_index_path, standin_path, query)
+        assert [r["id"] for r in line["results"]] == [r["id"] for r in want["results"]]
+        assert [r["passages"][0]["start"] for r in line["results"]] == [
+            r["passages"][0]["start"] for r in want["results"]]
+        assert [r["score"] for r in line["results"]] == pytest.approx(
+            [r["score"] for r in want["results"]], abs=1e-4)
+
+
+def test_standard_input_is_read_with_a_dash(corpus_index_path, standin_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("which planet has rings\r\n"))
+    assert main(["search", corpus_index_path, "--queries", "-", "-k", "1",
+                 "--model", standin_path]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["query"] == "which planet has rings"
+    assert line["results"][0]["id"] == "astronomy"
+
+
+@pytest.mark.parametrize("extra", [[], ["a query", "--queries", "-"],
+                                   ["--queries", "-", "--html", "out.html"],
+                                   ["--queries", "no-such-file.txt"]])
+def test_one_line_errors(corpus_index_path, standin_path, capsys, extra):
+    code = main(["search", corpus_index_path, *extra, "--model", standin_path])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_a_file_that_is_not_text_is_one_line(corpus_index_path, standin_path, tmp_path, capsys):
+    queries = tmp_path / "queries.txt"
+    queries.write_bytes(b"notice period\n\xff\xfe broken\n")
+    code = main(["search", corpus_index_path, "--queries", str(queries), "--model", standin_path])
+    out, err = capsys.readouterr()
+    assert code == 1 and err.startswith("error: the input is not UTF-8") and err.count("\n") == 1
+
+
+def test_the_console_script_streams_answers_from_a_pipe(corpus_index_path, standin_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "longcolbert.cli", "search", corpus_index_path, "--queries", "-",
+         "-k", "1", "--model", standin_path],
+        input="notice period\nrings of a planet\n", capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["results"][0]["id"] for line in done.stdout.splitlines()] == [
+        "contract", "astronomy"]
