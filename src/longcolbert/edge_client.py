@@ -26,6 +26,7 @@ from types import SimpleNamespace
 from typing import Any, Iterable, Mapping
 
 from .errors import DamagedIndexError, InvalidInputError
+from .folders import check_folder
 
 MARKER = "qdrant-edge.json"
 SHARD = "shard"
@@ -56,6 +57,7 @@ class EdgeClient:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        check_folder(self.path)  # nothing in it may lead out of it
         self._edge = _edge()
         self._shard: Any = None
         self._marker: dict[str, Any] | None = None

@@ -33,6 +33,7 @@ from .defaults import (
 from .encoder import EncodedDocument, EncodedQuery, Encoder
 from .errors import DamagedIndexError, InvalidInputError, LongColBERTError, UnsafeModelError
 from .filters import where as filter_condition
+from .folders import check_folder
 from .lexical import TermStatistics, lexical_spans, query_token_weights, shared_words
 from .loaders import Document, load_paths
 from .model import (
@@ -278,6 +279,7 @@ class Index(IndexBackend):
         trust_remote_code: bool = False,
     ):
         self.path = Path(path)
+        check_folder(self.path)  # nothing in it may lead out of it
         if not (self.path / STORE_FILE).exists():
             if not create:
                 raise InvalidInputError(

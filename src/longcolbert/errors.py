@@ -18,7 +18,7 @@ class IncompatibleModelError(LongColBERTError):
 
 
 class UnsafeIndexError(LongColBERTError):
-    """An index folder holds files that could execute code when loaded (pickled arrays)."""
+    """An index folder holds what could execute code or reach outside it (pickled arrays, links)."""
 
 
 class LoadError(LongColBERTError):

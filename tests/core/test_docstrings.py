@@ -14,7 +14,7 @@ MODULES = sorted(p.stem for p in Path(longcolbert.__file__).parent.glob("*.py")
                  if p.stem != "__init__")
 # modules whose examples run (elsewhere they need a model or a folder and are skipped)
 RUNNABLE = {"normalize", "lexical", "results", "passages", "store", "checks", "defaults",
-            "errors", "plaid_format", "qdrant_index", "filters"}
+            "errors", "plaid_format", "qdrant_index", "filters", "folders", "windows", "reread"}
 
 
 @pytest.mark.parametrize("module", MODULES)
