@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 from .errors import InvalidInputError, LongColBERTError
 from .locations import open_index
-from .render import html_report, terminal_text
+from .render import html_report, printable, terminal_text
 
 _CLI_OPERATORS = {">=": "$gte", "<=": "$lte", "!=": "$ne", ">": "$gt", "<": "$lt",
                   "~": "$contains", "=": "$eq"}
@@ -69,6 +69,13 @@ def _parse_filter(items: Sequence[str]) -> dict[str, Any]:
     return {k: v for clause in clauses for k, v in clause.items()}
 
 
+def _say(line: str, stream: Any = None) -> None:
+    """Print one line for people: ids, paths and text from an index folder may hold
+    terminal escape sequences, shown as codes (:func:`~longcolbert.render.printable`),
+    and a message is one line whatever it quotes."""
+    print(printable(line).replace("\n", "\\n"), file=stream or sys.stdout)
+
+
 def _print_hits(query: str, hits: list) -> None:
     """Hits with their passages; highlighted words in colour on a terminal, plain text
     (no marks) when piped or with ``NO_COLOR`` set."""
@@ -87,12 +94,12 @@ def _cmd_index(args: argparse.Namespace) -> int:
                                             follow_links=args.follow_links,
                                             show_progress=sys.stderr.isatty())
         for warning in caught:
-            print(f"warning: {warning.message}", file=sys.stderr)
+            _say(f"warning: {warning.message}", sys.stderr)
         for problem in problems:
-            print(f"error: {problem}", file=sys.stderr)
+            _say(f"error: {problem}", sys.stderr)
         info = index.info()
-    print(f"indexed {len(ids)} documents into {args.index_dir} "
-          f"({info['documents']} documents, {info['tokens']} tokens in all)")
+    _say(f"indexed {len(ids)} documents into {args.index_dir} "
+         f"({info['documents']} documents, {info['tokens']} tokens in all)")
     return 1 if problems else 0
 
 
@@ -116,7 +123,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         print(json.dumps({"query": args.query, "results": [h.to_dict() for h in hits]},
                          ensure_ascii=False))
     elif args.html:
-        print(f"wrote {len(hits)} results to {args.html}")
+        _say(f"wrote {len(hits)} results to {args.html}")
     else:
         _print_hits(args.query, hits)
     return 0
@@ -150,7 +157,7 @@ def _cmd_delete(args: argparse.Namespace) -> int:
     with open_index(args.index_dir) as index:
         index.delete(args.ids)
         left = len(index)
-    print(f"deleted {len(args.ids)} documents from {args.index_dir} ({left} left)")
+    _say(f"deleted {len(args.ids)} documents from {args.index_dir} ({left} left)")
     return 0
 
 
@@ -161,7 +168,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps(info))
     else:
         for key, value in info.items():
-            print(f"{key}: {value}")
+            _say(f"{key}: {value}")
     return 0
 
 
@@ -250,19 +257,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except LongColBERTError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}", sys.stderr)
         return 1
     except (OSError, sqlite3.Error) as exc:  # a read-only folder, a full disk...
         reason = " ".join(str(exc).split())
-        print(f"error: {reason}; check that the index folder is writable and the disk has "
-              "room, then retry (what was committed before is kept)", file=sys.stderr)
+        _say(f"error: {reason}; check that the index folder is writable and the disk has "
+             "room, then retry (what was committed before is kept)", sys.stderr)
         return 1
     except UnicodeDecodeError as exc:  # a queries file that is not text
-        print(f"error: the input is not UTF-8 text ({exc.reason} at byte {exc.start}); "
-              "save it as UTF-8", file=sys.stderr)
+        _say(f"error: the input is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+             "save it as UTF-8", sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("error: interrupted; what was committed before stays indexed", file=sys.stderr)
+        _say("error: interrupted; what was committed before stays indexed", sys.stderr)
         return 130
 
 

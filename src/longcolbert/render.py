@@ -6,7 +6,11 @@ both their text and background colours, chosen so the contrast ratio stays at
 least 4.5:1 (WCAG AA) whatever the notebook's theme; the rest of the text keeps
 the theme's colours. A hit with a :class:`~longcolbert.profile.MatchProfile`
 gets a strip (inline SVG, no extra package) of where along the document the
-query matched, with its returned passages marked. All text is HTML-escaped.
+query matched, with its returned passages marked. Everything a document, its
+metadata or a query brings is data: HTML-escaped in HTML (and only numbers from
+metadata reach markup), and in terminal text every control character (escape
+sequences, bidirectional overrides) is shown as a visible ``\\x..`` code
+(:func:`printable`), never sent to the terminal.
 
 >>> from longcolbert.results import Highlight, Passage
 >>> html = passage_html(Passage("a <b> notice", 0, 12, 0.9, highlights=[Highlight(6, 12, 0.8)]))
@@ -17,6 +21,9 @@ True
 from __future__ import annotations
 
 import html
+import math
+import re
+from numbers import Integral, Real
 from typing import Any, Iterator, Sequence
 
 from .results import Highlight, Hit, Passage
@@ -40,6 +47,22 @@ _STYLE = (
     ".lc-passage mark.lc-lexical{text-decoration:underline;text-underline-offset:2px}"
     ".lc-profile{display:block;width:100%;height:28px;margin-top:.3rem}"
 )
+
+
+# C0 controls but tab and newline, DEL, C1 controls, bidirectional overrides and isolates
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
+                      "\u2066-\u2069]")
+KINDS = ("semantic", "lexical", "both")
+
+
+def printable(text: str) -> str:
+    r"""``text`` safe to print on a terminal: control characters shown as codes.
+
+    >>> printable("title\x1b]0;owned\x07 ok\nnext")
+    'title\\x1b]0;owned\\x07 ok\nnext'
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)
 
 
 def _luminance(colour: str) -> float:
@@ -84,7 +107,8 @@ def _marked(passage: Passage, low: float, high: float) -> str:
             continue
         kind = " lc-lexical" if h.kind in ("lexical", "both") else ""
         parts.append(f'<mark class="lc-mark{kind}" style="background:{heat(h.score, low, high)}" '
-                     f'title="score {h.score:.3f} ({h.kind})">{html.escape(piece)}</mark>')
+                     f'title="score {h.score:.3f} ({html.escape(h.kind)})">{html.escape(piece)}'
+                     '</mark>')
     return "".join(parts)
 
 
@@ -98,10 +122,11 @@ def passage_html(passage: Passage, *, low: float | None = None, high: float | No
     found = _range([passage])
     low = found[0] if low is None else low
     high = found[1] if high is None else high
-    pages = f" · pages {', '.join(map(str, passage.pages))}" if passage.pages else ""
-    return (f'<div class="lc-passage" data-start="{passage.start}" data-end="{passage.end}">'
-            f'<div class="lc-meta">[{passage.start}:{passage.end}]{pages} · score '
-            f'{passage.score:.3f}</div>{_marked(passage, low, high)}</div>')
+    pages = f" · pages {html.escape(', '.join(map(str, passage.pages)))}" if passage.pages else ""
+    return (f'<div class="lc-passage" data-start="{int(passage.start)}" '
+            f'data-end="{int(passage.end)}"><div class="lc-meta">[{int(passage.start)}:'
+            f'{int(passage.end)}]{pages} · score {passage.score:.3f}</div>'
+            f'{_marked(passage, low, high)}</div>')
 
 
 def profile_svg(hit: Hit) -> str:
@@ -135,7 +160,8 @@ def hit_html(hit: Hit) -> str:
     """One hit: its id, score, pages, where it matched, and its passages."""
     low, high = _range(hit.passages)
     pages = sorted({page for p in hit.passages for page in p.pages})
-    page_text = f'<span class="lc-meta">pages {", ".join(map(str, pages))}</span>' if pages else ""
+    page_text = (f'<span class="lc-meta">pages {html.escape(", ".join(map(str, pages)))}</span>'
+                 if pages else "")
     return (f'<div class="lc-hit"><div class="lc-head"><span class="lc-id">{html.escape(hit.id)}'
             f'</span><span class="lc-meta">score {hit.score:.3f}</span>{page_text}</div>'
             + profile_svg(hit)
@@ -169,9 +195,9 @@ def terminal_text(query: str, hits: Sequence[Hit], *, color: bool, width: int = 
                       color_system="truecolor" if color else None, highlight=False,
                       soft_wrap=False)
     if not hits:
-        console.print(f"no results for {query!r}")
+        console.print(f"no results for {printable(repr(query))}", markup=False)
     for rank, hit in enumerate(hits, start=1):
-        console.print(Text.assemble((f"{rank}. {hit.id}", "bold" if color else ""),
+        console.print(Text.assemble((f"{rank}. {printable(hit.id)}", "bold" if color else ""),
                                     f"  (score {hit.score:.3f})"))
         low, high = _range(hit.passages)
         for passage in hit.passages:
@@ -181,7 +207,7 @@ def terminal_text(query: str, hits: Sequence[Hit], *, color: bool, width: int = 
             body = Text()
             for piece, h in _segments(passage):
                 style = f"bold {INK} on {heat(h.score, low, high)}" if color and h else ""
-                body.append(piece, style)
+                body.append(printable(piece), style)
             console.print(Text("   ").append_text(_squeezed(body)), markup=False)
     return out.getvalue()
 
@@ -226,19 +252,47 @@ def _from_framework(item: Any) -> Hit:
         score = getattr(item, "score", None)
     elif hasattr(item, "page_content"):  # LangChain
         text, metadata = item.page_content, dict(item.metadata)
-        start = int(metadata.get("start_index", 0) or 0)
+        start = _whole(metadata.get("start_index"))
         doc_id = str(metadata.get("doc_id", getattr(item, "id", "") or ""))
         score = metadata.get("passage_score", metadata.get("relevance_score"))
     else:
         raise TypeError(f"cannot display a {type(item).__name__}; give longcolbert hits, "
                         "LangChain Documents or LlamaIndex nodes")
-    highlights = [Highlight(start + int(h["start"]), start + int(h["end"]), float(h["score"]),
-                            h.get("kind", "semantic")) for h in metadata.get("highlights", [])]
-    passage_score = float(metadata.get("passage_score", score or 0.0))
-    passage = Passage(text, start, start + len(text), passage_score,
-                      list(metadata.get("pages", [])), highlights)
-    doc_score = float(metadata.get("doc_score", score or 0.0))
-    return Hit(doc_id, doc_score, metadata, [passage])
+    start = _whole(start)
+    highlights = [Highlight(start + h[0], start + h[1], h[2], h[3])
+                  for h in _local_highlights(metadata.get("highlights"), len(text))]
+    pages = metadata.get("pages")
+    pages = [int(p) for p in pages if _whole(p) == p] if isinstance(pages, list) else []
+    passage = Passage(text, start, start + len(text),
+                      _number(metadata.get("passage_score", score)), pages, highlights)
+    return Hit(str(doc_id), _number(metadata.get("doc_score", score)), metadata, [passage])
+
+
+def _whole(value: Any) -> int:
+    """``value`` if it is a whole number (not a bool), else 0: metadata may hold anything."""
+    return int(value) if isinstance(value, Integral) and not isinstance(value, bool) else 0
+
+
+def _number(value: Any) -> float:
+    """``value`` as a finite float if it is a real number, else 0."""
+    if isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return 0.0
+
+
+def _local_highlights(raw: Any, length: int) -> list[tuple[int, int, float, str]]:
+    """The well-formed highlights of a framework's metadata (``{"start", "end", "score",
+    "kind"}`` inside a text of ``length``); anything else in it is left out."""
+    found: list[tuple[int, int, float, str]] = []
+    for h in raw if isinstance(raw, list) else []:
+        if not isinstance(h, dict):
+            continue
+        start, end = h.get("start"), h.get("end")
+        if _whole(start) != start or _whole(end) != end or not 0 <= start < end <= length:
+            continue
+        kind = h.get("kind", "semantic")
+        found.append((start, end, _number(h.get("score")), kind if kind in KINDS else "semantic"))
+    return sorted(found)
 
 
 def display(results: Any) -> Rendered:
