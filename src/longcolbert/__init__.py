@@ -12,6 +12,7 @@ from .engine import Index, Reranker
 from .errors import (
     DamagedIndexError,
     IncompatibleModelError,
+    IndexBusyError,
     IndexVersionError,
     InvalidInputError,
     LoadError,
@@ -37,6 +38,7 @@ __all__ = [
     "IncompatibleModelError",
     "Index",
     "IndexBackend",
+    "IndexBusyError",
     "IndexVersionError",
     "InvalidInputError",
     "LoadError",

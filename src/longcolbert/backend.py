@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, cast
 
-from .checks import check_count
+from .checks import check_count, checked_document
 from .errors import InvalidInputError, LongColBERTError
 from .loaders import Document, load_paths
 from .results import Hit, Hits, Passage
@@ -33,6 +33,24 @@ class SearchSettings:
     hybrid: bool
     reread: bool
     candidates: int
+
+
+def loaded_files(paths: Iterable[str | Path], *, id_prefix: str = "", follow_links: bool = False
+                 ) -> tuple[list[Document], list[LongColBERTError]]:
+    """The documents of these files and folders that pass the door checks, and a problem
+    for each file that cannot be read or would be refused: one bad file never stops the
+    others (:func:`~longcolbert.loaders.load_paths`)."""
+    documents, problems = load_paths(paths, id_prefix=id_prefix, follow_links=follow_links)
+    reported: list[LongColBERTError] = list(problems)
+    passing = []
+    for document in documents:
+        try:
+            checked_document(document)
+        except InvalidInputError as exc:
+            reported.append(exc)
+        else:
+            passing.append(document)
+    return passing, reported
 
 
 class IndexBackend(ABC):
@@ -152,10 +170,9 @@ class IndexBackend(ABC):
     ) -> tuple[list[str], list[LongColBERTError]]:
         """Index files and folders (text, Markdown, reST, PDF...); returns (ids, problems).
         A file that cannot be read is reported in ``problems``; the others are indexed."""
-        documents, problems = load_paths(paths, id_prefix=id_prefix, follow_links=follow_links)
+        documents, problems = loaded_files(paths, id_prefix=id_prefix, follow_links=follow_links)
         ids = self.add_documents(documents, show_progress=show_progress) if documents else []
-        reported: list[LongColBERTError] = list(problems)
-        return ids, reported
+        return ids, problems
 
     def search_passages(
         self,

@@ -58,13 +58,23 @@ def metadata_json(metadata: Mapping[str, Any]) -> str:
     return json.dumps(metadata, default=json_default, ensure_ascii=False, allow_nan=False)
 
 
+MAX_METADATA_DEPTH = 32  # levels of dicts and lists inside one metadata value
+
+
 def _not_finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, Mapping):
-        return any(_not_finite(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_not_finite(v) for v in value)
+    """Whether ``value`` holds NaN or infinity at any depth; ValueError past
+    :data:`MAX_METADATA_DEPTH` levels (walked without recursion)."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_METADATA_DEPTH:
+            raise ValueError(f"nested more than {MAX_METADATA_DEPTH} levels deep")
+        if isinstance(item, float) and not math.isfinite(item):
+            return True
+        if isinstance(item, Mapping):
+            pending.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend((v, depth + 1) for v in item)
     return False
 
 
@@ -119,7 +129,13 @@ def checked_metadata(doc_id: str, metadata: Any) -> dict[str, Any]:
                 f"metadata key {key!r} of document {doc_id!r} is not a non-empty string; "
                 "name metadata fields with text"
             )
-        if _not_finite(value):
+        try:
+            not_finite = _not_finite(value)
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"metadata {key!r} of document {doc_id!r} is {exc}; give flatter values"
+            ) from exc
+        if not_finite:
             raise InvalidInputError(
                 f"metadata {key!r} of document {doc_id!r} is NaN or infinite; give a finite "
                 "number, a string or None"
@@ -174,7 +190,7 @@ def stored_page_map(raw: str) -> list[tuple[int, int, int]] | None:
         entries = json.loads(raw)
         triples = [(int(s), int(e), int(p)) for s, e, p in entries
                    if all(isinstance(v, int) and not isinstance(v, bool) for v in (s, e, p))]
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: nested beyond reason
         return None
     return triples if len(triples) == len(entries) else None
 
@@ -183,7 +199,7 @@ def stored_metadata(raw: str) -> dict[str, Any] | None:
     """Metadata read back from the store, or None when the row is unreadable."""
     try:
         value = json.loads(raw)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: nested beyond reason
         return None
     return value if isinstance(value, dict) else None
 

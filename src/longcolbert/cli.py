@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 from .errors import InvalidInputError, LongColBERTError
 from .locations import open_index
-from .render import html_report, printable, terminal_text
+from .render import html_report, terminal_safe, terminal_text
 
 _CLI_OPERATORS = {">=": "$gte", "<=": "$lte", "!=": "$ne", ">": "$gt", "<": "$lt",
                   "~": "$contains", "=": "$eq"}
@@ -58,6 +58,9 @@ def _parse_filter(items: Sequence[str]) -> dict[str, Any]:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
+        except RecursionError:  # nested beyond any filter's need
+            raise InvalidInputError(f"--filter {key!r} nests its value too deeply; give a "
+                                    "value, or a flat JSON list of values") from None
         if at == "=":
             equal.setdefault(key, []).extend(value if isinstance(value, list) else [value])
         else:
@@ -71,9 +74,9 @@ def _parse_filter(items: Sequence[str]) -> dict[str, Any]:
 
 def _say(line: str, stream: Any = None) -> None:
     """Print one line for people: ids, paths and text from an index folder may hold
-    terminal escape sequences, shown as codes (:func:`~longcolbert.render.printable`),
+    terminal escape sequences, shown as codes (:func:`~longcolbert.render.terminal_safe`),
     and a message is one line whatever it quotes."""
-    print(printable(line).replace("\n", "\\n"), file=stream or sys.stdout)
+    print(terminal_safe(line).replace("\n", "\\n"), file=stream or sys.stdout)
 
 
 def _print_hits(query: str, hits: list) -> None:
@@ -271,6 +274,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _say("error: interrupted; what was committed before stays indexed", sys.stderr)
         return 130
+    except SystemExit:
+        raise
+    except BaseException as exc:  # a dependency's own error type, or a Rust panic
+        reason = " ".join(str(exc).split())[:300]
+        _say(f"error: unexpected {type(exc).__name__} ({reason}); what was committed before "
+             "is kept; please report this with the command that caused it", sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -8,8 +8,13 @@ answers the dozen ``QdrantClient`` methods that ``QdrantIndex`` uses, translatin
 qdrant-client's request models into Edge's, so the Qdrant backend has one code path
 for a server and for a folder. The folder holds::
 
-    qdrant-edge.json   {"format": 1, "collection": ..., "metadata": {"longcolbert_model": ...}}
+    qdrant-edge.json   {"format": 1, "collection": ..., "metadata": {"longcolbert_model": ...},
+                        "anchor": true}
     shard/             the Edge shard (one shard: a folder lives on one machine)
+
+The shard holds one *anchor* point (no vectors, ``kind`` ``"anchor"``) from its
+creation on: a shard that lost its points (a removed segment, a truncated id
+tracker) has lost it too, and is refused as damaged instead of read as empty.
 
 Qdrant Edge cannot match ``true`` / ``false`` payload values (it reads them as 1 / 0),
 so a filter on a boolean metadata value is refused with the remedy.
@@ -25,12 +30,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterable, Mapping
 
-from .errors import DamagedIndexError, InvalidInputError
+from .errors import DamagedIndexError, IndexBusyError, InvalidInputError, LongColBERTError
 from .folders import check_folder
 
 MARKER = "qdrant-edge.json"
 SHARD = "shard"
 FORMAT = 1
+ANCHOR_ID = "00000000-0000-0000-0000-00000000a4c0"  # the point every shard keeps
 
 
 def is_edge_folder(path: str | Path) -> bool:
@@ -48,6 +54,43 @@ def _edge() -> Any:
     return qdrant_edge
 
 
+def _edge_failure(folder: Path, exc: BaseException) -> LongColBERTError:
+    """What an error of Qdrant Edge means for the user, in one line: the folder is open
+    in another process (its write-ahead log is locked), or it is damaged. A damaged
+    shard can make Edge's Rust code panic: that comes as a ``BaseException``
+    (pyo3's PanicException), caught here too."""
+    reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+    if "WouldBlock" in reason:
+        return IndexBusyError(
+            f"{folder} is open in another process (a notebook, another search); a Qdrant "
+            "folder takes one process at a time: close the other one, or serve the index "
+            "from a Qdrant server (qdrant://HOST/COLLECTION) to share it")
+    return DamagedIndexError(f"the Qdrant Edge shard in {folder} cannot be read ({reason})")
+
+
+class _Guarded:
+    """An Edge shard whose every call turns Edge's errors and Rust panics into one
+    :class:`~longcolbert.errors.LongColBERTError` line (see :func:`_edge_failure`)."""
+
+    def __init__(self, folder: Path, open_shard: Any):
+        self._folder = folder
+        self._shard = self._call(open_shard)
+
+    def _call(self, function: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except (KeyboardInterrupt, SystemExit, GeneratorExit, LongColBERTError):
+            raise
+        except BaseException as exc:  # Edge's panics are BaseExceptions
+            raise _edge_failure(self._folder, exc) from None
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._shard, name)
+        if not callable(attribute):
+            return attribute
+        return lambda *args, **kwargs: self._call(attribute, *args, **kwargs)
+
+
 class EdgeClient:
     """The ``QdrantClient`` methods ``QdrantIndex`` calls, on a Qdrant Edge shard in ``path``.
 
@@ -63,11 +106,12 @@ class EdgeClient:
         self._marker: dict[str, Any] | None = None
         if is_edge_folder(self.path):
             self._marker = self._read_marker()
-            try:
-                self._shard = self._edge.EdgeShard.load(str(self.path / SHARD))
-            except Exception as exc:  # Edge raises its own error types
-                raise DamagedIndexError(
-                    f"the Qdrant Edge shard in {self.path} cannot be opened ({exc})") from exc
+            self._shard = _Guarded(self.path, lambda: self._edge.EdgeShard.load(
+                str(self.path / SHARD)))
+            if self._marker.get("anchor") and self._anchors() != 1:
+                self.close()
+                raise DamagedIndexError(f"the Qdrant Edge shard in {self.path} has lost its "
+                                        "points (its anchor point is gone)")
 
     def _read_marker(self) -> dict[str, Any]:
         try:
@@ -103,11 +147,20 @@ class EdgeClient:
                       modifier=E.Modifier.Idf if params.modifier is not None else None)
                   for key, params in (sparse_vectors_config or {}).items()}
         self.path.mkdir(parents=True, exist_ok=True)
-        self._shard = E.EdgeShard.create(str(self.path / SHARD),
-                                         E.EdgeConfig(vectors=vectors, sparse_vectors=sparse))
-        self._marker = {"format": FORMAT, "collection": name, "metadata": dict(metadata or {})}
+        self._shard = _Guarded(self.path, lambda: E.EdgeShard.create(
+            str(self.path / SHARD), E.EdgeConfig(vectors=vectors, sparse_vectors=sparse)))
+        E = self._edge
+        self._shard.update(E.UpdateOperation.upsert_points(
+            [E.Point(ANCHOR_ID, {}, {"kind": "anchor"})]))
+        self._marker = {"format": FORMAT, "collection": name, "metadata": dict(metadata or {}),
+                        "anchor": True}
         (self.path / MARKER).write_text(json.dumps(self._marker), encoding="utf-8")
         return True
+
+    def _anchors(self) -> int:
+        E = self._edge
+        return int(self._shard.count(E.CountRequest(exact=True, filter=E.Filter(
+            must=[E.FieldCondition("kind", match=E.MatchValue("anchor"))]))))
 
     def _vector_params(self, params: Any) -> Any:
         E = self._edge

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 from filelock import FileLock
 
-from .backend import IndexBackend, SearchSettings
+from .backend import IndexBackend, SearchSettings, loaded_files
 from .checks import check_choice, check_count, checked_documents, checked_metadata
 from .defaults import (
     BATCH_TOKENS,
@@ -35,7 +35,7 @@ from .errors import DamagedIndexError, InvalidInputError, LongColBERTError, Unsa
 from .filters import where as filter_condition
 from .folders import check_folder
 from .lexical import TermStatistics, lexical_spans, query_token_weights, shared_words
-from .loaders import Document, load_paths
+from .loaders import Document
 from .model import (
     DEFAULT_MODEL,
     ModelFingerprint,
@@ -349,7 +349,7 @@ class Index(IndexBackend):
 
     def _generation(self) -> int:
         raw = self.store.get_meta("generation") or "0"
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):  # "²" is a digit to isdigit()
             raise DamagedIndexError(
                 f"{self.path / STORE_FILE} holds no valid index generation ({raw[:20]!r})"
             )
@@ -455,7 +455,7 @@ class Index(IndexBackend):
 
         >>> ids, problems = index.add_files(["./v2/"], id_prefix="v2/")  # doctest: +SKIP
         """
-        documents, problems = load_paths(paths, id_prefix=id_prefix, follow_links=follow_links)
+        documents, problems = loaded_files(paths, id_prefix=id_prefix, follow_links=follow_links)
         with self._thread_lock:
             sources = self.store.sources([d.id for d in documents])
         for doc in documents:

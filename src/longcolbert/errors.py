@@ -45,6 +45,11 @@ class DamagedIndexError(LongColBERTError):
         self.problem = problem
 
 
+class IndexBusyError(LongColBERTError):
+    """Another process holds the index folder open (a Qdrant folder takes one process at
+    a time); nothing is wrong with it."""
+
+
 class IndexVersionError(LongColBERTError):
     """The index folder was written in a format this longcolbert does not read: an older
     one (index the documents again) or a newer one (upgrade longcolbert)."""

@@ -8,6 +8,10 @@ A filter is a dict. Each key is a metadata field whose value must match:
   (``{"year": {"$gte": 2020, "$lt": 2024}}``);
 
 and ``$and`` / ``$or`` take lists of filters. Keys side by side must all match.
+A filter holds at most :data:`MAX_CONDITIONS` conditions, nested at most
+:data:`MAX_DEPTH` levels of ``$and`` / ``$or`` (:func:`check_size`): past that it
+is refused in one line, before anything parses it (for a long list of values of
+one field, use ``$in``, which takes any number).
 ``$ne`` and ``$nin`` also match documents without the field. The condition runs
 inside the PLAID search (it picks the documents searched), so a filter never
 returns fewer than ``k`` results when more match. Rows whose metadata is
@@ -32,6 +36,37 @@ _LIST = ("CASE WHEN json_valid(metadata) AND json_type(metadata, ?) = 'array' "
 COMPARISONS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 OPERATORS = ("$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte", "$contains")
 EXAMPLE = "e.g. {'topic': ['law', 'hr'], 'year': {'$gte': 2020}}"
+MAX_CONDITIONS = 256  # field conditions in one filter (SQLite's expression depth is 1,000)
+MAX_DEPTH = 16  # levels of $and / $or
+
+
+def check_size(filter: Any) -> None:
+    """Refuse a filter with more than :data:`MAX_CONDITIONS` conditions or nested more
+    than :data:`MAX_DEPTH` levels deep (walked without recursion, however deep it is).
+
+    >>> check_size({"$or": [{"topic": str(i)} for i in range(1000)]})
+    Traceback (most recent call last):
+    ...
+    longcolbert.errors.InvalidInputError: a filter takes at most 256 conditions (this one has more); for many values of one field use {'field': {'$in': [...]}}
+    """
+    pending, conditions = [(filter, 0)], 0
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidInputError(
+                f"a filter nests $and / $or at most {MAX_DEPTH} levels deep; flatten it "
+                "(a list under one $or, or $in for one field)")
+        if not isinstance(node, Mapping):
+            continue  # what it is is said by the parser
+        for key, wanted in node.items():
+            if key in ("$and", "$or") and isinstance(wanted, (list, tuple)):
+                pending.extend((w, depth + 1) for w in wanted)
+            else:
+                conditions += len(wanted) if isinstance(wanted, Mapping) else 1
+        if conditions > MAX_CONDITIONS:
+            raise InvalidInputError(
+                f"a filter takes at most {MAX_CONDITIONS} conditions (this one has more); for "
+                "many values of one field use {'field': {'$in': [...]}}")
 
 
 def _scalar(key: str, value: Any) -> Any:
@@ -133,5 +168,6 @@ def _condition(where: Any, params: list[Any]) -> str:
 
 def where(filter: Mapping[str, Any]) -> tuple[str, list[Any]]:
     """The SQL condition on the ``documents`` table for ``filter``, and its parameters."""
+    check_size(filter)
     params: list[Any] = []
     return _condition(filter, params), params

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,8 @@ def load_pdf(path: Path, doc_id: str) -> Document:
                     "qpdf --decrypt) and index it again"
                 )
             pages = [page.extract_text() or "" for page in reader.pages]
+            pages, repaired = zip(*(_repaired(page) for page in pages)) if pages else ((), ())
+            pages = list(pages)
     except LoadError:
         raise
     except Exception as exc:  # pypdf raises many kinds of errors on damaged files
@@ -117,8 +120,21 @@ def load_pdf(path: Path, doc_id: str) -> Document:
         page_map.append((position, position + len(page_text), number))
         position += len(page_text)
     text = "".join(parts)
+    if sum(repaired):
+        warnings.warn(
+            f"{printable(path)}: {sum(repaired)} characters the PDF maps to no valid Unicode "
+            "were replaced by U+FFFD (\ufffd); the rest is indexed as it is", stacklevel=3)
     metadata = {**_file_metadata(path, "pdf"), "page_count": len(pages)}
     return Document(doc_id, text, metadata, page_map)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _repaired(text: str) -> tuple[str, int]:
+    """``text`` with each lone surrogate (a PDF's ToUnicode map can yield them) replaced
+    by U+FFFD, one character for one so every offset stays exact; and how many."""
+    return _LONE_SURROGATE.subn("\ufffd", text)
 
 
 def load_file(path: Path, doc_id: str | None = None) -> Document:

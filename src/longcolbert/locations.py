@@ -45,7 +45,8 @@ def qdrant_layout(location: str) -> dict[str, int]:
     for the collection the first add creates; empty when it names neither."""
     layout = {}
     for key, value in parse_qsl(urlsplit(location).query, keep_blank_values=True):
-        if key not in ("shards", "replicas") or not value.isdigit() or int(value) < 1:
+        if key not in ("shards", "replicas") or not (value.isascii() and value.isdigit()) \
+                or int(value) < 1:
             raise InvalidInputError(
                 f"{key}={value!r} in {location!r} is not understood; a Qdrant location takes "
                 "?shards=N&replicas=M with whole numbers of at least 1")

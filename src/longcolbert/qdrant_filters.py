@@ -73,11 +73,10 @@ def _any_of(key: str, values: list[Any]) -> Any:
     should: list[Any] = []
     if present:
         should.append(models.FieldCondition(key=key, match=models.MatchAny(any=present))
-                      if all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in present)
+                      if all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                             and _fits(v) for v in present)
                       and len({type(v) for v in present}) == 1
-                      else models.Filter(should=[
-                          models.FieldCondition(key=key, match=models.MatchValue(value=v))
-                          for v in present]))
+                      else models.Filter(should=[_equal(key, v) for v in present]))
     if len(present) < len(values):
         should.append(models.IsNullCondition(is_null=models.PayloadField(key=key)))
         should.append(models.IsEmptyCondition(is_empty=models.PayloadField(key=key)))
@@ -97,14 +96,33 @@ def _operator(key: str, operator: str, value: Any) -> Any:
         inside = _any_of(key, value)
         return inside if operator == "$in" else models.Filter(must_not=[inside])
     if operator == "$contains":  # a list-valued field holds the value
-        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+        return _equal(key, value)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            isinstance(value, float) and not math.isfinite(value)):
+            isinstance(value, float) and not math.isfinite(value)) or abs(value) > 1e300:
         raise InvalidInputError(
             f"{operator} for {key!r} compares with a finite number in a Qdrant index "
             f"(got {value!r}); compare strings in the embedded index"
         )
     return models.FieldCondition(key=key, range=models.Range(**{_RANGES[operator]: value}))
+
+
+def _fits(value: Any) -> bool:
+    """Whether Qdrant can hold ``value`` as it is: text, a bool, a 64-bit integer."""
+    return not isinstance(value, int) or isinstance(value, bool) or -(1 << 63) <= value < (1 << 63)
+
+
+def _equal(key: str, value: Any) -> Any:
+    """The field (or, for a list field, one of its items) equals ``value``: text, bools and
+    64-bit integers match as they are; other numbers by a range of one point, so 2020.0
+    finds 2020 as in the embedded index."""
+    from qdrant_client import models
+
+    if isinstance(value, (str, bool)) or (isinstance(value, int) and _fits(value)):
+        return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+    if isinstance(value, (int, float)) and math.isfinite(value) and abs(value) <= 1e300:
+        return models.FieldCondition(key=key, range=models.Range(gte=value, lte=value))
+    raise InvalidInputError(f"filter value {value!r} for {key!r} cannot be matched in a Qdrant "
+                            "index; give text, a bool or a number within +-1e300")
 
 
 def kind_is(kind: str) -> Any:

@@ -10,7 +10,7 @@ query matched, with its returned passages marked. Everything a document, its
 metadata or a query brings is data: HTML-escaped in HTML (and only numbers from
 metadata reach markup), and in terminal text every control character (escape
 sequences, bidirectional overrides) is shown as a visible ``\\x..`` code
-(:func:`printable`), never sent to the terminal.
+(:func:`terminal_safe`), never sent to the terminal.
 
 >>> from longcolbert.results import Highlight, Passage
 >>> html = passage_html(Passage("a <b> notice", 0, 12, 0.9, highlights=[Highlight(6, 12, 0.8)]))
@@ -55,10 +55,10 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u20
 KINDS = ("semantic", "lexical", "both")
 
 
-def printable(text: str) -> str:
+def terminal_safe(text: str) -> str:
     r"""``text`` safe to print on a terminal: control characters shown as codes.
 
-    >>> printable("title\x1b]0;owned\x07 ok\nnext")
+    >>> terminal_safe("title\x1b]0;owned\x07 ok\nnext")
     'title\\x1b]0;owned\\x07 ok\nnext'
     """
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
@@ -195,9 +195,9 @@ def terminal_text(query: str, hits: Sequence[Hit], *, color: bool, width: int = 
                       color_system="truecolor" if color else None, highlight=False,
                       soft_wrap=False)
     if not hits:
-        console.print(f"no results for {printable(repr(query))}", markup=False)
+        console.print(f"no results for {terminal_safe(repr(query))}", markup=False)
     for rank, hit in enumerate(hits, start=1):
-        console.print(Text.assemble((f"{rank}. {printable(hit.id)}", "bold" if color else ""),
+        console.print(Text.assemble((f"{rank}. {terminal_safe(hit.id)}", "bold" if color else ""),
                                     f"  (score {hit.score:.3f})"))
         low, high = _range(hit.passages)
         for passage in hit.passages:
@@ -207,7 +207,7 @@ def terminal_text(query: str, hits: Sequence[Hit], *, color: bool, width: int = 
             body = Text()
             for piece, h in _segments(passage):
                 style = f"bold {INK} on {heat(h.score, low, high)}" if color and h else ""
-                body.append(printable(piece), style)
+                body.append(terminal_safe(piece), style)
             console.print(Text("   ").append_text(_squeezed(body)), markup=False)
     return out.getvalue()
 

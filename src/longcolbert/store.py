@@ -98,7 +98,7 @@ class Store:
         self.connection.execute("PRAGMA synchronous=FULL")
         self.connection.executescript(_SCHEMA.split(";")[0])  # the meta table
         version = self.get_meta("schema_version")
-        if version is not None and not version.isdigit():
+        if version is not None and not (version.isascii() and version.isdigit()):
             raise DamagedIndexError(f"{path} holds no valid schema version ({version[:20]!r})")
         if version is not None and int(version) < 2:
             raise IndexVersionError(
@@ -172,9 +172,15 @@ class Store:
         self.connection.execute("BEGIN DEFERRED")
         try:
             yield
-        finally:
-            if self.connection.in_transaction:
-                self.connection.execute("COMMIT")
+        except BaseException:
+            if self.connection.in_transaction:  # the reads' own error is the one to report
+                try:
+                    self.connection.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            raise
+        if self.connection.in_transaction:
+            self.connection.execute("COMMIT")
 
     # -- meta --------------------------------------------------------------------
 
@@ -342,13 +348,26 @@ class Store:
             self._unit_count = (version, int(blob_bytes) // 8)
         return self._unit_count[1]
 
+    @contextmanager
+    def _reading_lexical(self) -> Iterator[None]:
+        """A read of the FTS5 index: damage there is one line naming the store."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if any(word in str(exc) for word in ("locked", "busy")):
+                raise  # in use, not damaged
+            raise DamagedIndexError(
+                f"the keyword index (units_fts) of {self.path} cannot be read ({exc}); "
+                "meanwhile search with hybrid=False (--semantic-only)") from exc
+
     def term_document_counts(self, terms: Sequence[str]) -> dict[str, int]:
         """How many units hold each FTS5 term (absent terms are left out)."""
         if not self.lexical or not terms:
             return {}
         marks = ",".join("?" * len(terms))
-        return dict(self.connection.execute(
-            f"SELECT term, doc FROM temp.unit_terms WHERE term IN ({marks})", list(terms)))
+        with self._reading_lexical():
+            return dict(self.connection.execute(
+                f"SELECT term, doc FROM temp.unit_terms WHERE term IN ({marks})", list(terms)))
 
     def keyword_candidates(self, words: Sequence[str], limit: int) -> list[int]:
         """PLAID positions of the documents of the best BM25 units for ``words``
@@ -356,10 +375,11 @@ class Store:
         if not self.lexical or not words or limit <= 0:
             return []
         match = " OR ".join(fts_phrase(w) for w in words)
-        rows = self.connection.execute(
-            "SELECT rowid FROM units_fts WHERE units_fts MATCH ? ORDER BY rank LIMIT ?",
-            (match, KEYWORD_UNITS_READ * limit),
-        ).fetchall()
+        with self._reading_lexical():
+            rows = self.connection.execute(
+                "SELECT rowid FROM units_fts WHERE units_fts MATCH ? ORDER BY rank LIMIT ?",
+                (match, KEYWORD_UNITS_READ * limit),
+            ).fetchall()
         keys = list(dict.fromkeys(r[0] >> UNIT_BITS for r in rows))[:limit]
         if not keys:
             return []

@@ -57,3 +57,17 @@ def test_the_reranker_ranks_with_its_settings(standin_model, setting):
         nodes, query_str=QUERY)
     assert [n.node.node_id for n in got] == [nodes[h.position].node.node_id for h in expected]
     assert [n.score for n in got] == pytest.approx([h.score for h in expected], abs=1e-4)
+
+
+def test_stored_exclusion_keys_of_the_wrong_type_break_no_retrieval(tmp_path, standin_model):
+    index = Index(tmp_path / "idx", model=standin_model)
+    # a folder made by other code may hold anything under the exclusion keys
+    index.add([DOCS["contract"], DOCS["astronomy"]], ids=["contract", "astronomy"],
+              metadatas=[{"_excluded_llm_metadata_keys": 5},
+                         {"_excluded_embed_metadata_keys": {"a": 1}}])
+    found = LongColBERTRetriever(index, similarity_top_k=2).retrieve(QUERY)
+    assert {n.node.ref_doc_id for n in found} == {"contract", "astronomy"}
+    bad = Document(text=DOCS["garden"], doc_id="garden")
+    object.__setattr__(bad, "excluded_llm_metadata_keys", ["ok", 3])
+    with pytest.raises(ValueError, match="give a list of metadata key names"):
+        LongColBERTRetriever(index).insert(bad)

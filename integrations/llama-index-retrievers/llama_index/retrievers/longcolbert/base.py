@@ -94,7 +94,7 @@ def passage_node(hit: Hit, passage: Passage) -> NodeWithScore:
     are ``{"start", "end", "score", "kind"}`` relative to the node text.
     """
     source = dict(hit.metadata)
-    hidden = {kind: list(source.pop(key, []) or []) for kind, key in EXCLUSION_KEYS.items()}
+    hidden = {kind: _key_list(source.pop(key, None)) for kind, key in EXCLUSION_KEYS.items()}
     added = {"doc_score": hit.score, **passage.to_metadata()}
     metadata = with_result_keys(source, added)
     node = TextNode(
@@ -116,6 +116,12 @@ def passage_node(hit: Hit, passage: Passage) -> NodeWithScore:
 EXCLUSION_KEYS = {"llm": "_excluded_llm_metadata_keys", "embed": "_excluded_embed_metadata_keys"}
 
 
+def _key_list(value: object) -> list[str]:
+    """The metadata key names in a stored exclusion list; anything else (a folder made
+    by other code may hold any JSON there) counts as none."""
+    return [key for key in value if isinstance(key, str)] if isinstance(value, list) else []
+
+
 def _engine_document(document: BaseNode | EngineDocument) -> EngineDocument:
     if isinstance(document, EngineDocument):
         return document
@@ -131,6 +137,10 @@ def _engine_document(document: BaseNode | EngineDocument) -> EngineDocument:
         metadata = dict(document.metadata)
         for kind, key in EXCLUSION_KEYS.items():
             excluded = getattr(document, f"excluded_{kind}_metadata_keys", None)
+            if excluded and _key_list(excluded) != list(excluded):
+                raise ValueError(
+                    f"excluded_{kind}_metadata_keys of document {document.id_!r} is "
+                    f"{excluded!r}; give a list of metadata key names")
             if excluded:
                 metadata[key] = list(excluded)
         return EngineDocument(document.id_, document.get_content(), metadata)
