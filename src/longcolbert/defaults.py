@@ -39,5 +39,9 @@ RERANK_HELP = {
               "keywords in highlights (on by default).",
     "reread": "Score each candidate's best passages again, each encoded alone (on by "
               "default; off is faster).",
+    "cache": "Bytes of encoded texts kept in memory for the next rerank (least recently "
+             "used first out; 0 keeps none); engine.cache.stats() counts hits and misses.",
+    "cache_folder": "Also keep encoded texts in this folder (NumPy files, no pickle), within "
+                    "cache_bytes, so a new process starts warm.",
 }
 """The rerankers' settings, as :data:`SETTING_HELP` words the indexes'."""

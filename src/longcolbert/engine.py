@@ -31,6 +31,7 @@ from .defaults import (
     DocumentScore,
 )
 from .encoder import EncodedDocument, EncodedQuery, Encoder
+from .encoding_cache import EncodingCache
 from .errors import DamagedIndexError, InvalidInputError, LongColBERTError, UnsafeModelError
 from .filters import where as filter_condition
 from .folders import check_folder
@@ -158,6 +159,7 @@ def rank_documents(
     positions: bool = False,
     reader: Encoder | None = None,
     alone: Callable[[list[int]], list[np.ndarray]] | None = None,
+    cache: EncodingCache | None = None,
 ) -> Hits:
     """Score every document from its query x row ``similarities``, keep the ``top`` best,
     and highlight only their passages; see :mod:`longcolbert.passages`. With
@@ -168,7 +170,8 @@ def rank_documents(
     (:mod:`longcolbert.reread`) before the ``top`` are kept; with ``alone`` (what
     gives the query x row similarities of the documents at some positions of
     ``documents`` as read a passage at a time, stored at index time), they are
-    re-read from those rows instead, encoding nothing."""
+    re-read from those rows instead, encoding nothing. A ``cache`` keeps what a
+    ``reader`` encodes for the next query."""
     offsets = [_token_offsets(doc) for doc in documents]
     for doc, doc_offsets, sims in zip(documents, offsets, similarities):
         if sims.shape[1] != doc_offsets.shape[0]:
@@ -202,7 +205,7 @@ def rank_documents(
         else:
             assert reader is not None
             standalone = standalone_scores([[p.text for p in hits[i].passages] for i in read],
-                                           query, weights, reader)
+                                           query, weights, reader, cache)
         for i, hit in zip(read, with_standalone([hits[i] for i in read], standalone)):
             hits[i] = hit
         read_order = np.argsort([-hits[i].score for i in read], kind="stable").tolist()
@@ -712,7 +715,12 @@ class Reranker:
 
     ``hybrid`` (on by default) weights query tokens by term rarity, counted
     over the sentences of the texts being reranked, and marks the query's
-    keywords in highlights, as :class:`Index` does; ``reread`` too.
+    keywords in highlights, as :class:`Index` does; ``reread`` too. Encoded texts
+    (candidates and the passages re-read) are kept in ``cache`` (an
+    :class:`~longcolbert.encoding_cache.EncodingCache`: by default 256 MiB in
+    memory; give one with a ``folder`` to keep them on disk, or share one between
+    rerankers; ``EncodingCache(0)`` keeps nothing), so a text seen before is not
+    encoded again: ``reranker.cache.stats()`` counts hits and misses.
 
     >>> reranker = Reranker()                                   # doctest: +SKIP
     >>> hits = reranker.rerank("notice period", ["...", "..."])  # doctest: +SKIP
@@ -731,10 +739,12 @@ class Reranker:
         reread: bool = True,
         token_budget: int = TOKEN_BUDGET,
         trust_remote_code: bool = False,
+        cache: EncodingCache | None = None,
     ):
         check_choice("document_score", document_score, DOCUMENT_SCORES)
         self._model = ModelHolder(model, document_length, device, token_budget, dtype,
                                    trust_remote_code=trust_remote_code)
+        self.cache = cache if cache is not None else EncodingCache()
         self.passage_tokens = passage_tokens
         self.document_score = document_score
         self.hybrid = hybrid
@@ -783,7 +793,7 @@ class Reranker:
         metas = [checked_metadata(ids[i], metadatas[i] if metadatas else {})
                  for i in range(len(texts))]
         encoded_query = self.encoder.encode_query(query)
-        encoded = self.encoder.encode_documents(list(texts), show_progress=show_progress)
+        encoded = self.cache.encode(self.encoder, list(texts), show_progress=show_progress)
         documents = [
             StoredDocument(doc_id, text, meta, [], e.offsets, sentence_unit_array(text))
             for doc_id, text, meta, e in zip(ids, texts, metas, encoded)
@@ -799,4 +809,5 @@ class Reranker:
         similarities = [(encoded_query.embeddings @ e.embeddings.T).numpy() for e in encoded]
         return rank_documents(documents, similarities, encoded_query, passages,
                               self.passage_tokens, self.document_score, top_n, lexical,
-                              positions=True, reader=self.encoder if self.reread else None)
+                              positions=True, reader=self.encoder if self.reread else None,
+                              cache=self.cache)

@@ -38,6 +38,7 @@ from .results import Hit, Passage
 
 if TYPE_CHECKING:
     from .encoder import EncodedQuery, Encoder
+    from .encoding_cache import EncodingCache
 
 READ_DOCUMENTS = 5  # documents whose passages are re-read, whatever k is
 READ_PASSAGES = 5  # candidate passages re-read per document (more when asked for more)
@@ -45,13 +46,16 @@ READ_PASSAGES = 5  # candidate passages re-read per document (more when asked fo
 
 def standalone_scores(
     passages: Sequence[Sequence[str]], query: EncodedQuery, weights: np.ndarray | None,
-    encoder: Encoder,
+    encoder: Encoder, cache: EncodingCache | None = None,
 ) -> list[list[float]]:
     """MaxSim of ``query`` against each passage text encoded on its own, query tokens
-    weighted by ``weights`` (hybrid search) if given; ``passages`` per document."""
+    weighted by ``weights`` (hybrid search) if given; ``passages`` per document.
+    A ``cache`` keeps the passages' encodings for the next query that reads them."""
     texts = [text for document in passages for text in document]
     readable = [i for i, text in enumerate(texts) if text.strip()]
-    encoded = iter(encoder.encode_documents([texts[i] for i in readable], show_progress=False))
+    wanted = [texts[i] for i in readable]
+    encoded = iter(cache.encode(encoder, wanted, show_progress=False) if cache is not None
+                   else encoder.encode_documents(wanted, show_progress=False))
     rows = query.embeddings.float()
     if weights is not None:
         rows = rows * rows.new_tensor(weights)[:, None]

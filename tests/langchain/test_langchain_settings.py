@@ -98,3 +98,17 @@ def test_the_reranker_ranks_with_its_settings(standin_model, setting):
     assert [d.id for d in got] == [documents[h.position].id for h in expected]
     assert [d.metadata["relevance_score"] for d in got] == pytest.approx(
         [h.score for h in expected], abs=1e-4)
+
+
+def test_the_reranker_keeps_encodings_for_the_next_call(standin_model, tmp_path):
+    documents = [Document(page_content=text * 3, id=doc_id) for doc_id, text in DOCS.items()]
+    reranker = LongColBERTReranker(model=standin_model, cache_folder=str(tmp_path / "cache"))
+    first = reranker.compress_documents(documents, QUERY)
+    misses = reranker.engine.cache.misses
+    second = reranker.compress_documents(documents, QUERY)
+    assert reranker.engine.cache.misses == misses > 0 and reranker.engine.cache.hits > 0
+    assert [d.id for d in second] == [d.id for d in first]
+    later = LongColBERTReranker(model=standin_model, cache_folder=str(tmp_path / "cache"))
+    later.compress_documents(documents, QUERY)  # another process would start warm too
+    assert later.engine.cache.misses == 0
+    assert LongColBERTReranker(model=standin_model, cache_bytes=0).engine.cache.max_bytes == 0

@@ -71,3 +71,14 @@ def test_stored_exclusion_keys_of_the_wrong_type_break_no_retrieval(tmp_path, st
     object.__setattr__(bad, "excluded_llm_metadata_keys", ["ok", 3])
     with pytest.raises(ValueError, match="give a list of metadata key names"):
         LongColBERTRetriever(index).insert(bad)
+
+
+def test_the_reranker_keeps_encodings_for_the_next_call(standin_model):
+    nodes = [NodeWithScore(node=TextNode(id_=doc_id, text=text * 3), score=0.0)
+             for doc_id, text in DOCS.items()]
+    rerank = LongColBERTRerank(model=standin_model, top_n=3)
+    first = rerank.postprocess_nodes(nodes, query_str=QUERY)
+    misses = rerank.engine.cache.misses
+    second = rerank.postprocess_nodes(nodes, query_str=QUERY)
+    assert rerank.engine.cache.misses == misses > 0 and rerank.engine.cache.hits > 0
+    assert [n.node.node_id for n in second] == [n.node.node_id for n in first]

@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from longcolbert import DEFAULT_MODEL, Hit, Reranker, passage_id
 from longcolbert.defaults import RERANK_HELP, TOP_N
+from longcolbert.encoding_cache import DEFAULT_CACHE_BYTES, EncodingCache
 from longcolbert.model import DTYPE_HELP
 
 
@@ -72,6 +73,8 @@ class LongColBERTReranker(BaseDocumentCompressor):
 
     hybrid: bool = Field(default=True, description=RERANK_HELP["hybrid"])
     reread: bool = Field(default=True, description=RERANK_HELP["reread"])
+    cache_bytes: int = Field(default=DEFAULT_CACHE_BYTES, ge=0, description=RERANK_HELP["cache"])
+    cache_folder: str | None = Field(default=None, description=RERANK_HELP["cache_folder"])
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")  # typos fail
 
@@ -81,7 +84,8 @@ class LongColBERTReranker(BaseDocumentCompressor):
         # the engine's Reranker loads the model on its first rerank, not here
         self._engine = Reranker(self.model, document_length=self.document_length,
                                 device=self.device, dtype=self.dtype, hybrid=self.hybrid,
-                                reread=self.reread)
+                                reread=self.reread,
+                                cache=EncodingCache(self.cache_bytes, self.cache_folder))
 
     @property
     def engine(self) -> Reranker:

@@ -25,6 +25,7 @@ from llama_index.core.schema import (
 
 from longcolbert import DEFAULT_MODEL, Hit, Reranker, passage_id
 from longcolbert.defaults import RERANK_HELP, TOP_N
+from longcolbert.encoding_cache import DEFAULT_CACHE_BYTES, EncodingCache
 from longcolbert.model import DTYPE_HELP, model_name
 
 dispatcher = get_dispatcher(__name__)
@@ -73,6 +74,8 @@ class LongColBERTRerank(BaseNodePostprocessor):
     dtype: str = Field(default="auto", description=DTYPE_HELP)
     hybrid: bool = Field(default=True, description=RERANK_HELP["hybrid"])
     reread: bool = Field(default=True, description=RERANK_HELP["reread"])
+    cache_bytes: int = Field(default=DEFAULT_CACHE_BYTES, ge=0, description=RERANK_HELP["cache"])
+    cache_folder: str | None = Field(default=None, description=RERANK_HELP["cache_folder"])
 
     _engine: Reranker = PrivateAttr()
 
@@ -82,7 +85,8 @@ class LongColBERTRerank(BaseNodePostprocessor):
         # a name loads on the first rerank; an already loaded PyLate model is used as is
         self._engine = Reranker(model, document_length=self.document_length,
                                 device=self.device, dtype=self.dtype, hybrid=self.hybrid,
-                                reread=self.reread)
+                                reread=self.reread,
+                                cache=EncodingCache(self.cache_bytes, self.cache_folder))
 
     @classmethod
     def class_name(cls) -> str:
