@@ -6,10 +6,10 @@ pages) with the offline stand-in model, then asks the questions of
 that answers it. The same run measures three methods with the same passage budget:
 
 * **longcolbert**: ``Index.search(question, k=3, passages=1)``: the default
-  (hybrid, re-reading from the rows read alone at index time), ``reread=False`` and
-  ``hybrid=False``, plus any ``--setting``; and the default on a second index built
-  with ``longcolbert index --no-reread`` (no rows read alone: its searches re-read by
-  encoding the passages, as every search did before those rows were stored), whose
+  (hybrid, re-reading: the best passages encoded alone per search), ``reread=False``
+  and ``hybrid=False``, plus any ``--setting``; and the default on a second index
+  built with ``longcolbert index --read-alone`` (every document also stored read a
+  passage at a time, so searches re-read from those rows and encode nothing), whose
   build time and bytes per token stand beside the first's;
 * **BM25**: SQLite FTS5 ``bm25()`` over whole pages, then the page's best window by
   ``bm25()`` among the same sentence windows longcolbert chooses from;
@@ -295,9 +295,9 @@ def check_offsets(index: Index, questions: list[Question]) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--index", default=str(HERE / "work" / "python-docs-index-384"))
-    parser.add_argument("--index-without-alone",
-                        default=str(HERE / "work" / "python-docs-index-384-no-alone"),
-                        help="the same pages indexed with --no-reread (built if missing)")
+    parser.add_argument("--index-read-alone",
+                        default=str(HERE / "work" / "python-docs-index-384-read-alone"),
+                        help="the same pages indexed with --read-alone (built if missing)")
     parser.add_argument("--model", default=str(HERE / "work" / "standin-384"),
                         help="where the 384-dim stand-in is (built there if missing)")
     parser.add_argument("--split", choices=["held_out", "tuning"], default=None,
@@ -320,7 +320,7 @@ def main() -> None:
                     "questions": shared_words(json.loads(QUESTIONS.read_text())), "methods": {},
                     "indexes": {}}
     for name, path, flags in (("default", args.index, []),
-                              ("--no-reread", args.index_without_alone, ["--no-reread"])):
+                              ("--read-alone", args.index_read_alone, ["--read-alone"])):
         build_seconds = None
         if not (Path(path) / "store.sqlite").exists():
             began = time.perf_counter()
@@ -338,7 +338,7 @@ def main() -> None:
     if args.passage_tokens:
         settings = [{"passage_tokens": args.passage_tokens, **s} for s in settings]
     runs = [(args.index, "longcolbert ", s) for s in settings]
-    runs.insert(1, (args.index_without_alone, "longcolbert, index built --no-reread ",
+    runs.insert(1, (args.index_read_alone, "longcolbert, index built --read-alone ",
                     settings[0]))
     for path, label, setting in runs:
         with Index(path, model=model, create=False, **setting) as index:

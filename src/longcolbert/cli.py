@@ -1,7 +1,7 @@
 """The ``longcolbert`` command line: index, search, delete, info.
 
     longcolbert index INDEX_DIR PATH... [--model M] [--document-length N] [--id-prefix P]
-                      [--follow-links] [--no-reread]
+                      [--follow-links] [--read-alone]
     longcolbert search INDEX_DIR QUERY [-k K] [--passages P] [--filter KEY=VALUE]... [--json]
                        [--semantic-only] [--no-reread] [--model M] [--html FILE]
     longcolbert search INDEX_DIR --queries FILE [options as above but --html]
@@ -89,7 +89,8 @@ def _print_hits(query: str, hits: list) -> None:
 
 def _cmd_index(args: argparse.Namespace) -> int:
     with open_index(args.index_dir, create=True, model=args.model, backend=args.backend,
-                    document_length=args.document_length, reread=not args.no_reread,
+                    document_length=args.document_length,
+                    **({"read_alone": True} if args.read_alone else {}),
                     trust_remote_code=args.trust_remote_code) as index:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -211,10 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "name from different places apart")
     index.add_argument("--follow-links", action="store_true",
                        help="index files that links in a folder point to outside it")
-    index.add_argument("--no-reread", action="store_true",
-                       help="do not also store each document read a passage at a time: a "
-                            "faster build and a smaller folder, but searches then re-read "
-                            "by encoding (slower) unless they pass --no-reread too")
+    index.add_argument("--read-alone", action="store_true",
+                       help="a new index also stores each document read a passage at a time, "
+                            "so searches re-read without encoding: faster searches, a longer "
+                            "build, a larger folder, somewhat fewer right passages")
     _model_code_option(index)
     index.set_defaults(run=_cmd_index)
 

@@ -255,7 +255,13 @@ class Index(IndexBackend):
     :mod:`longcolbert.lexical`); ``hybrid=False`` is MaxSim alone.
     ``reread`` (on by default) encodes the best candidate passages again, each on
     its own, and adds that MaxSim to their scores and their documents'
-    (:mod:`longcolbert.reread`); ``reread=False`` is faster.
+    (:mod:`longcolbert.reread`); ``reread=False`` is faster. ``read_alone`` (off by
+    default) makes a new index also store every document read a passage at a time,
+    so that re-reading scores those stored rows instead of encoding passages per
+    search: nearly the speed of ``reread=False``, at the cost of more bytes and a
+    longer build, and with somewhat fewer right passages than encoding them (see
+    the README's benchmarks). An index that holds those rows keeps them on every add.
+    ``candidates`` documents are scored exactly after the PLAID first stage.
     ``token_budget`` bounds the tokens of one model forward; ``batch_tokens`` the
     tokens an add encodes and compresses before parking them on disk: together
     they bound an add's memory, whatever the number of documents.
@@ -277,6 +283,7 @@ class Index(IndexBackend):
         document_score: DocumentScore = "passage",
         hybrid: bool = True,
         reread: bool = True,
+        read_alone: bool = False,
         token_budget: int = TOKEN_BUDGET,
         batch_tokens: int = BATCH_TOKENS,
         trust_remote_code: bool = False,
@@ -311,6 +318,7 @@ class Index(IndexBackend):
         self.document_score = document_score
         self.hybrid = hybrid
         self.reread = reread
+        self.read_alone = read_alone
         self.batch_tokens = batch_tokens
         self.plaid = PlaidIndex(self.path, -1)
         self._thread_lock = threading.RLock()  # one connection and PLAID handle, many threads
@@ -436,7 +444,7 @@ class Index(IndexBackend):
                 alone_tokens=self.passage_tokens)
 
         self._add(documents, counts, encode, pieces, fingerprint(encoder.model), show_progress,
-                  read_alone=self.reread)
+                  read_alone=self.read_alone)
         return ids
 
     def add_files(
@@ -523,14 +531,19 @@ class Index(IndexBackend):
         consecutive pieces, for a document longer than ``batch_tokens`` (its memory
         is one piece at a time). See :class:`~longcolbert.plaid_writer.GenerationWriter`.
         With ``read_alone``, both also read the documents a passage at a time (their
-        last argument), kept for re-reading, unless the index already holds documents
-        without those rows (an index built before, or with ``reread=False``).
+        last argument), kept for re-reading: in a new index, or one that holds those
+        rows already (an index that holds documents without them keeps none).
         """
         with self._lock:
             with self._thread_lock:
                 self._refresh()
                 self._check_rows()
-                alone = read_alone and (self.plaid.empty or self.plaid.reads_alone)
+                alone = self.plaid.reads_alone or (read_alone and self.plaid.empty)
+                if read_alone and not alone:
+                    warnings.warn(
+                        f"{self.path} was built without rows read alone, so it keeps none; "
+                        "to have them, index the documents again into a new folder with "
+                        "read_alone=True (--read-alone)", stacklevel=3)
                 replaced = sorted(self.store.plaid_ids([d.id for d in documents]).values())
                 self.store.clear_staged()  # left by an add that was killed
                 generation = self._generation() + 1

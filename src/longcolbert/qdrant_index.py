@@ -124,11 +124,15 @@ class QdrantIndex(IndexBackend):
         hybrid: bool = True,
         reread: bool = True,
         candidates: int = CANDIDATES,
+        read_alone: bool = False,
         token_budget: int = TOKEN_BUDGET,
         api_key: str | None = None,
         trust_remote_code: bool = False,
     ):
         check_choice("document_score", document_score, DOCUMENT_SCORES)
+        if read_alone:
+            raise InvalidInputError("read_alone (--read-alone) is the embedded index's; a Qdrant "
+                                    "index re-reads passages by encoding them")
         for name, value in (("shards", shards), ("replicas", replicas)):
             if value is not None:
                 check_count(name, value, least=1)

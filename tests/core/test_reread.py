@@ -1,8 +1,8 @@
 """Re-reading: the best candidate passages read again alone, their MaxSim added to scores.
 
-An index built with the defaults stores every document read a passage at a time
-and re-reads from those rows; one built with ``reread=False`` (``--no-reread``)
-has none, and a search that re-reads there encodes the passages instead."""
+An index built with ``read_alone=True`` (``--read-alone``) stores every document
+read a passage at a time and re-reads from those rows; one built with the
+defaults has none, and a search that re-reads there encodes the passages."""
 
 from __future__ import annotations
 
@@ -48,8 +48,11 @@ QUERIES = ["how long must I wait after giving notice to quit", "which planet has
 
 @pytest.fixture()
 def folder(tmp_path, standin_model):
-    with Index(tmp_path / "idx", model=standin_model, passage_tokens=24) as index:
+    """The documents indexed with their rows read alone."""
+    with Index(tmp_path / "idx", model=standin_model, passage_tokens=24,
+               read_alone=True) as index:
         index.add(list(DOCS.values()), ids=list(DOCS))
+        assert index.plaid.reads_alone
     return tmp_path / "idx"
 
 
@@ -62,8 +65,8 @@ def standalone(index: Index, query: str, texts: list[str]) -> list[float]:
 
 @pytest.fixture()
 def folder_without_alone(tmp_path, standin_model):
-    """The same documents indexed with ``reread=False``: no rows read alone."""
-    with Index(tmp_path / "plain", model=standin_model, passage_tokens=24, reread=False) as index:
+    """The same documents indexed with the defaults: no rows read alone."""
+    with Index(tmp_path / "plain", model=standin_model, passage_tokens=24) as index:
         index.add(list(DOCS.values()), ids=list(DOCS))
         assert not index.plaid.reads_alone
     return tmp_path / "plain"
@@ -135,7 +138,8 @@ def test_scores_add_the_maxsim_of_each_passage_read_alone_at_index_time(folder, 
 
 
 def test_rows_read_alone_survive_deletes_growth_and_a_new_codec(tmp_path, standin_model):
-    with Index(tmp_path / "idx", model=standin_model, passage_tokens=24) as index:
+    with Index(tmp_path / "idx", model=standin_model, passage_tokens=24,
+               read_alone=True) as index:
         index.add([DOCS["garden"]], ids=["garden"])
         first_codec = index.plaid.contents.codec
         index.add([DOCS["contract"], DOCS["astronomy"]] * 3,
@@ -148,14 +152,17 @@ def test_rows_read_alone_survive_deletes_growth_and_a_new_codec(tmp_path, standi
         hits = index.search(QUERIES[1], k=2)
         assert hits[0].id.startswith("astronomy")
     with Index(tmp_path / "idx", model=standin_model, create=False) as reopened:
+        assert reopened.plaid.reads_alone  # and an add without the flag keeps them
+        reopened.add([DOCS["garden"]], ids=["garden-again"])
         assert reopened.plaid.reads_alone
 
 
 def test_an_index_without_rows_read_alone_keeps_none_and_rereads_by_encoding(
         folder_without_alone, standin_model):
     with Index(folder_without_alone, model=standin_model, create=False,
-               passage_tokens=24) as index:
-        index.add([DOCS["garden"]], ids=["garden-again"])  # an add keeps the layout it found
+               passage_tokens=24, read_alone=True) as index:
+        with pytest.warns(UserWarning, match="built without rows read alone"):
+            index.add([DOCS["garden"]], ids=["garden-again"])  # keeps the layout it found
         assert not index.plaid.reads_alone and not index.info()["passages_read_alone"]
 
 
@@ -218,3 +225,21 @@ def test_cli_no_reread_matches_the_index_without_rereading(folder, standin_path,
         hits = index.search(query, k=2)
     assert [r["id"] for r in found] == [h.id for h in hits]
     assert [r["score"] for r in found] == pytest.approx([h.score for h in hits], abs=1e-4)
+
+
+def test_cli_index_read_alone_stores_the_rows_and_qdrant_refuses_it(tmp_path, standin_path,
+                                                                    capsys):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for doc_id, text in DOCS.items():
+        (docs / f"{doc_id}.txt").write_text(text)
+    for flags, stored in (([], False), (["--read-alone"], True)):
+        folder = tmp_path / f"idx-{stored}"
+        assert main(["index", str(folder), str(docs), "--model", standin_path, *flags]) == 0
+        assert main(["info", str(folder), "--json"]) == 0
+        info = json.loads(capsys.readouterr().out.splitlines()[-1])
+        assert info["passages_read_alone"] is stored
+    code = main(["index", str(tmp_path / "q"), str(docs), "--model", standin_path,
+                 "--backend", "qdrant", "--read-alone"])
+    err = capsys.readouterr().err
+    assert code == 1 and "read_alone" in err and err.count("\n") == 1
