@@ -56,3 +56,15 @@ def corpus_index_path(tmp_path_factory, standin_model) -> str:
     with Index(path, model=standin_model) as index:
         index.add_documents(documents)  # one add: the PLAID codec learns from every document
     return str(path)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` run only with LONGCOLBERT_SLOW=1 (they are long sweeps)."""
+    import os
+
+    if os.environ.get("LONGCOLBERT_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="a long sweep: run with LONGCOLBERT_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

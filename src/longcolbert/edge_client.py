@@ -32,6 +32,7 @@ from typing import Any, Iterable, Mapping
 
 from .errors import DamagedIndexError, IndexBusyError, InvalidInputError, LongColBERTError
 from .folders import check_folder
+from .qdrant_filters import point_field
 
 MARKER = "qdrant-edge.json"
 SHARD = "shard"
@@ -244,7 +245,7 @@ class EdgeClient:
             filter=self._filter(query_filter), with_payload=[group_by], with_vector=False)
         groups: dict[str, None] = {}
         for point in self._shard.query(request):
-            groups.setdefault(str(point.payload[group_by]), None)
+            groups.setdefault(str(point_field(point, group_by)), None)
             if len(groups) == limit:
                 break
         return SimpleNamespace(groups=[SimpleNamespace(id=key) for key in groups])

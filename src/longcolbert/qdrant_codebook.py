@@ -41,7 +41,7 @@ from .centroid_codes import (
     sample_size,
     train_codebook,
 )
-from .qdrant_filters import kind_is, scroll_points
+from .qdrant_filters import kind_is, point_field, scroll_points
 from .token_bytes import decode_rows
 
 HEAD_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "longcolbert:codebook"))
@@ -82,9 +82,9 @@ class Codebook:
             if version is None or version == self._version:
                 return self._centroids if version is not None else None
             parts = sorted(self._scroll(_kind("centroids", version), ["centroids"], True),
-                           key=lambda p: p.payload["part"])
-            if parts and len(parts) == parts[0].payload["parts"]:
-                self._centroids = torch.cat([torch.tensor(p.vector["centroids"],
+                           key=lambda p: point_field(p, "part"))
+            if parts and len(parts) == point_field(parts[0], "parts"):
+                self._centroids = torch.cat([torch.tensor(point_field(p, "centroids", vector=True),
                                                           dtype=torch.float32) for p in parts])
                 self._version = version
                 return self._centroids
@@ -115,7 +115,7 @@ class Codebook:
         share = min(1.0, 1.25 * sample_size(written) / max(1, written))
         generator = torch.Generator().manual_seed(written)
         sample = [_some(rows, share, generator) for rows in fresh]
-        sample += [_some(decode_rows(p.vector["tokens"]), share, generator)
+        sample += [_some(decode_rows(point_field(p, "tokens", vector=True)), share, generator)
                    for p in self._scroll(_kind("segment"), ["tokens"], False)]
         centroids = train_codebook(torch.cat(sample), written)
         version = uuid.uuid4().hex
@@ -141,7 +141,7 @@ class Codebook:
         batch: list[Any] = []
         for point in self._scroll(_kind("segment"), ["tokens"], False):
             batch.append(models.PointVectors(id=point.id, vector={
-                "codes": sparse_code(document_codes(decode_rows(point.vector["tokens"]),
+                "codes": sparse_code(document_codes(decode_rows(point_field(point, "tokens", vector=True)),
                                                     centroids))}))
             if len(batch) == _SEGMENTS_READ:
                 self.client.update_vectors(self.collection, points=batch, wait=True)

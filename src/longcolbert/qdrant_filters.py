@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator, Mapping
 
-from .errors import InvalidInputError
+from .errors import DamagedIndexError, InvalidInputError
 from .filters import EXAMPLE
 from .filters import where as filter_condition
 
@@ -123,6 +123,19 @@ def _equal(key: str, value: Any) -> Any:
         return models.FieldCondition(key=key, range=models.Range(gte=value, lte=value))
     raise InvalidInputError(f"filter value {value!r} for {key!r} cannot be matched in a Qdrant "
                             "index; give text, a bool or a number within +-1e300")
+
+
+def point_field(point: Any, key: str, *, vector: bool = False) -> Any:
+    """A longcolbert point's payload field (or named ``vector``) ``key``; a point that
+    lacks it (a damaged folder, or a collection written by other code) is a one-line
+    DamagedIndexError, never a KeyError."""
+    holder = point.vector if vector else point.payload
+    try:
+        return holder[key]
+    except (KeyError, TypeError, IndexError):
+        what = "vector" if vector else "payload field"
+        raise DamagedIndexError(f"a point of the Qdrant collection has no {what} {key!r}"
+                                ) from None
 
 
 def kind_is(kind: str) -> Any:

@@ -69,7 +69,7 @@ from .loaders import Document
 from .model import DEFAULT_MODEL, fingerprint
 from .passages import sentence_unit_array
 from .qdrant_codebook import Codebook, sparse_code
-from .qdrant_filters import kind_is, qdrant_filter, scroll_points
+from .qdrant_filters import kind_is, point_field, qdrant_filter, scroll_points
 from .results import Hits
 from .store import StoredDocument, unit_texts
 from .token_bytes import decode_rows, encode_queries, encode_rows, stored_dim
@@ -211,7 +211,7 @@ class QdrantIndex(IndexBackend):
         the folder's for a Qdrant index folder, ``None`` on a server or in memory."""
         stored = self._stored_model()
         tokens = 0 if stored is None else sum(
-            len(p.payload["offsets"]) // 2
+            len(point_field(p, "offsets")) // 2
             for p in self._scroll(_visible(kind_is("segment")), with_payload=["offsets"]))
         return {
             "backend": self.backend,
@@ -322,7 +322,7 @@ class QdrantIndex(IndexBackend):
         conditions = [_first_segment()]
         if among is not None:
             conditions.append(models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(among))))
-        return [p.payload["doc_id"]
+        return [point_field(p, "doc_id")
                 for p in self._scroll(_visible(*conditions), with_payload=["doc_id"])]
 
     def _scroll(self, condition: Any, **selection: Any) -> Iterator[Any]:
@@ -402,7 +402,7 @@ class QdrantIndex(IndexBackend):
             self.collection, query=models.SparseVector(indices=indices, values=[1.0] * len(indices)),
             using="words", query_filter=_visible(kind_is("unit")), limit=KEYWORD_UNITS_READ * limit,
             with_payload=["doc_id"]).points
-        return list(dict.fromkeys(str(p.payload["doc_id"]) for p in points))[:limit]
+        return list(dict.fromkeys(str(point_field(p, "doc_id")) for p in points))[:limit]
 
     def candidate_ids(self, query_rows: torch.Tensor, depth: int, scope: Any = None
                       ) -> list[str]:
@@ -460,17 +460,17 @@ class QdrantIndex(IndexBackend):
             *([scope] if scope is not None else []))
         for point in self._scroll(chosen, with_payload=True,
                                   with_vectors=["tokens"] if with_rows else False):
-            by_doc.setdefault(point.payload["doc_id"], []).append(point)
+            by_doc.setdefault(point_field(point, "doc_id"), []).append(point)
         out = []
         for doc_id in doc_ids:
-            points = sorted(by_doc.get(doc_id, []), key=lambda p: p.payload["segment"])
+            points = sorted(by_doc.get(doc_id, []), key=lambda p: point_field(p, "segment"))
             if not points or points[0].payload.get("segments") != len(points):
                 continue  # deleted meanwhile, or not whole
             first = points[0].payload
-            text = "".join(p.payload["text"] for p in points)
-            offsets = np.asarray([o for p in points for o in p.payload["offsets"]],
+            text = "".join(point_field(p, "text") for p in points)
+            offsets = np.asarray([o for p in points for o in point_field(p, "offsets")],
                                  dtype=np.int64).reshape(-1, 2)
-            rows = (torch.cat([decode_rows(p.vector["tokens"]) for p in points])
+            rows = (torch.cat([decode_rows(point_field(p, "tokens", vector=True)) for p in points])
                     if with_rows else torch.zeros(0))
             page_map = [(int(a), int(b), int(c)) for a, b, c in first.get("page_map", [])]
             out.append((StoredDocument(doc_id, text, dict(first["metadata"]), page_map, offsets,
