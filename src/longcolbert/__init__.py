@@ -5,53 +5,76 @@
 >>> index.add_files(["./reports", "./handbook.pdf"])  # doctest: +SKIP
 >>> for hit in index.search("notice period for termination", k=3):  # doctest: +SKIP
 ...     print(hit.id, hit.passages[0].text)
+
+The names below load their modules on first use (PEP 562), so ``import longcolbert``
+and ``longcolbert --help`` do not import torch.
 """
 
-from .backend import IndexBackend
-from .engine import Index, Reranker
-from .errors import (
-    DamagedIndexError,
-    IncompatibleModelError,
-    IndexBusyError,
-    IndexVersionError,
-    InvalidInputError,
-    LoadError,
-    LongColBERTError,
-    UnsafeIndexError,
-    UnsafeModelError,
-)
-from .loaders import Document
-from .locations import open_index
-from .model import DEFAULT_MODEL, load_model
-from .profile import MatchProfile
-from .render import display
-from .results import Highlight, Hit, Hits, Passage, passage_id
-from .store import StoredDocument
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_MODEL",
-    "DamagedIndexError",
-    "Document",
-    "Highlight",
-    "Hit",
-    "Hits",
-    "IncompatibleModelError",
-    "Index",
-    "IndexBackend",
-    "IndexBusyError",
-    "IndexVersionError",
-    "InvalidInputError",
-    "LoadError",
-    "LongColBERTError",
-    "MatchProfile",
-    "Passage",
-    "Reranker",
-    "StoredDocument",
-    "UnsafeIndexError",
-    "UnsafeModelError",
-    "display",
-    "load_model",
-    "open_index",
-    "passage_id",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# public name -> the module that defines it
+_WHERE = {
+    "DEFAULT_MODEL": "model",
+    "DamagedIndexError": "errors",
+    "Document": "loaders",
+    "Highlight": "results",
+    "Hit": "results",
+    "Hits": "results",
+    "IncompatibleModelError": "errors",
+    "Index": "engine",
+    "IndexBackend": "backend",
+    "IndexBusyError": "errors",
+    "IndexVersionError": "errors",
+    "InvalidInputError": "errors",
+    "LoadError": "errors",
+    "LongColBERTError": "errors",
+    "MatchProfile": "profile",
+    "Passage": "results",
+    "Reranker": "engine",
+    "StoredDocument": "store",
+    "UnsafeIndexError": "errors",
+    "UnsafeModelError": "errors",
+    "display": "render",
+    "load_model": "model",
+    "open_index": "locations",
+    "passage_id": "results",
+}
+__all__ = sorted(_WHERE)
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .backend import IndexBackend
+    from .engine import Index, Reranker
+    from .errors import (
+        DamagedIndexError,
+        IncompatibleModelError,
+        IndexBusyError,
+        IndexVersionError,
+        InvalidInputError,
+        LoadError,
+        LongColBERTError,
+        UnsafeIndexError,
+        UnsafeModelError,
+    )
+    from .loaders import Document
+    from .locations import open_index
+    from .model import DEFAULT_MODEL, load_model
+    from .profile import MatchProfile
+    from .render import display
+    from .results import Highlight, Hit, Hits, Passage, passage_id
+    from .store import StoredDocument
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'longcolbert' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

@@ -75,3 +75,13 @@ def test_the_console_script_streams_answers_from_a_pipe(corpus_index_path, stand
     assert done.returncode == 0, done.stderr
     assert [json.loads(line)["results"][0]["id"] for line in done.stdout.splitlines()] == [
         "contract", "astronomy"]
+
+
+def test_help_imports_no_torch():
+    code = ("import sys\nfrom longcolbert.cli import main\ntry:\n    main(['--help'])\n"
+            "except SystemExit:\n    pass\nimport longcolbert\nlongcolbert.Hit\n"
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
