@@ -42,7 +42,32 @@ _WHERE = {
     "open_index": "locations",
     "passage_id": "results",
 }
-__all__ = sorted(_WHERE)
+__all__ = [
+    "DEFAULT_MODEL",
+    "DamagedIndexError",
+    "Document",
+    "Highlight",
+    "Hit",
+    "Hits",
+    "IncompatibleModelError",
+    "Index",
+    "IndexBackend",
+    "IndexBusyError",
+    "IndexVersionError",
+    "InvalidInputError",
+    "LoadError",
+    "LongColBERTError",
+    "MatchProfile",
+    "Passage",
+    "Reranker",
+    "StoredDocument",
+    "UnsafeIndexError",
+    "UnsafeModelError",
+    "display",
+    "load_model",
+    "open_index",
+    "passage_id",
+]
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
