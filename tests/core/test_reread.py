@@ -72,6 +72,17 @@ def folder_without_alone(tmp_path, standin_model):
     return tmp_path / "plain"
 
 
+def assert_read_alone_added(hit, old, alone: list[float]) -> None:
+    """``hit`` is ``old`` (the same document without re-reading) with each passage's
+    score read ``alone`` added to it, the best added to the document, passages re-ordered."""
+    assert hit.score == pytest.approx(old.score + max(alone), abs=1e-3)
+    expected = sorted(((p.score + s, p.start) for p, s in zip(old.passages, alone)),
+                      key=lambda pair: -pair[0])
+    got = [(p.score, p.start) for p in hit.passages]
+    assert [start for _, start in got] == [start for _, start in expected]
+    assert np.allclose([s for s, _ in got], [s for s, _ in expected], atol=1e-3)
+
+
 def test_each_run_read_alone_equals_that_text_encoded_on_its_own(standin_model):
     # sentences of 5 to 8 tokens with runs of at most 8: each sentence is read alone
     sentences = ["Jupiter is the largest planet.", "Saturn has bright rings.",
@@ -129,12 +140,7 @@ def test_scores_add_the_maxsim_of_each_passage_read_alone_at_index_time(folder, 
                 text = doc.offsets[:, 1] > doc.offsets[:, 0]
                 alone = [maxsim(sims[:, text & (doc.offsets[:, 0] >= p.start)
                                      & (doc.offsets[:, 1] <= p.end)]) for p in old.passages]
-                assert hit.score == pytest.approx(old.score + max(alone), abs=1e-3)
-                expected = sorted(((p.score + s, p.start) for p, s in zip(old.passages, alone)),
-                                  key=lambda pair: -pair[0])
-                got = [(p.score, p.start) for p in hit.passages]
-                assert [start for _, start in got] == [start for _, start in expected]
-                assert np.allclose([s for s, _ in got], [s for s, _ in expected], atol=1e-3)
+                assert_read_alone_added(hit, old, alone)
 
 
 def test_rows_read_alone_survive_deletes_growth_and_a_new_codec(tmp_path, standin_model):
@@ -178,12 +184,7 @@ def test_scores_add_the_maxsim_of_each_passage_encoded_alone_without_stored_rows
             for hit in after:
                 old = before[hit.id]
                 alone = standalone(plain, query, [p.text for p in old.passages])
-                assert hit.score == pytest.approx(old.score + max(alone), abs=1e-3)
-                expected = sorted(((p.score + s, p.start) for p, s in zip(old.passages, alone)),
-                                  key=lambda pair: -pair[0])
-                got = [(p.score, p.start) for p in hit.passages]
-                assert [start for _, start in got] == [start for _, start in expected]
-                assert np.allclose([s for s, _ in got], [s for s, _ in expected], atol=1e-3)
+                assert_read_alone_added(hit, old, alone)
 
 
 def test_documents_and_first_passages_do_not_depend_on_how_many_passages_are_asked(
