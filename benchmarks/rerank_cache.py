@@ -3,7 +3,10 @@
 The base retriever is ``LongColBERTVectorStore.as_retriever`` over the index of
 ``passage_quality.py`` (Python's library pages, whole), returning ``--candidates``
 pages; the compressor is ``LongColBERTReranker`` (its defaults: hybrid,
-re-reading, an in-memory encoding cache). Each of ``--queries`` questions is asked
+re-reading; an in-memory encoding cache of ``--cache-mib``: 20 long pages of
+384-dimension stand-in vectors take a few hundred MiB, more than the default
+256 MiB holds, which would make the cache forget a query's first candidates
+before its last). Each of ``--queries`` questions is asked
 twice in a row: the first call encodes the candidates (and the passages it
 re-reads); the second finds them all in the cache. Reports both times per query,
 their ratio, the cache's hits and misses, and whether both calls ranked alike;
@@ -43,6 +46,7 @@ def main() -> None:
     parser.add_argument("--model", default=str(HERE / "work" / "standin-384"))
     parser.add_argument("--queries", type=int, default=5)
     parser.add_argument("--candidates", type=int, default=20)
+    parser.add_argument("--cache-mib", type=int, default=2048)
     parser.add_argument("--out", default=str(HERE / "results" / "rerank_cache.json"))
     args = parser.parse_args()
     if not (Path(args.index) / "store.sqlite").exists():
@@ -53,7 +57,7 @@ def main() -> None:
     store = LongColBERTVectorStore(Index(args.index, model=model, create=False))
     base = store.as_retriever(search_kwargs={"k": args.candidates})
     rows = []
-    for cache_bytes in (256 << 20, 0):
+    for cache_bytes in (args.cache_mib << 20, 0):
         reranker = LongColBERTReranker(model=model, top_n=5, cache_bytes=cache_bytes)
         retriever = ContextualCompressionRetriever(base_compressor=reranker,
                                                    base_retriever=base)

@@ -97,8 +97,9 @@ def load_pdf(path: Path, doc_id: str) -> Document:
                     "qpdf --decrypt) and index it again"
                 )
             pages = [page.extract_text() or "" for page in reader.pages]
-            pages, repaired = zip(*(_repaired(page) for page in pages)) if pages else ((), ())
-            pages = list(pages)
+            repairs = [_repaired(page) for page in pages]
+            pages = [text for text, _ in repairs]
+            repaired = [count for _, count in repairs]
     except LoadError:
         raise
     except Exception as exc:  # pypdf raises many kinds of errors on damaged files

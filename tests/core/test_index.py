@@ -258,7 +258,7 @@ def test_an_add_failing_midway_changes_nothing(tmp_path, standin_path):
     encoder = index.encoder
     batches = []
 
-    def encode_then_fail(positions):
+    def encode_then_fail(positions, alone=False):
         batches.append(positions)
         if len(batches) == 3:
             raise KeyboardInterrupt  # the user stops a long add
@@ -267,7 +267,7 @@ def test_an_add_failing_midway_changes_nothing(tmp_path, standin_path):
     counts = encoder.count_rows([d.text for d in documents])
     with pytest.raises(KeyboardInterrupt):
         index._add(documents, counts, encode_then_fail,
-                   lambda position, progress: iter(encode_then_fail([position])),
+                   lambda position, progress, alone: iter(encode_then_fail([position])),
                    fingerprint(encoder.model), False)
     assert (index.ids(), index.plaid.generation,
             as_json(index.search("contract notice", k=3))) == before

@@ -78,7 +78,8 @@ def test_cli_index_search_info_delete(tmp_path, standin_path, capsys):
 
     code, out, _ = run_cli(capsys, "info", index_dir, "--json")
     info = json.loads(out)
-    assert code == 0 and set(info) == {"backend", "model", "dim", "documents", "tokens", "bytes"}
+    assert code == 0 and set(info) == {"backend", "model", "dim", "documents", "tokens", "bytes",
+                                       "passages_read_alone"}
     assert info["backend"] == "embedded"
     assert info["documents"] == indexed and info["dim"] == 128 and info["tokens"] > 20
 

@@ -133,7 +133,7 @@ def test_folders_from_the_fast_plaid_layout_are_refused_with_the_remedy(tmp_path
 def test_folders_of_an_older_index_format_are_refused_with_the_remedy(tmp_path):
     build(tmp_path, clustered_documents(3, 20))
     settings = tmp_path / "plaid-1" / "plaid.json"
-    settings.write_text(settings.read_text().replace('"version": 2', '"version": 1'))
+    settings.write_text(settings.read_text().replace('"version": 3', '"version": 1'))
     with pytest.raises(LongColBERTError, match="index format 1.*index the documents again"):
         PlaidIndex(tmp_path, 1)
 
@@ -151,3 +151,12 @@ def test_a_codec_trained_during_a_batched_add_learns_from_every_batch(tmp_path):
     for position, original in [(0, first[0]), (19, first[19]), (20, second[0]), (39, second[19])]:
         restored = index.embeddings([position])[0]
         assert float((restored * original).sum(-1).mean()) > 0.98
+
+
+def test_folders_of_format_2_open_without_rows_read_alone(tmp_path):
+    docs = clustered_documents(3, 20)
+    build(tmp_path, docs)
+    settings = tmp_path / "plaid-1" / "plaid.json"
+    settings.write_text(settings.read_text().replace('"version": 3', '"version": 2'))
+    index = PlaidIndex(tmp_path, 1)
+    assert not index.reads_alone and index.documents == 3
