@@ -150,7 +150,6 @@ class EdgeClient:
         self.path.mkdir(parents=True, exist_ok=True)
         self._shard = _Guarded(self.path, lambda: E.EdgeShard.create(
             str(self.path / SHARD), E.EdgeConfig(vectors=vectors, sparse_vectors=sparse)))
-        E = self._edge
         self._shard.update(E.UpdateOperation.upsert_points(
             [E.Point(ANCHOR_ID, {}, {"kind": "anchor"})]))
         self._marker = {"format": FORMAT, "collection": name, "metadata": dict(metadata or {}),

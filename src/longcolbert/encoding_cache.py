@@ -133,8 +133,9 @@ class EncodingCache:
     def _trim_folder(self) -> None:
         """Delete the least recently used files until the folder holds ``max_bytes``."""
         assert self.folder is not None
-        files = sorted((p.stat().st_mtime, p.stat().st_size, p)
-                       for p in self.folder.glob("*.npz") if not p.name.endswith(".tmp.npz"))
+        found = [(p, p.stat()) for p in self.folder.glob("*.npz")
+                 if not p.name.endswith(".tmp.npz")]
+        files = sorted((stat.st_mtime, stat.st_size, p) for p, stat in found)
         total = sum(size for _, size, _ in files)
         for _, size, path in files:
             if total <= self.max_bytes:
