@@ -31,11 +31,15 @@ tokens weighted by the rarity of their words
 (:func:`longcolbert.engine.lexical_evidence`). Nothing lives outside Qdrant, so any
 number of stateless clients can search one collection.
 
-A document's points are written invisible (``visible: 0``); once all of them
-are in, the document's older points are deleted and the new ones made visible, so
-a search never sees a half-written document. (A crash between those two steps
-leaves the document out until it is added again; an interrupted first write leaves
-only invisible points, removed by the next write of that id.)
+A document's points are written invisible (``visible: 0``). Once all of them
+are in, one point records the replace (``kind: "replace"``, the document's id and
+the new write): that single write is the moment the new version replaces the old
+one, for every reader, since readers take the recorded write as the document's
+visible points (:meth:`QdrantIndex._visible`). Then the older points are deleted,
+the new ones marked visible, and the record removed. A writer killed at any step
+leaves the old version or the new one, whole: an uncommitted write leaves only
+invisible points (removed by the next write of that id), and a committed one is
+finished by the next write to the collection.
 
 >>> index = QdrantIndex(":memory:", "docs", model="./my-colbert")  # doctest: +SKIP
 >>> index.add(["Rivers reach the sea."], ids=["rivers"])            # doctest: +SKIP
@@ -212,7 +216,7 @@ class QdrantIndex(IndexBackend):
         stored = self._stored_model()
         tokens = 0 if stored is None else sum(
             len(point_field(p, "offsets")) // 2
-            for p in self._scroll(_visible(kind_is("segment")), with_payload=["offsets"]))
+            for p in self._scroll(self._visible(kind_is("segment")), with_payload=["offsets"]))
         return {
             "backend": self.backend,
             "model": stored["name"] if stored else self._model.name,
@@ -246,6 +250,7 @@ class QdrantIndex(IndexBackend):
         the collection's codebook first where it now needs one
         (:meth:`~longcolbert.qdrant_codebook.Codebook.count_rows`)."""
         self._collection()
+        self._finish_pending()
         centroids = self.codebook.count_rows(sum(e.embeddings.shape[0] for e in encoded),
                                              [e.embeddings for e in encoded])
         for document, embedded in zip(documents, encoded):
@@ -284,17 +289,63 @@ class QdrantIndex(IndexBackend):
                 payload=payload))
         points += unit_points(document, units, write)
         self.client.upsert(self.collection, points=points, wait=True)
+        self.client.upsert(self.collection, wait=True, points=[models.PointStruct(  # the commit
+            id=_replace_point(document.id), vector={},
+            payload={"doc_id": document.id, "kind": "replace", "write": write})])
+        self._finish_replace(document.id, write)
+
+    def _finish_replace(self, doc_id: str, write: str) -> None:
+        """The steps after a replace's commit: the older points of ``doc_id`` deleted,
+        those of ``write`` marked visible, the record of the replace removed. Each step
+        may be repeated (a writer killed midway is finished by the next one)."""
+        from qdrant_client import models
+
         this_write = models.FieldCondition(key="write", match=models.MatchValue(value=write))
         self.client.delete(self.collection, wait=True, points_selector=models.FilterSelector(
-            filter=models.Filter(must=[_doc(document.id)], must_not=[this_write])))
+            filter=models.Filter(must=[_doc(doc_id)], must_not=[this_write, kind_is("replace")])))
         self.client.set_payload(self.collection, payload={"visible": 1}, wait=True,
-                                points=models.Filter(must=[_doc(document.id), this_write]))
+                                points=models.Filter(must=[_doc(doc_id), this_write]))
+        self.client.delete(self.collection, wait=True, points_selector=models.FilterSelector(
+            filter=models.Filter(must=[_doc(doc_id), kind_is("replace")])))
+
+    def _pending_replaces(self) -> list[tuple[str, str]]:
+        """``(doc_id, write)`` of each committed replace not yet finished (a writer at
+        work, or one killed after its commit)."""
+        from qdrant_client import models
+
+        records = self._scroll(models.Filter(must=[kind_is("replace")]),
+                               with_payload=["doc_id", "write"])
+        return [(str(point_field(p, "doc_id")), str(point_field(p, "write"))) for p in records]
+
+    def _finish_pending(self) -> None:
+        """Finish the replaces that killed writers committed (before a write)."""
+        for doc_id, write in self._pending_replaces():
+            self._finish_replace(doc_id, write)
+
+    def _visible(self, *conditions: Any) -> Any:
+        """A Qdrant filter of the points that readers see (each document's committed
+        version) that also meet ``conditions``: the points marked visible, except that
+        a document with a pending replace shows the points of its new write."""
+        from qdrant_client import models
+
+        marked = models.FieldCondition(key="visible", match=models.MatchValue(value=1))
+        pending = self._pending_replaces() if self._exists() else []
+        if not pending:
+            return models.Filter(must=[marked, *conditions])
+        replaced = models.FieldCondition(key="doc_id", match=models.MatchAny(
+            any=[doc_id for doc_id, _ in pending]))
+        versions = [models.Filter(must=[marked], must_not=[replaced])]
+        versions += [models.Filter(must=[_doc(doc_id), models.FieldCondition(
+            key="write", match=models.MatchValue(value=write))]) for doc_id, write in pending]
+        return models.Filter(must=[models.Filter(should=versions), *conditions])
 
     def delete(self, ids: Sequence[str]) -> None:
         """Delete whole documents by id; an id that is not there is an error with the remedy."""
         from qdrant_client import models
 
         ids = [ids] if isinstance(ids, str) else [str(i) for i in ids]
+        if self._exists():
+            self._finish_pending()
         missing = sorted(set(ids) - set(self._visible_ids(ids)))
         if missing:
             raise InvalidInputError(f"no document with id {missing[0]!r} in Qdrant collection "
@@ -309,7 +360,7 @@ class QdrantIndex(IndexBackend):
         if not self._exists():
             return 0
         return int(self.client.count(self.collection, exact=True,
-                                     count_filter=_visible(_first_segment())).count)
+                                     count_filter=self._visible(_first_segment())).count)
 
     def ids(self) -> list[str]:
         return self._visible_ids(None)
@@ -323,7 +374,7 @@ class QdrantIndex(IndexBackend):
         if among is not None:
             conditions.append(models.FieldCondition(key="doc_id", match=models.MatchAny(any=list(among))))
         return [point_field(p, "doc_id")
-                for p in self._scroll(_visible(*conditions), with_payload=["doc_id"])]
+                for p in self._scroll(self._visible(*conditions), with_payload=["doc_id"])]
 
     def _scroll(self, condition: Any, **selection: Any) -> Iterator[Any]:
         """Every point that ``condition`` selects, a thousand per request; ``selection``:
@@ -373,7 +424,7 @@ class QdrantIndex(IndexBackend):
     def unit_count(self) -> int:
         """Sentence units of the visible documents (the N of term rarity)."""
         return int(self.client.count(self.collection, exact=True,
-                                     count_filter=_visible(kind_is("unit"))).count)
+                                     count_filter=self._visible(kind_is("unit"))).count)
 
     def term_document_counts(self, terms: Sequence[str]) -> dict[str, int]:
         """How many units of the visible documents hold each FTS5 term (absent terms
@@ -384,7 +435,7 @@ class QdrantIndex(IndexBackend):
         for term in terms:
             holding = models.FieldCondition(key="terms", match=models.MatchValue(value=term))
             found = int(self.client.count(self.collection, exact=True,
-                                          count_filter=_visible(kind_is("unit"), holding)).count)
+                                          count_filter=self._visible(kind_is("unit"), holding)).count)
             if found:
                 counts[term] = found
         return counts
@@ -400,7 +451,7 @@ class QdrantIndex(IndexBackend):
         indices = sorted({term_id(t) for t in terms})
         points = self.client.query_points(
             self.collection, query=models.SparseVector(indices=indices, values=[1.0] * len(indices)),
-            using="words", query_filter=_visible(kind_is("unit")), limit=KEYWORD_UNITS_READ * limit,
+            using="words", query_filter=self._visible(kind_is("unit")), limit=KEYWORD_UNITS_READ * limit,
             with_payload=["doc_id"]).points
         return list(dict.fromkeys(str(point_field(p, "doc_id")) for p in points))[:limit]
 
@@ -412,7 +463,7 @@ class QdrantIndex(IndexBackend):
         ``scope`` is a Qdrant filter (:func:`~longcolbert.qdrant_filters.qdrant_filter`)."""
         from qdrant_client import models
 
-        condition = _visible(*([scope] if scope is not None else []))
+        condition = self._visible(*([scope] if scope is not None else []))
         centroids = self.codebook.centroids()
         prefetch = None if centroids is None else models.Prefetch(
             query=sparse_code(query_codes(query_rows, centroids)), using="codes",
@@ -455,7 +506,7 @@ class QdrantIndex(IndexBackend):
         if not doc_ids:
             return []
         by_doc: dict[str, list[Any]] = {}
-        chosen = _visible(kind_is("segment"), models.FieldCondition(
+        chosen = self._visible(kind_is("segment"), models.FieldCondition(
             key="doc_id", match=models.MatchAny(any=list(doc_ids))),
             *([scope] if scope is not None else []))
         for point in self._scroll(chosen, with_payload=True,
@@ -610,8 +661,6 @@ def _first_segment() -> Any:
     return models.FieldCondition(key="segment", match=models.MatchValue(value=0))
 
 
-def _visible(*conditions: Any) -> Any:
-    from qdrant_client import models
-
-    return models.Filter(must=[models.FieldCondition(key="visible", match=models.MatchValue(
-        value=1)), *conditions])
+def _replace_point(doc_id: str) -> str:
+    """The id of the point that records a pending replace of ``doc_id``."""
+    return str(uuid.uuid5(_NAMESPACE, f"{doc_id}\x00replace"))
