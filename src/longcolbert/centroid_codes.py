@@ -18,9 +18,12 @@ segments worth scoring by MaxSim without scanning them all.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from .codec import POINTS_PER_CENTROID, RETRAIN_GROWTH, assign, centroid_count, train_centroids
+from .defaults import POINTS_PER_CENTROID, RETRAIN_GROWTH, centroid_count
+
+if TYPE_CHECKING:  # the codec (torch) is imported by what computes: opening needs none
+    import torch
 
 NPROBE = 2  # nearest centroids of each query token (3 or 4 found no more: benchmarks/README.md)
 TRAIN_ROWS = 1 << 16  # a collection with fewer token rows has no codebook: every segment is scored
@@ -43,10 +46,13 @@ def train_codebook(sample: torch.Tensor, written_rows: int) -> torch.Tensor:
     """Unit centroids for a collection of ``written_rows`` token rows, trained on
     ``sample`` (some of them): as many as the embedded index's PLAID would have.
 
+    >>> import torch
     >>> rows = torch.nn.functional.normalize(torch.randn(4000, 8), dim=-1)
     >>> tuple(train_codebook(rows, 4000).shape)
     (512, 8)
     """
+    from .codec import train_centroids
+
     return train_centroids(sample.float().contiguous(), centroid_count(written_rows),
                            points_per_centroid=POINTS_PER_CENTROID)
 
@@ -62,6 +68,8 @@ def sample_size(written_rows: int) -> int:
 
 def document_codes(rows: torch.Tensor, centroids: torch.Tensor) -> list[int]:
     """The ids of the centroids nearest ``rows`` ([n, dim]), each once, ascending."""
+    from .codec import assign
+
     return sorted(set(assign(rows.float(), centroids).tolist()))
 
 

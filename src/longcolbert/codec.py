@@ -18,30 +18,17 @@ True
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
-from .errors import DamagedIndexError, InvalidInputError
+from .defaults import POINTS_PER_CENTROID, centroid_count
+from .errors import InvalidInputError
 
-POINTS_PER_CENTROID = 16  # k-means training points per centroid
-RETRAIN_GROWTH = 4  # centroids are trained again once an index outgrows their training set this much
 _SCORES_PER_CHUNK = 1 << 24  # floats in one points x centroids block (64 MB): bounds k-means memory
 _BYTE_ELEMENT = {1: torch.float32, 2: torch.float64}  # values per byte -> element of that size
-
-
-def centroid_count(n_tokens: int) -> int:
-    """Centroids for an index of ``n_tokens``: the power of two nearest ``8 * sqrt(n)``.
-
-    >>> centroid_count(1_000_000)
-    8192
-    """
-    return 1 << max(0, round(math.log2(8 * math.sqrt(max(n_tokens, 1)))))
 
 
 def train_centroids(
@@ -208,16 +195,6 @@ class ResidualCodec:
             table = table.view(_BYTE_ELEMENT[per_byte]).reshape(-1)
         return table
 
-    # -- files -------------------------------------------------------------------
-
-    def save(self, folder: Path) -> None:
-        np.save(folder / "centroids.npy", self.centroids.numpy())
-        np.save(folder / "bucket_cutoffs.npy", self.cutoffs.numpy())
-        np.save(folder / "bucket_weights.npy", self.weights.numpy())
-        (folder / "codec.json").write_text(
-            json.dumps({"nbits": self.nbits, "trained_tokens": self.trained_tokens})
-        )
-
 
 class Workspace:
     """Buffers kept from one search to the next.
@@ -285,11 +262,3 @@ def assign(vectors: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
             for i in range(0, vectors.shape[0], rows)
         ]
     ) if vectors.shape[0] else torch.zeros(0, dtype=torch.long)
-
-
-def load_array(path: Path, mmap_mode: Literal["r", "r+", "c"] | None = None) -> np.ndarray:
-    """A ``.npy`` file read without pickle; a missing or damaged file is a clear error."""
-    try:
-        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DamagedIndexError(f"cannot read {path} ({exc})") from exc

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 DocumentScore = Literal["passage", "maxsim"]
@@ -20,6 +21,8 @@ BATCH_TOKENS = 1 << 18  # tokens an add encodes and compresses before parking th
 PROGRESS_FROM_TOKENS = 50_000  # a progress bar by default from this many tokens
 TOP_N = 5  # what the rerankers of both integrations keep by default
 SQL_CHUNK = 500  # ids per SQL statement, well under SQLite's limit on variables
+POINTS_PER_CENTROID = 16  # k-means training points per centroid (PLAID codec, Qdrant codebook)
+RETRAIN_GROWTH = 4  # centroids are trained again once an index outgrows their training set this much
 
 SETTING_HELP = {
     "hybrid": "Add lexical evidence (SQLite FTS5 / Qdrant sparse words): query words weighted "
@@ -45,3 +48,13 @@ RERANK_HELP = {
                     "cache_bytes, so a new process starts warm.",
 }
 """The rerankers' settings, as :data:`SETTING_HELP` words the indexes'."""
+
+
+def centroid_count(n_tokens: int) -> int:
+    """Centroids for an index of ``n_tokens`` (PLAID codec, Qdrant codebook): the power
+    of two nearest ``8 * sqrt(n)``.
+
+    >>> centroid_count(1_000_000)
+    8192
+    """
+    return 1 << max(0, round(math.log2(8 * math.sqrt(max(n_tokens, 1)))))

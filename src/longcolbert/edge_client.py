@@ -258,6 +258,12 @@ class EdgeClient:
             filter=self._filter(query_filter), with_payload=with_payload, with_vector=False))
         return SimpleNamespace(points=points)
 
+    def optimize(self) -> None:
+        """Run Qdrant's optimizer where the folder needs it (merging small segments,
+        dropping the space of rewritten payloads): a server does this by itself, an
+        Edge folder only when asked. Returns at once when nothing is due."""
+        self._shard.optimize()
+
     def size_bytes(self) -> int:
         """Bytes the folder's files take on disk. Qdrant maps files of 32 MiB and more
         that stay sparse until written, so their apparent size says little: blocks are

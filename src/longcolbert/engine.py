@@ -14,7 +14,7 @@ import threading
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 from filelock import FileLock
@@ -30,7 +30,6 @@ from .defaults import (
     TOKEN_BUDGET,
     DocumentScore,
 )
-from .encoder import EncodedDocument, EncodedQuery, Encoder
 from .encoding_cache import EncodingCache
 from .errors import DamagedIndexError, InvalidInputError, LongColBERTError, UnsafeModelError
 from .filters import where as filter_condition
@@ -69,6 +68,9 @@ from .reread import (
 )
 from .results import Hit, Hits
 from .store import Filter, Store, StoredDocument
+
+if TYPE_CHECKING:  # the encoder (torch) is imported when a model is: info and delete need none
+    from .encoder import EncodedDocument, EncodedQuery, Encoder
 
 STORE_FILE = "store.sqlite"
 LOCK_FILE = "write.lock"
@@ -118,6 +120,8 @@ class ModelHolder:
                 model = load_model(model, document_length=self._document_length,
                                    device=self._device, dtype=self._dtype,
                                    trust_remote_code=self._trust_remote_code)
+            from .encoder import Encoder
+
             self._encoder = Encoder(model, token_budget=self._token_budget)
         return self._encoder
 

@@ -30,7 +30,6 @@ import unicodedata
 from dataclasses import dataclass, replace
 
 import numpy as np
-import torch
 
 from .defaults import PASSAGE_TOKENS
 from .results import Highlight, Passage
@@ -233,6 +232,8 @@ def find_passages(
     # Per-unit maxima of all documents side by side, [units, query tokens]: each row's
     # similarities go to its unit's row (rows without text to a spare last row);
     # units without rows stay at -inf.
+    import torch  # here, not at the top: opening an index folder needs no torch
+
     unit_max = torch.full((int(unit_base[-1]) + 1, n_query), -torch.inf)
     for doc, layout, base in zip(documents, layouts, unit_base):
         owner = torch.from_numpy(np.where(layout.row_unit >= 0, layout.row_unit + base, -1))

@@ -25,13 +25,16 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
 
-from .codec import Workspace
 from .plaid_format import GENERATION_FOLDER, Contents, document_runs, folder_name, read_generation
+
+if TYPE_CHECKING:  # torch is imported by the searches: opening a folder needs none
+    import torch
+
+    from .codec import Workspace
 
 _SCORE_CHUNK_TOKENS = 16384  # tokens scored per step: bounded temporaries, no page-fault storm
 
@@ -62,7 +65,7 @@ class PlaidIndex:
         self.nbits = nbits
         self.generation = -1
         self._contents: Contents | None = None
-        self._workspace = Workspace()
+        self._buffers: Workspace | None = None
         self.load(generation)
 
     def path(self, generation: int | None = None) -> Path:
@@ -79,6 +82,15 @@ class PlaidIndex:
         folder = self.path(generation)
         self._contents = read_generation(folder) if folder.is_dir() else None  # empty index: no folder
         self.generation = generation
+
+    @property
+    def _workspace(self) -> Workspace:
+        """Buffers kept from one search to the next (made by the first)."""
+        if self._buffers is None:
+            from .codec import Workspace
+
+            self._buffers = Workspace()
+        return self._buffers
 
     def close(self) -> None:
         self._contents = None
@@ -108,6 +120,8 @@ class PlaidIndex:
     ) -> Candidates:
         """The ``top_k`` documents by MaxSim with ``query`` ([q, dim]), within ``subset`` if
         given, and those of ``also`` (keyword candidates) whatever their rank."""
+        import torch
+
         contents = self._contents
         if contents is None or top_k <= 0:
             return Candidates([], [], [])
@@ -142,6 +156,8 @@ class PlaidIndex:
         (fresh memory costs more in page faults than the scoring itself): copy
         one to keep it beyond that.
         """
+        import torch
+
         contents = self._contents
         positions = np.asarray(positions, dtype=np.int64)
         if contents is None or len(positions) == 0:
@@ -179,6 +195,8 @@ class PlaidIndex:
         gets the best such score; one holding none gets the next centroid's score,
         an upper bound of what it holds.
         """
+        import torch
+
         centroid_scores = query @ contents.codec.centroids.T  # [q, K]
         n_q, n_centroids = centroid_scores.shape
         probe = min(self.n_probe, n_centroids)
@@ -218,6 +236,8 @@ class PlaidIndex:
 
     def embeddings(self, positions: Sequence[int]) -> list[torch.Tensor]:
         """Token embeddings of these documents, decompressed, in the given order."""
+        import torch
+
         contents = self._contents
         if contents is None or not len(positions):
             return []

@@ -22,15 +22,18 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 import numpy as np
-import torch
 
-from .codec import ResidualCodec, load_array
 from .errors import DamagedIndexError, IndexVersionError, UnsafeIndexError
+
+if TYPE_CHECKING:  # torch is imported only by what computes (info and delete never do)
+    import torch
+
+    from .codec import ResidualCodec
 
 FORMAT = "longcolbert-plaid"
 FORMAT_VERSION = 3  # 2: norms.npy; 3: the rows read alone (optional)
@@ -64,6 +67,67 @@ def check_safe(folder: Path) -> None:
             )
 
 
+def load_array(path: Path, mmap_mode: Literal["r", "r+", "c"] | None = None) -> np.ndarray:
+    """A ``.npy`` file read without pickle; a missing or damaged file is a clear error."""
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DamagedIndexError(f"cannot read {path} ({exc})") from exc
+
+
+@dataclass(frozen=True)
+class StoredCodec:
+    """A generation's residual codec as its files hold it (NumPy arrays): enough to copy
+    it into the next generation without torch; :meth:`load` makes the
+    :class:`~longcolbert.codec.ResidualCodec` that compresses and decompresses.
+
+    >>> stored = StoredCodec(np.eye(2, dtype=np.float32), np.zeros((2, 15), np.float32),
+    ...                      np.zeros((2, 16), np.float32), 4, 100)
+    >>> stored.dim, stored.width, stored.code_dtype
+    (2, 1, dtype('uint16'))
+    """
+
+    centroids: np.ndarray  # float32 [K, dim]
+    cutoffs: np.ndarray  # float32 [dim, 2**nbits - 1]
+    weights: np.ndarray  # float32 [dim, 2**nbits]
+    nbits: int
+    trained_tokens: int
+
+    @classmethod
+    def of(cls, codec: ResidualCodec) -> "StoredCodec":
+        return cls(codec.centroids.numpy(), codec.cutoffs.numpy(), codec.weights.numpy(),
+                   codec.nbits, codec.trained_tokens)
+
+    @property
+    def dim(self) -> int:
+        return int(self.centroids.shape[1])
+
+    @property
+    def width(self) -> int:
+        """Bytes of one token's packed residual."""
+        return self.dim * self.nbits // 8
+
+    @property
+    def code_dtype(self) -> np.dtype:
+        return np.dtype(np.uint16 if self.centroids.shape[0] <= 1 << 16 else np.int32)
+
+    def load(self) -> ResidualCodec:
+        import torch
+
+        from .codec import ResidualCodec
+
+        return ResidualCodec(torch.from_numpy(self.centroids), torch.from_numpy(self.cutoffs),
+                             torch.from_numpy(self.weights), self.nbits, self.trained_tokens)
+
+    def save(self, folder: Path) -> None:
+        np.save(folder / "centroids.npy", self.centroids)
+        np.save(folder / "bucket_cutoffs.npy", self.cutoffs)
+        np.save(folder / "bucket_weights.npy", self.weights)
+        (folder / "codec.json").write_text(
+            json.dumps({"nbits": self.nbits, "trained_tokens": self.trained_tokens})
+        )
+
+
 @dataclass
 class Rows:
     """Compressed token rows: centroid ids, packed residuals, norms (see :class:`Contents`)."""
@@ -75,9 +139,11 @@ class Rows:
 
 @dataclass
 class Contents:
-    """One generation in memory: what a reader searches and a writer copies from."""
+    """One generation in memory: what a reader searches and a writer copies from.
+    ``stored_codec`` is its codec as stored; :attr:`codec` the one that computes
+    (made on first use)."""
 
-    codec: ResidualCodec
+    stored_codec: StoredCodec
     codes: np.ndarray  # [tokens] centroid ids
     residuals: np.ndarray  # [tokens, dim * nbits / 8] uint8 (memory-mapped)
     norms: np.ndarray  # [tokens] float16, |centroid + residual|
@@ -86,9 +152,16 @@ class Contents:
     ivf_starts: np.ndarray  # [centroids + 1] into ivf_docs
     ivf_docs: np.ndarray  # [pairs] documents holding each centroid, by centroid
     alone: Rows | None = None  # the same tokens read a passage at a time, if stored
+    _codec: ResidualCodec | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def codec(self) -> ResidualCodec:
+        if self._codec is None:
+            self._codec = self.stored_codec.load()
+        return self._codec
 
     @classmethod
-    def build(cls, codec: ResidualCodec, codes: np.ndarray, residuals: np.ndarray,
+    def build(cls, codec: StoredCodec, codes: np.ndarray, residuals: np.ndarray,
               norms: np.ndarray, doclens: np.ndarray, alone: Rows | None = None) -> "Contents":
         doclens = doclens.astype(np.int64)
         starts = np.concatenate([[0], np.cumsum(doclens)])
@@ -188,8 +261,7 @@ def read_generation(folder: Path) -> Contents:
                                ("bucket_weights.npy", weights, 1 << nbits)):
         if array.dtype != np.float32 or array.shape != (dim, width):
             raise _damaged(folder / name, f"has shape {array.shape}, not {(dim, width)}")
-    codec = ResidualCodec(torch.from_numpy(centroids), torch.from_numpy(cutoffs),
-                          torch.from_numpy(weights), nbits, trained)
+    codec = StoredCodec(centroids, cutoffs, weights, nbits, trained)
     doclens = load_array(folder / "doclens.npy")
     if doclens.ndim != 1 or doclens.dtype.kind not in "iu" or (doclens < 0).any():
         raise _damaged(folder / "doclens.npy", "holds no list of token counts")

@@ -18,13 +18,17 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
 
-from .codec import POINTS_PER_CENTROID, RETRAIN_GROWTH, ResidualCodec, centroid_count
-from .plaid_format import ALONE, FORMAT, FORMAT_VERSION, Contents, Rows, document_runs
+from .defaults import POINTS_PER_CENTROID, RETRAIN_GROWTH, centroid_count
+from .plaid_format import ALONE, FORMAT, FORMAT_VERSION, Contents, Rows, StoredCodec, document_runs
+
+if TYPE_CHECKING:  # torch is imported by what computes: a delete copies and never does
+    import torch
+
+    from .codec import ResidualCodec
 
 _COPY_CHUNK_TOKENS = 1 << 18  # tokens copied (or recompressed) per step when assembling
 
@@ -36,8 +40,9 @@ class GenerationWriter:
     generation in the store, then calls ``plaid.load``. :meth:`abort` removes
     the unfinished folder.
 
-    With a ``codec`` (the current one, still fit for the index), each batch is
-    compressed as it comes. Without one, a codec must be trained for this
+    With ``keep_codec`` (the current codec is still fit for the index), each batch
+    is compressed as it comes, and the kept documents are copied as they are.
+    Otherwise a codec must be trained for this
     generation: batches are parked uncompressed (4 bytes per dimension, on disk)
     while a uniform sample of their tokens is kept (``sample_rate`` of them);
     :meth:`finish` trains on that sample plus the same share of the kept
@@ -51,7 +56,7 @@ class GenerationWriter:
     """
 
     def __init__(self, target: Path, current: Contents | None, *, delete: Sequence[int],
-                 codec: ResidualCodec | None, sample_rate: float = 1.0, nbits: int = 4,
+                 keep_codec: bool, sample_rate: float = 1.0, nbits: int = 4,
                  alone: bool = False):
         self.target = target
         self.temporary = self.target.with_name(self.target.name + ".tmp")
@@ -59,7 +64,10 @@ class GenerationWriter:
             shutil.rmtree(stale, ignore_errors=True)
         self.temporary.mkdir(parents=True)
         self.current = current
-        self.codec = codec
+        if keep_codec and current is None:
+            raise ValueError("there is no current codec to keep")
+        self.keep_codec = keep_codec
+        self.codec: ResidualCodec | None = None  # one trained for this generation
         self.nbits = nbits
         self.kept = (np.zeros(0, dtype=np.int64) if self.current is None
                      else self.current.kept(delete))
@@ -71,7 +79,7 @@ class GenerationWriter:
         self._open_rows = 0  # rows added to a document not ended yet (see add_rows)
         self._rate = min(1.0, sample_rate)
         self._sample: list[torch.Tensor] = []
-        self._random = torch.Generator().manual_seed(0)
+        self._random: torch.Generator | None = None  # made with the first sample
 
     def add(self, embeddings: Sequence[torch.Tensor],
             alone: Sequence[torch.Tensor] | None = None) -> None:
@@ -79,6 +87,8 @@ class GenerationWriter:
         (and their rows read ``alone``, with a writer that keeps them)."""
         if not embeddings:
             return
+        import torch
+
         self.add_rows(torch.cat([e.float().cpu() for e in embeddings]),
                       None if alone is None else torch.cat([a.float().cpu() for a in alone]))
         self._open_rows = 0
@@ -100,7 +110,11 @@ class GenerationWriter:
         part = self._parts
         self._parts += 1
         views = [("", vectors)] + ([] if alone is None else [(ALONE, alone.float().cpu())])
-        if self.codec is None:
+        if not self.keep_codec and self.codec is None:
+            import torch
+
+            if self._random is None:
+                self._random = torch.Generator().manual_seed(0)
             chosen = torch.rand(len(vectors), generator=self._random) < self._rate
             if not self._sample:
                 chosen[0] = True  # never an empty sample
@@ -129,35 +143,40 @@ class GenerationWriter:
         codec = self._settle_codec(kept_lengths)
         output = _Output(self.temporary, codec, int(doclens.sum()), self._prefixes)
         if current is not None and len(self.kept):
-            self._copy_kept(output, codec, current, kept_lengths)
+            self._copy_kept(output, current, kept_lengths)
         self._append_parts(output)
         output.close()
         self._seal(codec, doclens)
         return True
 
-    def _settle_codec(self, kept_lengths: np.ndarray) -> ResidualCodec:
-        """The generation's codec: the one given, or one trained now on the sample, after
-        which the parked raw batches are compressed with it."""
-        if self.codec is None:
+    def _settle_codec(self, kept_lengths: np.ndarray) -> StoredCodec:
+        """The generation's codec: the current one kept, or one trained now on the
+        sample, after which the parked raw batches are compressed with it."""
+        if not self.keep_codec and self.codec is None:
             if not self._parts and self.current is not None:
-                self.codec = self.current.codec  # only deletes: nothing to train on
-            else:
-                self.codec = self._train(kept_lengths)
+                self.keep_codec = True  # only deletes: nothing to train on
+                return self.current.stored_codec
+            import torch
+
+            self.codec = self._train(kept_lengths)
             for part in range(self._parts):
                 for prefix in self._prefixes:
                     raw = self._part(part, prefix + "raw")
                     self._save_compressed(part, torch.from_numpy(np.load(raw, allow_pickle=False)),
                                           prefix)
                     raw.unlink()
-        return self.codec
+        if self.keep_codec:
+            assert self.current is not None, "checked when the writer opened"
+            return self.current.stored_codec
+        assert self.codec is not None, "trained above"
+        return StoredCodec.of(self.codec)
 
     @property
     def _prefixes(self) -> tuple[str, ...]:
         """The views this generation keeps: the rows, and the rows read alone if kept."""
         return ("", ALONE) if self.alone else ("",)
 
-    def _copy_kept(self, output: _Output, codec: ResidualCodec, current: Contents,
-                   kept_lengths: np.ndarray) -> None:
+    def _copy_kept(self, output: _Output, current: Contents, kept_lengths: np.ndarray) -> None:
         """The kept documents of the current generation, first, a few runs at a time;
         recompressed where the codec was retrained."""
         views = [("", Rows(current.codes, current.residuals, current.norms))]
@@ -168,9 +187,11 @@ class GenerationWriter:
             rows = current.rows(self.kept[chunk])
             for prefix, view in views:
                 codes, residuals = view.codes[rows], np.asarray(view.residuals[rows])
-                if codec is current.codec:
+                if self.keep_codec:
                     output.append(prefix, codes, residuals, view.norms[rows])
                 else:  # retrained: recompress what the old codec kept
+                    codec = self.codec
+                    assert codec is not None, "trained before the copy"
                     codes, residuals = codec.compress(current.codec.decompress(codes, residuals))
                     output.append(prefix, codes, residuals, codec.norms(codes, residuals))
 
@@ -184,7 +205,7 @@ class GenerationWriter:
                 for name in names:
                     self._part(part, name).unlink()
 
-    def _seal(self, codec: ResidualCodec, doclens: np.ndarray) -> None:
+    def _seal(self, codec: StoredCodec, doclens: np.ndarray) -> None:
         """Codec, document lengths and settings written, flushed, and the folder renamed
         into place: the generation exists whole or not at all."""
         codec.save(self.temporary)
@@ -203,6 +224,10 @@ class GenerationWriter:
 
     def _train(self, kept_lengths: np.ndarray) -> ResidualCodec:
         """A codec for this generation from the new tokens' sample and a share of the kept ones."""
+        import torch
+
+        from .codec import ResidualCodec
+
         current = self.current
         parts = [torch.cat(self._sample)]
         self._sample = []
@@ -215,12 +240,12 @@ class GenerationWriter:
             parts.insert(0, current.codec.decompress(current.codes[rows],
                                                      np.asarray(current.residuals[rows])))
         total = kept_tokens + new_tokens
-        nbits = current.codec.nbits if current is not None else self.nbits
+        nbits = current.stored_codec.nbits if current is not None else self.nbits
         return ResidualCodec.train(torch.cat(parts), nbits=nbits,
                                    n_centroids=centroid_count(total), trained_tokens=total)
 
     def _save_compressed(self, part: int, vectors: torch.Tensor, prefix: str = "") -> None:
-        codec = self.codec
+        codec = self.current.codec if self.keep_codec and self.current is not None else self.codec
         assert codec is not None, "compressing needs the codec"
         codes, residuals = codec.compress(vectors)
         np.save(self._part(part, prefix + "codes"), codes)
@@ -235,9 +260,9 @@ class _Output:
     """The final ``codes``, ``residuals`` and ``norms`` arrays of a generation (one set per
     view ``prefix``), memory-mapped and filled in order."""
 
-    def __init__(self, folder: Path, codec: ResidualCodec, tokens: int,
+    def __init__(self, folder: Path, codec: StoredCodec, tokens: int,
                  prefixes: Sequence[str] = ("",)):
-        width = codec.dim * codec.nbits // 8
+        width = codec.width
         self.views: dict[str, tuple[np.memmap, np.memmap, np.memmap]] = {prefix: (
             _open(folder / f"{prefix}codes.npy", (tokens,), np.dtype(codec.code_dtype)),
             _open(folder / f"{prefix}residuals.npy", (tokens, width), np.dtype(np.uint8)),
@@ -292,11 +317,10 @@ def open_writer(target: Path, current: Contents | None, *, delete: Sequence[int]
     """
     kept = 0 if current is None else int(current.doclens[current.kept(delete)].sum())
     total = kept + new_tokens
-    codec = None
-    if current is not None and kept and total <= RETRAIN_GROWTH * current.codec.trained_tokens:
-        codec = current.codec
+    keep_codec = (current is not None and kept > 0
+                  and total <= RETRAIN_GROWTH * current.stored_codec.trained_tokens)
     wanted = centroid_count(max(total, 1)) * POINTS_PER_CENTROID
-    return GenerationWriter(target, current, delete=delete, codec=codec,
+    return GenerationWriter(target, current, delete=delete, keep_codec=keep_codec,
                             sample_rate=wanted / max(total, 1), nbits=nbits, alone=alone)
 
 

@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .centroid_codes import (
     TRAIN_ROWS,
@@ -42,7 +40,9 @@ from .centroid_codes import (
     train_codebook,
 )
 from .qdrant_filters import kind_is, point_field, scroll_points
-from .token_bytes import decode_rows
+
+if TYPE_CHECKING:  # torch is imported by what computes: opening a collection needs none
+    import torch
 
 HEAD_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "longcolbert:codebook"))
 _POINT_FLOATS = 1_000_000  # Qdrant's per-point multivector limit, about
@@ -84,6 +84,8 @@ class Codebook:
             parts = sorted(self._scroll(_kind("centroids", version), ["centroids"], True),
                            key=lambda p: point_field(p, "part"))
             if parts and len(parts) == point_field(parts[0], "parts"):
+                import torch
+
                 self._centroids = torch.cat([torch.tensor(point_field(p, "centroids", vector=True),
                                                           dtype=torch.float32) for p in parts])
                 self._version = version
@@ -113,6 +115,10 @@ class Codebook:
         from qdrant_client import models
 
         share = min(1.0, 1.25 * sample_size(written) / max(1, written))
+        import torch
+
+        from .token_bytes import decode_rows
+
         generator = torch.Generator().manual_seed(written)
         sample = [_some(rows, share, generator) for rows in fresh]
         sample += [_some(decode_rows(point_field(p, "tokens", vector=True)), share, generator)
@@ -137,6 +143,8 @@ class Codebook:
     def recode(self, centroids: torch.Tensor) -> None:
         """Give every stored segment its code under ``centroids``."""
         from qdrant_client import models
+
+        from .token_bytes import decode_rows
 
         batch: list[Any] = []
         for point in self._scroll(_kind("segment"), ["tokens"], False):
@@ -175,6 +183,8 @@ def _some(rows: torch.Tensor, share: float, generator: torch.Generator) -> torch
     """About ``share`` of ``rows``, drawn at random."""
     if share >= 1.0:
         return rows.float()
+    import torch
+
     return rows.float()[torch.rand(rows.shape[0], generator=generator) < share]
 
 

@@ -129,11 +129,15 @@ def point_field(point: Any, key: str, *, vector: bool = False) -> Any:
     """A longcolbert point's payload field (or named ``vector``) ``key``; a point that
     lacks it (a damaged folder, or a collection written by other code) is a one-line
     DamagedIndexError, never a KeyError."""
-    holder = point.vector if vector else point.payload
+    return payload_field(point.vector if vector else point.payload, key,
+                         "vector" if vector else "payload field")
+
+
+def payload_field(payload: Any, key: str, what: str = "payload field") -> Any:
+    """:func:`point_field` on a payload (or vectors) already read from its point."""
     try:
-        return holder[key]
+        return payload[key]
     except (KeyError, TypeError, IndexError):
-        what = "vector" if vector else "payload field"
         raise DamagedIndexError(f"a point of the Qdrant collection has no {what} {key!r}"
                                 ) from None
 

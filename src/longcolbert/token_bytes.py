@@ -27,6 +27,7 @@ True
 
 from __future__ import annotations
 
+import base64
 import functools
 from typing import Sequence
 
@@ -58,9 +59,14 @@ def _turned(rows: torch.Tensor) -> torch.Tensor:
 
 def encode_rows(rows: torch.Tensor) -> list[list[float]]:
     """Unit-vector rows ``[n, dim]`` as stored bytes ``[n, dim + 1]``, each row summing to
-    exactly ``128 (dim + 1)`` (largest-remainder rounding)."""
+    exactly ``128 (dim + 1)`` (largest-remainder rounding), as Qdrant takes a multivector."""
+    return row_bytes(rows).tolist()
+
+
+def row_bytes(rows: torch.Tensor) -> np.ndarray:
+    """:func:`encode_rows` as a uint8 array ``[n, dim + 1]``."""
     if rows.shape[0] == 0:
-        return []
+        return np.zeros((0, rows.shape[1] + 1), dtype=np.uint8)
     exact = _turned(rows) * SCALE + ZERO
     low = torch.floor(exact)
     short = (ZERO * exact.shape[1] - low.sum(dim=1)).round().to(torch.long)  # ones to add
@@ -68,7 +74,32 @@ def encode_rows(rows: torch.Tensor) -> list[list[float]]:
     rank = torch.empty_like(order)
     rank.scatter_(1, order, torch.arange(exact.shape[1]).expand_as(order))
     stored = low + (rank < short[:, None]).to(low.dtype)
-    return stored.clamp(0, 255).to(torch.uint8).tolist()
+    return stored.clamp(0, 255).to(torch.uint8).numpy()
+
+
+def bytes_as_text(stored: np.ndarray) -> str:
+    """Stored bytes ``[n, dim + 1]`` as base64 text, for a JSON payload: read back whole
+    much faster than a multivector, whose every coordinate becomes a Python float.
+
+    >>> bytes_as_text(np.array([[1, 2, 3]], dtype=np.uint8))
+    'AQID'
+    """
+    return base64.b64encode(np.ascontiguousarray(stored, dtype=np.uint8).tobytes()).decode("ascii")
+
+
+def bytes_from_text(text: str, rows: int, width: int) -> np.ndarray:
+    """:func:`bytes_as_text`'s text back as ``[rows, width]`` uint8; ValueError if it is not
+    base64 of exactly that many bytes.
+
+    >>> bytes_from_text("AQID", 1, 3).tolist()
+    [[1, 2, 3]]
+    """
+    if not isinstance(text, str):
+        raise ValueError("stored token bytes are not text")
+    raw = base64.b64decode(text.encode("ascii", "strict"), validate=True)
+    if len(raw) != rows * width:
+        raise ValueError(f"{len(raw)} stored token bytes, not {rows} x {width}")
+    return np.frombuffer(raw, dtype=np.uint8).reshape(rows, width)
 
 
 def encode_queries(rows: torch.Tensor) -> list[list[float]]:
@@ -76,9 +107,9 @@ def encode_queries(rows: torch.Tensor) -> list[list[float]]:
     return torch.round(_turned(rows) * SCALE + ZERO).clamp(0, 255).to(torch.uint8).tolist()
 
 
-def decode_rows(values: Sequence[Sequence[float]]) -> torch.Tensor:
-    """Rows ``[n, dim]`` back from :func:`encode_rows` (within about 0.01 per coordinate)."""
+def decode_rows(values: Sequence[Sequence[float]] | np.ndarray) -> torch.Tensor:
+    """Rows ``[n, dim]`` back from :func:`encode_rows` or :func:`row_bytes` (within about
+    0.01 per coordinate)."""
     stored = np.asarray(values, dtype=np.float32).reshape(-1, len(values[0]) if len(values) else 1)
-    turned = (stored - ZERO) / SCALE
-    reflection = _reflection(turned.shape[1]).numpy().astype(np.float32)
-    return torch.from_numpy(np.ascontiguousarray((turned @ reflection)[:, :-1]))
+    turned = (torch.from_numpy(stored) - ZERO) / SCALE  # torch's memory: later copies are fast
+    return (turned @ _reflection(turned.shape[1]).float())[:, :-1].contiguous()

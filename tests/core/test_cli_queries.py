@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from longcolbert import Index
+from longcolbert import Index, open_index
 from longcolbert.cli import main
 
 QUERIES = ["what is the notice period for termination", "", "which planet has rings",
@@ -85,3 +85,28 @@ def test_help_imports_no_torch():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+@pytest.mark.parametrize("backend", ["embedded", "qdrant"])
+def test_info_and_delete_import_no_torch(backend, standin_model, tmp_path):
+    if backend == "qdrant":
+        pytest.importorskip("qdrant_edge")
+    folder = tmp_path / "idx"
+    with open_index(folder, create=True, backend=backend, model=standin_model) as index:
+        index.add(["Rivers reach the sea.", "Bread needs a long rise.", "Saturn has rings."],
+                  ids=["rivers", "bread", "saturn"])
+    code = ("import json, sys\nfrom longcolbert.cli import main\n"
+            f"main(['info', {str(folder)!r}, '--json'])\n"
+            f"main(['delete', {str(folder)!r}, 'bread'])\n"
+            f"main(['info', {str(folder)!r}, '--json'])\n"
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert [json.loads(lines[0])["documents"], json.loads(lines[-2])["documents"]] == [3, 2]
+    assert "deleted 1 documents" in done.stdout + done.stderr
+    assert lines[-1] == "False"
+    with open_index(folder, model=standin_model) as index:  # what is left still searches
+        assert sorted(index.ids()) == ["rivers", "saturn"]
+        assert index.search("rings of a planet", k=1)[0].id == "saturn"
