@@ -25,8 +25,9 @@ import re
 import shutil
 import sqlite3
 import sys
+import tempfile
 import warnings
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from .errors import InvalidInputError, LongColBERTError
 from .locations import open_index
@@ -256,8 +257,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _native_output_held() -> Iterator[list[int]]:
+    """While a command runs, what native code writes straight to file descriptor 2 (a
+    Rust panic's message and backtrace, printed before Qdrant Edge raises the error
+    this command reports in one line) goes to a temporary file, while Python's
+    ``sys.stderr`` still reaches the terminal. The held text is shown at the end,
+    unless the command failed (set ``status[0]``). Only when ``sys.stderr`` is the
+    process's own (not under a test's capture)."""
+    status = [0]
+    try:
+        sys.stderr.flush()
+        attached = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        attached = False
+    if not attached:
+        yield status
+        return
+    original, saved = sys.stderr, os.dup(2)
+    held = tempfile.TemporaryFile()
+    sys.stderr = open(os.dup(saved), "w", encoding=original.encoding, errors=original.errors,
+                      buffering=1)
+    os.dup2(held.fileno(), 2)
+    try:
+        yield status
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        sys.stderr.close()
+        sys.stderr = original
+        os.close(saved)
+        if status[0] == 0:
+            held.seek(0)
+            shutil.copyfileobj(held, sys.stderr.buffer)
+            sys.stderr.flush()
+        held.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with _native_output_held() as status:
+        status[0] = _run(args)
+    return status[0]
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.run(args)
     except LongColBERTError as exc:

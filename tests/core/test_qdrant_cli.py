@@ -153,3 +153,29 @@ def test_a_real_qdrant_servers_first_stage(standin_model):
     finally:
         index.client.delete_collection(collection)
         index.close()
+
+
+def test_a_rust_panic_in_a_damaged_folder_is_one_line_on_stderr(tmp_path, standin_path):
+    """Edge panics print their message (and with RUST_BACKTRACE a backtrace) on file
+    descriptor 2 before the error reaches Python: the command shows only its one line."""
+    import subprocess
+    import sys
+
+    from longcolbert import open_index
+
+    pytest.importorskip("qdrant_edge")
+    folder = tmp_path / "q"
+    with open_index(folder, create=True, backend="qdrant", model=standin_path) as index:
+        index.add(list(DOCS.values()), ids=list(DOCS))
+    damaged = [p for p in folder.rglob("*") if p.is_file() and "vector_storage-tokens" in str(p)]
+    assert damaged
+    for path in damaged:
+        with open(path, "r+b") as handle:
+            handle.truncate(7)
+    done = subprocess.run(
+        [sys.executable, "-m", "longcolbert.cli", "search", str(folder), "rings",
+         "--model", standin_path], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "RUST_BACKTRACE": "1"})
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: "), done.stderr[:500]
+    assert "damaged" in done.stderr
