@@ -12,8 +12,9 @@ boundaries and together tile the text. One segment is one point:
   stage of a search (:mod:`longcolbert.centroid_codes`; the centroids themselves are
   points of the collection, :mod:`longcolbert.qdrant_codebook`);
 * payload: ``doc_id``, ``segment``, its text and char offsets, each row's char
-  span, the document's ``metadata`` (filters run on it) and, on segment 0, the
-  page map and the number of segments.
+  span, the document's ``metadata`` (filters run on it), the same token bytes as
+  base64 text (``rows``: read back whole, where a multivector comes back as Python
+  floats, 20x slower) and, on segment 0, the page map and the number of segments.
 
 Each sentence unit is a point too, for hybrid search (:mod:`longcolbert.lexical`):
 its FTS5 terms as an indexed payload list (``terms``), whose counts give each query
@@ -63,11 +64,12 @@ import numpy as np
 from .backend import IndexBackend
 from .checks import check_choice, check_count, checked_documents
 from .defaults import CANDIDATES, DOCUMENT_SCORES, PASSAGE_TOKENS, TOKEN_BUDGET, DocumentScore
+from .encoding_cache import EncodingCache
 from .engine import KEYWORD_CANDIDATES, ModelHolder, lexical_evidence, rank_documents
 from .errors import DamagedIndexError, IncompatibleModelError, InvalidInputError, LongColBERTError
 from .lexical import KEYWORD_UNITS_READ, bm25_vector, shared_words, term_id
 from .loaders import Document
-from .model import DEFAULT_MODEL, fingerprint
+from .model import DEFAULT_MODEL, ModelFingerprint, fingerprint
 from .passages import sentence_unit_array
 from .qdrant_codebook import Codebook, sparse_code
 from .qdrant_filters import kind_is, payload_field, point_field, qdrant_filter, scroll_points
@@ -105,7 +107,7 @@ class QdrantIndex(IndexBackend):
     collection is created on the first add and records the model's fingerprint: a
     different model is refused. Without ``model``, the collection's own model is
     used, by hub id only (a local folder it names is refused, as for an index folder).
-    ``hybrid``, ``reread`` and ``candidates`` are :class:`~longcolbert.Index`'s. ``shards`` and
+    ``hybrid``, ``reread``, ``candidates`` and ``cache`` are :class:`~longcolbert.Index`'s. ``shards`` and
     ``replicas`` spread a
     collection this index creates over a cluster (Qdrant's ``shard_number`` and
     ``replication_factor``; the server's defaults when left out).
@@ -135,6 +137,7 @@ class QdrantIndex(IndexBackend):
         token_budget: int = TOKEN_BUDGET,
         api_key: str | None = None,
         trust_remote_code: bool = False,
+        cache: EncodingCache | None = None,
     ):
         check_choice("document_score", document_score, DOCUMENT_SCORES)
         if read_alone:
@@ -159,6 +162,7 @@ class QdrantIndex(IndexBackend):
         self.document_score = document_score
         self.segment_tokens = segment_tokens
         self.hybrid = hybrid
+        self.cache = cache if cache is not None else EncodingCache()  # passages re-read
         self.reread = reread
         self.candidates = candidates
         self.layout = {"shard_number": shards, "replication_factor": replicas}
@@ -409,6 +413,22 @@ class QdrantIndex(IndexBackend):
             return []
         return [doc for doc, _ in self._documents([str(i) for i in ids], with_rows=False)]
 
+    def stored_rows(self, ids: Sequence[str]) -> dict[str, tuple[StoredDocument, torch.Tensor]]:
+        """The stored documents among ``ids`` with their token vectors (from one byte per
+        coordinate: :mod:`longcolbert.token_bytes`)."""
+        if not self._exists():
+            return {}
+        return {doc.id: (doc, rows)
+                for doc, rows in self._documents([str(i) for i in ids], with_rows=True)}
+
+    def stored_model(self) -> ModelFingerprint | None:
+        stored = self._stored_model()
+        try:
+            return None if stored is None else ModelFingerprint.from_dict(stored)
+        except (TypeError, KeyError, ValueError):
+            raise DamagedIndexError(f"Qdrant collection {self.collection!r} records an "
+                                    "unreadable model") from None
+
     def get(self, doc_id: str) -> StoredDocument:
         """A stored document (text, metadata, page map, token offsets) by id."""
         found = self._documents([doc_id], with_rows=False) if self._exists() else []
@@ -441,7 +461,8 @@ class QdrantIndex(IndexBackend):
         similarities = [(query_rows @ rows.T).numpy() for _, rows in found]
         return rank_documents(documents, similarities, encoded, passages, self.passage_tokens,
                               self.document_score, k, lexical,
-                              reader=self._model.encoder if settings.reread else None)
+                              reader=self._model.encoder if settings.reread else None,
+                              cache=self.cache)
 
     def unit_count(self) -> int:
         """Sentence units of the visible documents (the N of term rarity)."""
