@@ -15,13 +15,18 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence, cast
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, cast
 
 from .checks import check_count, checked_document
 from .errors import InvalidInputError, LongColBERTError
 from .loaders import Document, load_paths
 from .results import Hit, Hits, Passage
 from .store import StoredDocument
+
+if TYPE_CHECKING:
+    import torch
+
+    from .model import ModelFingerprint
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,22 @@ class SearchSettings:
     hybrid: bool
     reread: bool
     candidates: int
+
+
+def index_of(source: Any) -> IndexBackend | None:
+    """The index behind ``source``: an index itself, or an object that holds one as
+    ``.index`` (both integrations' vector stores and retrievers); None stays None.
+
+    >>> index_of(None) is None
+    True
+    """
+    if source is None or isinstance(source, IndexBackend):
+        return source
+    held = getattr(source, "index", None)
+    if isinstance(held, IndexBackend):
+        return held
+    raise InvalidInputError(f"index must be a longcolbert index, or a vector store or retriever "
+                            f"over one, not {type(source).__name__}")
 
 
 def loaded_files(paths: Iterable[str | Path], *, id_prefix: str = "", follow_links: bool = False
@@ -102,6 +123,16 @@ class IndexBackend(ABC):
     @abstractmethod
     def info(self) -> dict[str, Any]:
         """``{"backend", "model", "dim", "documents", "tokens", "bytes"}``."""
+
+    @abstractmethod
+    def stored_rows(self, ids: Sequence[str]) -> dict[str, tuple[StoredDocument, torch.Tensor]]:
+        """The stored documents among ``ids``, each with its token vectors as the index
+        keeps them (``[tokens, dim]``, row for row with the document's offsets): what a
+        :class:`~longcolbert.Reranker` given this index scores instead of encoding."""
+
+    @abstractmethod
+    def stored_model(self) -> ModelFingerprint | None:
+        """The model the index was built with (None while it holds nothing)."""
 
     @abstractmethod
     def _free_ids(self, n: int) -> list[str]:

@@ -46,6 +46,10 @@ RERANK_HELP = {
              "used first out; 0 keeps none); engine.cache.stats() counts hits and misses.",
     "cache_folder": "Also keep encoded texts in this folder (NumPy files, no pickle), within "
                     "cache_bytes, so a new process starts warm.",
+    "index": "The longcolbert index the candidates came from (an index, or the vector store "
+             "or retriever over it), built with the same model: its documents and their "
+             "passages are scored from its stored vectors, not encoded (engine.stored counts "
+             "them).",
 }
 """The rerankers' settings, as :data:`SETTING_HELP` words the indexes'."""
 

@@ -85,6 +85,8 @@ class EncodingCache:
             for i, encoded in zip(missing, fresh):
                 self._put(keys[i], encoded.embeddings.numpy(), encoded.offsets)
                 found[i] = encoded
+            if self.folder is not None:
+                self._trim_folder()  # once per call: it lists the folder
         return [entry for entry in found if entry is not None]
 
     def _get(self, key: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -115,7 +117,6 @@ class EncodingCache:
             temporary = self.folder / f"{key}.tmp.npz"
             np.savez(temporary, embeddings=entry[0], offsets=entry[1])
             os.replace(temporary, self.folder / f"{key}.npz")
-            self._trim_folder()
 
     def _remember(self, key: str, entry: tuple[np.ndarray, np.ndarray]) -> None:
         size = _size(entry)

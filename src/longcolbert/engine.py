@@ -9,9 +9,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 import numpy as np
 from filelock import FileLock
 
-from .backend import IndexBackend, SearchSettings, loaded_files
+from .backend import IndexBackend, SearchSettings, index_of, loaded_files
 from .checks import check_choice, check_count, checked_documents, checked_metadata
 from .defaults import (
     BATCH_TOKENS,
@@ -31,10 +33,22 @@ from .defaults import (
     DocumentScore,
 )
 from .encoding_cache import EncodingCache
-from .errors import DamagedIndexError, InvalidInputError, LongColBERTError, UnsafeModelError
+from .errors import (
+    DamagedIndexError,
+    IncompatibleModelError,
+    InvalidInputError,
+    LongColBERTError,
+    UnsafeModelError,
+)
 from .filters import where as filter_condition
 from .folders import check_folder
-from .lexical import TermStatistics, lexical_spans, query_token_weights, shared_words
+from .lexical import (
+    CountedTerms,
+    TermStatistics,
+    lexical_spans,
+    query_token_weights,
+    shared_words,
+)
 from .loaders import Document
 from .model import (
     DEFAULT_MODEL,
@@ -67,14 +81,19 @@ from .reread import (
     with_standalone,
 )
 from .results import Hit, Hits
-from .store import Filter, Store, StoredDocument
+from .store import Filter, Store, StoredDocument, unit_texts
 
 if TYPE_CHECKING:  # the encoder (torch) is imported when a model is: info and delete need none
+    import torch
+
     from .encoder import EncodedDocument, EncodedQuery, Encoder
+
+StoredSpan = tuple[str, int]  # (id of a document in an index, char offset of a text in it)
 
 STORE_FILE = "store.sqlite"
 LOCK_FILE = "write.lock"
 KEYWORD_CANDIDATES = 10  # documents of the best BM25 units that join the PLAID candidates
+UNIT_TERMS_KEPT = 4096  # texts whose sentences' terms a Reranker keeps for the next rerank
 KEYWORD_SHARE = 0.1  # query words in at most this share of units find keyword candidates
 MARKED_SHARE = 0.25  # query words in at most this share of units are marked in highlights
 
@@ -265,6 +284,9 @@ class Index(IndexBackend):
     search: nearly the speed of ``reread=False``, at the cost of more bytes and a
     longer build, and with somewhat fewer right passages than encoding them (see
     the README's benchmarks). An index that holds those rows keeps them on every add.
+    The passages re-read are kept in ``cache`` (an
+    :class:`~longcolbert.encoding_cache.EncodingCache`, 256 MiB by default), so a
+    query asked again, or one that reaches the same passages, encodes none of them.
     ``candidates`` documents are scored exactly after the PLAID first stage.
     ``token_budget`` bounds the tokens of one model forward; ``batch_tokens`` the
     tokens an add encodes and compresses before parking them on disk: together
@@ -291,6 +313,7 @@ class Index(IndexBackend):
         token_budget: int = TOKEN_BUDGET,
         batch_tokens: int = BATCH_TOKENS,
         trust_remote_code: bool = False,
+        cache: EncodingCache | None = None,
     ):
         self.path = Path(path)
         check_folder(self.path)  # nothing in it may lead out of it
@@ -323,6 +346,7 @@ class Index(IndexBackend):
         self.hybrid = hybrid
         self.reread = reread
         self.read_alone = read_alone
+        self.cache = cache if cache is not None else EncodingCache()  # passages re-read
         self.batch_tokens = batch_tokens
         self.plaid = PlaidIndex(self.path, -1)
         self._thread_lock = threading.RLock()  # one connection and PLAID handle, many threads
@@ -640,6 +664,20 @@ class Index(IndexBackend):
         with self._thread_lock:
             return self.store.ids()
 
+    def stored_rows(self, ids: Sequence[str]) -> dict[str, tuple[StoredDocument, torch.Tensor]]:
+        """The stored documents among ``ids`` with their token vectors, decompressed
+        (:meth:`IndexBackend.stored_rows`)."""
+        with self._thread_lock, self.store.reading():
+            self._refresh()
+            positions = self.store.plaid_ids([str(i) for i in ids])
+            found = list(positions)
+            documents = self.store.by_plaid_ids([positions[i] for i in found])
+            rows = self.plaid.embeddings([positions[i] for i in found])
+        return {doc.id: (doc, vectors) for doc, vectors in zip(documents, rows)}
+
+    def stored_model(self) -> ModelFingerprint | None:
+        return self.stored_fingerprint
+
     def search(
         self,
         query: str,
@@ -708,7 +746,8 @@ class Index(IndexBackend):
         elif settings.reread:  # an index built before: read them now
             reader = self.encoder
         return rank_documents(documents, found.similarities, encoded, passages, self.passage_tokens,
-                              self.document_score, k, lexical, reader=reader, alone=alone)
+                              self.document_score, k, lexical, reader=reader, alone=alone,
+                              cache=self.cache)
 
     def info(self) -> dict[str, Any]:
         """``{"backend", "model", "dim", "documents", "tokens", "bytes",
@@ -739,8 +778,17 @@ class Reranker:
     rerankers; ``EncodingCache(0)`` keeps nothing), so a text seen before is not
     encoded again: ``reranker.cache.stats()`` counts hits and misses.
 
+    With an ``index`` built with the same model (the one the candidates came from),
+    a candidate that is a document of that index, or a span of one, is scored from
+    the index's stored vectors and not encoded at all (say where each text sits:
+    ``rerank(..., sources=[(doc_id, start), ...])``); its tokens keep the context
+    of the whole document, as in a search. ``reranker.stored`` counts the texts
+    scored so.
+
     >>> reranker = Reranker()                                   # doctest: +SKIP
     >>> hits = reranker.rerank("notice period", ["...", "..."])  # doctest: +SKIP
+    >>> reranker = Reranker(index=Index("./idx"))               # doctest: +SKIP
+    >>> reranker.rerank("notice period", [doc.text], sources=[(doc.id, 0)])  # doctest: +SKIP
     """
 
     def __init__(
@@ -757,11 +805,17 @@ class Reranker:
         token_budget: int = TOKEN_BUDGET,
         trust_remote_code: bool = False,
         cache: EncodingCache | None = None,
+        index: Any = None,
     ):
         check_choice("document_score", document_score, DOCUMENT_SCORES)
         self._model = ModelHolder(model, document_length, device, token_budget, dtype,
                                    trust_remote_code=trust_remote_code)
         self.cache = cache if cache is not None else EncodingCache()
+        self.index = index_of(index)  # an index, or a vector store / retriever over one
+        self.stored = 0  # texts scored from the index's stored vectors, not encoded
+        self._index_checked = False
+        self._terms: OrderedDict[bytes, list[frozenset[str]]] = OrderedDict()  # by text digest
+        self._terms_lock = threading.Lock()
         self.passage_tokens = passage_tokens
         self.document_score = document_score
         self.hybrid = hybrid
@@ -781,22 +835,27 @@ class Reranker:
         top_n: int | None = None,
         passages: int = 1,
         show_progress: bool | None = None,
+        sources: Sequence[StoredSpan | None] | None = None,
     ) -> Hits:
         """Score every text against ``query``; best first, at most ``top_n``.
 
         Ids default to the texts' positions (``"0"``, ``"1"``...). ``show_progress``:
         an encoding progress bar (by default when the texts hold 50,000 tokens or more).
+        ``sources``: for each text, ``(doc_id, start)`` where it sits in the reranker's
+        ``index`` (or None); a text found there, character for character, is scored
+        from the stored vectors.
         """
         if isinstance(texts, str):
             raise InvalidInputError("rerank() takes a list of texts; wrap the text in a list")
         if top_n is not None:
             check_count("top_n", top_n, least=0)
         check_count("passages", passages, least=0)
-        if ids is not None and len(ids) != len(texts) or (
-                metadatas is not None and len(metadatas) != len(texts)):
+        if any(given is not None and len(given) != len(texts)
+               for given in (ids, metadatas, sources)):
             raise InvalidInputError(
-                f"rerank() got {len(texts)} texts but {len(ids or [])} ids and "
-                f"{len(metadatas or [])} metadatas; give one of each per text (or none)"
+                f"rerank() got {len(texts)} texts but {len(ids or [])} ids, "
+                f"{len(metadatas or [])} metadatas and {len(sources or [])} sources; give one "
+                "of each per text (or none)"
             )
         for position, text in enumerate(texts):
             if not isinstance(text, str) or not text.strip():
@@ -810,21 +869,100 @@ class Reranker:
         metas = [checked_metadata(ids[i], metadatas[i] if metadatas else {})
                  for i in range(len(texts))]
         encoded_query = self.encoder.encode_query(query)
-        encoded = self.cache.encode(self.encoder, list(texts), show_progress=show_progress)
+        encoded = self._encoded(list(texts), sources, show_progress)
         documents = [
             StoredDocument(doc_id, text, meta, [], e.offsets, sentence_unit_array(text))
             for doc_id, text, meta, e in zip(ids, texts, metas, encoded)
         ]
         lexical = None
         if self.hybrid:  # term rarity over the sentences of the texts themselves
-            store = Store(":memory:")
-            with store.transaction():
-                store.stage(documents)
-                store.insert_staged(first_plaid_id=0)
-            lexical = lexical_evidence(store, encoded_query)
-            store.close()
+            counted = CountedTerms([self._unit_terms(document) for document in documents])
+            lexical = lexical_evidence(counted, encoded_query)
         similarities = [(encoded_query.embeddings @ e.embeddings.T).numpy() for e in encoded]
         return rank_documents(documents, similarities, encoded_query, passages,
                               self.passage_tokens, self.document_score, top_n, lexical,
                               positions=True, reader=self.encoder if self.reread else None,
                               cache=self.cache)
+
+    def _encoded(self, texts: list[str], sources: Sequence[StoredSpan | None] | None,
+                 show_progress: bool | None) -> list[EncodedDocument]:
+        """Each text's token vectors: the index's stored ones where the text is a span
+        of a document it holds, else encoded (through the cache)."""
+        found: dict[int, EncodedDocument] = {}
+        if self.index is not None and sources is not None:
+            self._check_index_model()
+            wanted = sorted({source[0] for source in sources if source is not None})
+            stored = self.index.stored_rows(wanted) if wanted else {}
+            for position, (text, source) in enumerate(zip(texts, sources)):
+                if source is not None and source[0] in stored:
+                    span = span_rows(*stored[source[0]], source[1], text)
+                    if span is not None:
+                        found[position] = span
+        missing = [i for i in range(len(texts)) if i not in found]
+        self.stored += len(found)
+        if missing:
+            fresh = self.cache.encode(self.encoder, [texts[i] for i in missing],
+                                      show_progress=show_progress)
+            found.update(zip(missing, fresh))
+        return [found[i] for i in range(len(texts))]
+
+    def _unit_terms(self, document: StoredDocument) -> list[frozenset[str]]:
+        """The FTS5 terms of each sentence unit of a text (what hybrid rarity counts),
+        kept for the last ``UNIT_TERMS_KEPT`` texts: a text seen again costs nothing."""
+        key = hashlib.sha256(document.text.encode("utf-8", "surrogatepass")).digest()
+        with self._terms_lock:
+            found = self._terms.get(key)
+            if found is not None:
+                self._terms.move_to_end(key)
+                return found
+        units = document.units if document.units is not None else sentence_unit_array(
+            document.text)
+        found = [frozenset(terms) for terms in
+                 shared_words().terms_of_many(unit_texts(document.text, units))]
+        with self._terms_lock:
+            self._terms[key] = found
+            while len(self._terms) > UNIT_TERMS_KEPT:
+                self._terms.popitem(last=False)
+        return found
+
+    def _check_index_model(self) -> None:
+        """The index's vectors are comparable to this reranker's query only if the same
+        model made them: else a one-line error with the remedy."""
+        if self._index_checked or self.index is None:
+            return
+        built = self.index.stored_model()
+        if built is not None:
+            try:
+                built.check_compatible(fingerprint(self.encoder.model))
+            except IncompatibleModelError as exc:
+                raise IncompatibleModelError(
+                    f"the reranker's model is not the one its index was built with ({exc}); "
+                    f"give the reranker model={built.name!r}, or no index") from None
+        self._index_checked = True
+
+
+def span_rows(document: StoredDocument, rows: torch.Tensor, start: int, text: str
+              ) -> EncodedDocument | None:
+    """The stored rows of ``text`` if it is ``document.text[start:start + len(text)]``:
+    all of them for the whole document, else the rows whose spans lie inside it
+    (offsets made relative to ``text``); None if the text is not there.
+
+    >>> doc = StoredDocument("d", "Rivers flow.", {}, [], np.array([[0, 0], [0, 6], [7, 11],
+    ...                      [12, 12]]), np.zeros((0, 2), dtype=np.int64))
+    >>> span_rows(doc, np.arange(4)[:, None], 7, "flow").offsets.tolist()
+    [[0, 4]]
+    >>> span_rows(doc, np.arange(4)[:, None], 0, "Rivers flows") is None
+    True
+    """
+    from .encoder import EncodedDocument
+
+    end = start + len(text)
+    offsets = document.offsets
+    if offsets is None or start < 0 or document.text[start:end] != text:
+        return None
+    if start == 0 and end == len(document.text):
+        return EncodedDocument(rows, offsets)
+    inside = (offsets[:, 0] >= start) & (offsets[:, 1] <= end) & (offsets[:, 1] > offsets[:, 0])
+    if not inside.any():
+        return None
+    return EncodedDocument(rows[inside], offsets[inside] - start)

@@ -135,6 +135,29 @@ class TermStatistics(Protocol):
         ...
 
 
+class CountedTerms:
+    """:class:`TermStatistics` over the sentence units of a few texts, counted in Python
+    from each unit's set of FTS5 terms (what a SQLite FTS5 table over the same unit
+    texts counts): a reranker's rarity over its candidates, with no table to build.
+
+    >>> counted = CountedTerms([[{"river", "sea"}, {"sea"}], [{"bread"}]])
+    >>> counted.unit_count(), counted.term_document_counts(["sea", "bread", "moon"])
+    (3, {'sea': 2, 'bread': 1})
+    """
+
+    lexical = True
+
+    def __init__(self, texts_units: Sequence[Sequence[frozenset[str] | set[str]]]):
+        self._units = [terms for units in texts_units for terms in units]
+
+    def unit_count(self) -> int:
+        return len(self._units)
+
+    def term_document_counts(self, terms: Sequence[str]) -> dict[str, int]:
+        counts = {term: sum(term in unit for unit in self._units) for term in terms}
+        return {term: count for term, count in counts.items() if count}
+
+
 def term_id(term: str) -> int:
     """A term's index in a sparse vector: a 32-bit hash (CRC-32 of its UTF-8), the
     same in every process. Two terms may share one; that only blurs their BM25 idf.

@@ -122,3 +122,26 @@ def test_reranker_weighs_and_marks_words_from_the_texts_themselves(standin_path)
     assert {h.kind for h in semantic[0].passages[0].highlights} == {"semantic"}
     assert not np.isclose(hybrid[0].score, semantic[0].score)
 
+
+
+def test_a_reranker_counts_rarity_as_an_fts5_table_of_the_same_texts_does():
+    from corpus import DOCS
+
+    from longcolbert.lexical import CountedTerms, shared_words
+    from longcolbert.passages import sentence_unit_array
+    from longcolbert.store import Store, StoredDocument
+
+    texts = [*DOCS.values(), "Ligatures: the ﬁrst ﬂow. Hyphen-\nated words and UPPER case.",
+             "Über naïve café; 3.8 and 2,000 numbers."]
+    documents = [StoredDocument(str(i), text, {}, [], np.zeros((0, 2), dtype=np.int64),
+                                sentence_unit_array(text))
+                 for i, text in enumerate(texts)]
+    store = Store(":memory:")
+    with store.transaction():
+        store.stage(documents)
+        store.insert_staged(first_plaid_id=0)
+    counted = CountedTerms([Reranker("unused")._unit_terms(d) for d in documents])
+    terms = sorted({t for words in shared_words().terms_of_many(texts) for t in words})
+    assert len(terms) > 50
+    assert counted.unit_count() == store.unit_count()
+    assert counted.term_document_counts(terms) == store.term_document_counts(terms)

@@ -15,6 +15,7 @@ import torch
 from longcolbert import Index, Reranker
 from longcolbert.cli import main
 from longcolbert.encoder import Encoder
+from longcolbert.encoding_cache import EncodingCache
 from longcolbert.passages import maxsim, sentence_unit_array
 from longcolbert.reread import READ_PASSAGES
 
@@ -244,3 +245,20 @@ def test_cli_index_read_alone_stores_the_rows_and_qdrant_refuses_it(tmp_path, st
                  "--backend", "qdrant", "--read-alone"])
     err = capsys.readouterr().err
     assert code == 1 and "read_alone" in err and err.count("\n") == 1
+
+
+def test_a_query_asked_again_rereads_its_passages_from_the_cache(folder_without_alone,
+                                                                  standin_model):
+    with Index(folder_without_alone, model=standin_model, create=False,
+               passage_tokens=24) as index:
+        first = [h.to_dict() for h in index.search(QUERIES[0], k=3)]
+        misses, hits = index.cache.misses, index.cache.hits
+        assert misses > 0  # the first search encoded its passages
+        again = [h.to_dict() for h in index.search(QUERIES[0], k=3)]
+        assert index.cache.misses == misses and index.cache.hits > hits
+        assert json.dumps(again, sort_keys=True) == json.dumps(first, sort_keys=True)
+    with Index(folder_without_alone, model=standin_model, create=False, passage_tokens=24,
+               cache=EncodingCache(0)) as index:  # a cache of 0 bytes keeps nothing
+        index.search(QUERIES[0], k=3)
+        index.search(QUERIES[0], k=3)
+        assert index.cache.hits == 0

@@ -112,3 +112,25 @@ def test_the_reranker_keeps_encodings_for_the_next_call(standin_model, tmp_path)
     later.compress_documents(documents, QUERY)  # another process would start warm too
     assert later.engine.cache.misses == 0
     assert LongColBERTReranker(model=standin_model, cache_bytes=0).engine.cache.max_bytes == 0
+
+
+@pytest.mark.parametrize("base", ["vector store", "retriever"])
+def test_the_reranker_scores_candidates_from_the_index_they_came_from(index, standin_model,
+                                                                      base):
+    from langchain_classic.retrievers import ContextualCompressionRetriever
+
+    store = LongColBERTVectorStore(index)
+    source = (store if base == "vector store"
+              else LongColBERTRetriever(index=index, k=3, passages_per_document=2, reread=False))
+    candidates = (store.as_retriever(search_kwargs={"k": 4}) if base == "vector store"
+                  else source)
+    fresh = LongColBERTReranker(model=standin_model, top_n=3, reread=False)
+    stored = LongColBERTReranker(model=standin_model, top_n=3, reread=False, index=source)
+    found = candidates.invoke(QUERY)
+    expected = fresh.compress_documents(found, QUERY)
+    got = ContextualCompressionRetriever(base_compressor=stored,
+                                         base_retriever=candidates).invoke(QUERY)
+    assert stored.engine.stored == len(found) and stored.engine.cache.misses == 0
+    assert [d.page_content for d in got][:1] == [d.page_content for d in expected][:1]
+    for doc in got:
+        assert doc.page_content in index.get(doc.metadata.get("doc_id", doc.id)).text

@@ -82,3 +82,18 @@ def test_the_reranker_keeps_encodings_for_the_next_call(standin_model):
     second = rerank.postprocess_nodes(nodes, query_str=QUERY)
     assert rerank.engine.cache.misses == misses > 0 and rerank.engine.cache.hits > 0
     assert [n.node.node_id for n in second] == [n.node.node_id for n in first]
+
+
+def test_the_reranker_scores_the_retrievers_passages_from_the_index(index, standin_model):
+    retriever = LongColBERTRetriever(index, similarity_top_k=3, passages_per_document=2,
+                                     reread=False)
+    nodes = retriever.retrieve(QUERY)
+    fresh = LongColBERTRerank(model=standin_model, top_n=3, reread=False)
+    stored = LongColBERTRerank(model=standin_model, top_n=3, reread=False, index=retriever)
+    expected = fresh.postprocess_nodes(nodes, query_str=QUERY)
+    got = stored.postprocess_nodes(nodes, query_str=QUERY)
+    assert stored.engine.stored == len(nodes) and stored.engine.cache.misses == 0
+    assert got[0].node.node_id == expected[0].node.node_id
+    for node in got:  # offsets still point into the stored documents
+        source = index.get(node.node.source_node.node_id).text
+        assert source[node.node.start_char_idx:node.node.end_char_idx] == node.node.text

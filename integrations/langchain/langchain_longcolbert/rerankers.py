@@ -75,6 +75,7 @@ class LongColBERTReranker(BaseDocumentCompressor):
     reread: bool = Field(default=True, description=RERANK_HELP["reread"])
     cache_bytes: int = Field(default=DEFAULT_CACHE_BYTES, ge=0, description=RERANK_HELP["cache"])
     cache_folder: str | None = Field(default=None, description=RERANK_HELP["cache_folder"])
+    index: Any = Field(default=None, repr=False, description=RERANK_HELP["index"])
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")  # typos fail
 
@@ -84,7 +85,7 @@ class LongColBERTReranker(BaseDocumentCompressor):
         # the engine's Reranker loads the model on its first rerank, not here
         self._engine = Reranker(self.model, document_length=self.document_length,
                                 device=self.device, dtype=self.dtype, hybrid=self.hybrid,
-                                reread=self.reread,
+                                reread=self.reread, index=self.index,
                                 cache=EncodingCache(self.cache_bytes, self.cache_folder))
 
     @property
@@ -123,5 +124,17 @@ class LongColBERTReranker(BaseDocumentCompressor):
             top_n=self.top_n,
             passages=self.passages_per_document if self.return_passages else 1,
             show_progress=self.show_progress,
+            sources=[_source(d) for d in documents] if self.engine.index is not None else None,
         )
         return [doc for hit in hits for doc in self._reranked(hit, documents[hit.position])]
+
+
+def _source(document: Document) -> tuple[str, int] | None:
+    """Where a candidate sits in the index it came from: a passage of the retriever
+    (``doc_id``, ``start_index``), or a whole document of the vector store (its id).
+    The engine checks the text is there, character for character."""
+    doc_id = document.metadata.get("doc_id")
+    start = document.metadata.get("start_index")
+    if isinstance(doc_id, str) and isinstance(start, int) and not isinstance(start, bool):
+        return doc_id, start
+    return (document.id, 0) if document.id else None

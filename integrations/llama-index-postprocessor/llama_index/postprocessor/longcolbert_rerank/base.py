@@ -76,6 +76,7 @@ class LongColBERTRerank(BaseNodePostprocessor):
     reread: bool = Field(default=True, description=RERANK_HELP["reread"])
     cache_bytes: int = Field(default=DEFAULT_CACHE_BYTES, ge=0, description=RERANK_HELP["cache"])
     cache_folder: str | None = Field(default=None, description=RERANK_HELP["cache_folder"])
+    index: Any = Field(default=None, exclude=True, description=RERANK_HELP["index"])
 
     _engine: Reranker = PrivateAttr()
 
@@ -85,7 +86,7 @@ class LongColBERTRerank(BaseNodePostprocessor):
         # a name loads on the first rerank; an already loaded PyLate model is used as is
         self._engine = Reranker(model, document_length=self.document_length,
                                 device=self.device, dtype=self.dtype, hybrid=self.hybrid,
-                                reread=self.reread,
+                                reread=self.reread, index=self.index,
                                 cache=EncodingCache(self.cache_bytes, self.cache_folder))
 
     @classmethod
@@ -148,8 +149,20 @@ class LongColBERTRerank(BaseNodePostprocessor):
                 top_n=self.top_n,
                 passages=self.passages_per_node if self.return_passages else 1,
                 show_progress=self.show_progress,
+                sources=([_source(n.node) for n in nodes] if self.engine.index is not None
+                         else None),
             )
             reranked = [out for hit in hits for out in self._reranked(hit, nodes[hit.position])]
             event.on_end(payload={EventPayload.NODES: reranked})
         dispatcher.event(ReRankEndEvent(nodes=reranked))
         return reranked
+
+
+def _source(node: BaseNode) -> tuple[str, int] | None:
+    """Where a node sits in the index it came from: a passage of the retriever (its
+    SOURCE document and ``start_char_idx``), or a whole stored document (its id). The
+    engine checks the text is there, character for character."""
+    start = node.start_char_idx if isinstance(node, TextNode) else None
+    if node.source_node is not None and isinstance(start, int):
+        return node.source_node.node_id, start
+    return (node.node_id, 0) if node.node_id else None
