@@ -178,6 +178,26 @@ def with_result_keys(metadata: dict[str, Any], added: dict[str, Any]) -> dict[st
     return merged
 
 
+def cited_passage(metadata: dict[str, Any], passage: Passage,
+                  added: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The metadata of one passage of a document (or chunk) with ``metadata``: its own
+    keys, ``added`` ones, the passage's (:meth:`Passage.to_metadata`), and
+    ``start_index`` / ``end_index`` into the *source* text. A chunk that records its
+    own whole-number ``start_index`` (a splitter's ``add_start_index=True``) shifts
+    the passage's offsets by it, and keeps it as ``original_start_index``: the one
+    citation rule of both LangChain adapters.
+
+    >>> cited = cited_passage({"start_index": 100}, Passage("Notice.", 5, 12, 0.9))
+    >>> cited["start_index"], cited["end_index"], cited["original_start_index"]
+    (105, 112, 100)
+    """
+    base = metadata.get("start_index")
+    base = base if isinstance(base, int) and not isinstance(base, bool) else 0
+    return with_result_keys(metadata, {**(added or {}), "start_index": base + passage.start,
+                                       "end_index": base + passage.end,
+                                       **passage.to_metadata()})
+
+
 def passage_id(doc_id: str, passage: Passage) -> str:
     """A stable id for one passage of one document: ``"<doc id>#<start>-<end>"``.
 

@@ -94,3 +94,30 @@ def test_reranked_documents_are_the_callers_even_with_repeated_ids(standin_model
                Document(id="dup", page_content="The notice period is three months.")]
     out = LongColBERTReranker(model=standin_model, top_n=1).compress_documents(same_id, QUERY)
     assert out[0].page_content == same_id[1].page_content
+
+
+def test_passages_of_a_split_chunk_point_into_its_source_as_the_retriever_does(
+        standin_model, tmp_path):
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from langchain_longcolbert import LongColBERTRetriever
+
+    source = "Preamble about nothing in particular. " * 500 + DOCS["contract"] + (
+        " Closing remarks. " * 50)
+    chunks = RecursiveCharacterTextSplitter(chunk_size=1500, chunk_overlap=100,
+                                            add_start_index=True).create_documents([source])
+    assert max(c.metadata["start_index"] for c in chunks) > 18_000
+    reranker = LongColBERTReranker(model=standin_model, top_n=2, return_passages=True)
+    retriever = LongColBERTRetriever.from_documents(chunks, tmp_path / "idx", model=standin_model,
+                                                    k=2)
+    for docs, own in ((reranker.compress_documents(chunks, "notice period for termination"),
+                       {c.page_content: c.metadata["start_index"] for c in chunks}),
+                      (retriever.invoke("notice period for termination"), None)):
+        assert docs
+        for doc in docs:  # one rule: offsets into the source, the chunk's own start kept
+            meta = doc.metadata
+            assert source[meta["start_index"]:meta["end_index"]] == doc.page_content
+            assert meta["original_start_index"] <= meta["start_index"]
+            assert meta["original_start_index"] in {c.metadata["start_index"] for c in chunks}
+        if own is not None:
+            assert docs[0].metadata["start_index"] > 18_000  # the contract sits late

@@ -186,4 +186,4 @@ def test_split_chunks_keep_offsets_into_their_source(tmp_path, standin_path):
     doc = retriever.invoke("notice period")[0]
     meta = doc.metadata
     assert source[meta["start_index"]:meta["end_index"]] == doc.page_content  # into the source
-    assert meta["original_doc_score"] == 1 and "original_start_index" not in meta
+    assert meta["original_doc_score"] == 1 and meta["original_start_index"] == start

@@ -19,6 +19,7 @@ from longcolbert import DEFAULT_MODEL, Hit, Reranker, passage_id
 from longcolbert.defaults import RERANK_HELP, TOP_N
 from longcolbert.encoding_cache import DEFAULT_CACHE_BYTES, EncodingCache
 from longcolbert.model import DTYPE_HELP
+from longcolbert.results import cited_passage
 
 
 class LongColBERTReranker(BaseDocumentCompressor):
@@ -99,18 +100,12 @@ class LongColBERTReranker(BaseDocumentCompressor):
         if not self.return_passages:
             metadata["highlights"] = hit.highlight_dicts()
             return [Document(page_content=source.page_content, id=source.id, metadata=metadata)]
-        shrunk = []
-        for passage in hit.passages:
-            extra = {**passage.to_metadata(), "start_index": passage.start,
-                     "end_index": passage.end}
-            shrunk.append(
-                Document(
-                    page_content=passage.text,
-                    id=passage_id(source.id, passage) if source.id else None,
-                    metadata={**copy.deepcopy(metadata), **extra},
-                )
-            )
-        return shrunk
+        # offsets into the source document: a chunk's own start_index is added to the
+        # passage's and kept as original_start_index (as the retriever does)
+        return [Document(page_content=passage.text,
+                         id=passage_id(source.id, passage) if source.id else None,
+                         metadata=cited_passage(copy.deepcopy(metadata), passage))
+                for passage in hit.passages]
 
     def compress_documents(
         self, documents: Sequence[Document], query: str, callbacks: Callbacks | None = None

@@ -26,7 +26,7 @@ from langchain_longcolbert._writing import add_documents, delete_documents
 from longcolbert import Hit, IndexBackend, Passage, open_index, passage_id
 from longcolbert.defaults import SETTING_HELP
 from longcolbert.model import DTYPE_HELP
-from longcolbert.results import with_result_keys
+from longcolbert.results import cited_passage
 
 SEARCH_SETTINGS = ("hybrid", "reread", "candidates")  # the engine's search settings
 _SEARCH_OPTIONS = ("k", "passages_per_document", "filter", *SEARCH_SETTINGS)
@@ -41,21 +41,11 @@ def passage_document(hit: Hit, passage: Passage) -> Document:
     the document), ``pages`` (PDFs) and ``highlights`` relative to ``page_content``.
     A document that was itself a chunk with a whole-number ``start_index`` (a
     splitter's ``add_start_index=True``) gets offsets into that chunk's source: its
-    ``start_index`` plus the passage's. Any other key of the document's own that the
-    retriever sets is kept as ``original_<key>``.
+    ``start_index`` plus the passage's (:func:`longcolbert.results.cited_passage`).
+    Any key of the document's own that the retriever sets (the chunk's
+    ``start_index`` too) is kept as ``original_<key>``.
     """
-    offset = hit.metadata.get("start_index")
-    offset = offset if isinstance(offset, int) and not isinstance(offset, bool) else 0
-    added = {
-        "doc_id": hit.id,
-        "doc_score": hit.score,
-        "start_index": offset + passage.start,
-        "end_index": offset + passage.end,
-        **passage.to_metadata(),
-    }
-    metadata = with_result_keys(hit.metadata, added)
-    if offset:  # the chunk's own start is what the new offsets build on, not a clash
-        metadata.pop("original_start_index", None)
+    metadata = cited_passage(hit.metadata, passage, {"doc_id": hit.id, "doc_score": hit.score})
     return Document(page_content=passage.text, id=passage_id(hit.id, passage), metadata=metadata)
 
 
