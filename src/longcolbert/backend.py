@@ -13,7 +13,7 @@ passages flattened, the context manager. A backend implements the rest.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, cast
 
@@ -125,6 +125,10 @@ class IndexBackend(ABC):
         """``{"backend", "model", "dim", "documents", "tokens", "bytes"}``."""
 
     @abstractmethod
+    def count_matching(self, filter: Mapping[str, Any]) -> int:
+        """How many stored documents ``filter`` (as :meth:`search` takes it) selects."""
+
+    @abstractmethod
     def stored_rows(self, ids: Sequence[str]) -> dict[str, tuple[StoredDocument, torch.Tensor]]:
         """The stored documents among ``ids``, each with its token vectors as the index
         keeps them (``[tokens, dim]``, row for row with the document's offsets): what a
@@ -198,10 +202,14 @@ class IndexBackend(ABC):
         id_prefix: str = "",
         follow_links: bool = False,
         show_progress: bool | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> tuple[list[str], list[LongColBERTError]]:
         """Index files and folders (text, Markdown, reST, PDF...); returns (ids, problems).
-        A file that cannot be read is reported in ``problems``; the others are indexed."""
+        A file that cannot be read is reported in ``problems``; the others are indexed,
+        each with ``metadata`` added to its own (what filters select on)."""
         documents, problems = loaded_files(paths, id_prefix=id_prefix, follow_links=follow_links)
+        if metadata:
+            documents = [replace(d, metadata={**d.metadata, **metadata}) for d in documents]
         ids = self.add_documents(documents, show_progress=show_progress) if documents else []
         return ids, problems
 

@@ -1,14 +1,14 @@
 """The ``longcolbert`` command line: index, search, delete, info.
 
     longcolbert index INDEX_DIR PATH... [--model M] [--document-length N] [--id-prefix P]
-                      [--follow-links] [--read-alone]
+                      [--follow-links] [--read-alone] [--meta KEY=VALUE]...
     longcolbert search INDEX_DIR QUERY [-k K] [--passages P] [--filter KEY=VALUE]... [--json]
                        [--semantic-only] [--no-reread] [--model M] [--html FILE]
     longcolbert search INDEX_DIR --queries FILE [options as above but --html]
                        (one query a line, "-" for standard input; one JSON line each)
     (index and search also take --trust-remote-code)
     longcolbert delete INDEX_DIR ID...
-    longcolbert info INDEX_DIR [--json]
+    longcolbert info INDEX_DIR [--json] [--ids]
 
 INDEX_DIR may also be ``qdrant://HOST[:PORT]/COLLECTION``, a Qdrant server (API key
 from ``QDRANT_API_KEY``). Errors end with one line on stderr (``error: ...``) and
@@ -73,6 +73,50 @@ def _parse_filter(items: Sequence[str]) -> dict[str, Any]:
     return {k: v for clause in clauses for k, v in clause.items()}
 
 
+def _parse_meta(items: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs for every document of an ``index`` call; VALUE is JSON if it
+    parses (``year=2021`` is a number, so ``--filter "year>=2020"`` matches), else text.
+
+    >>> _parse_meta(["year=2021", "team=legal", "draft=false"])
+    {'year': 2021, 'team': 'legal', 'draft': False}
+    """
+    meta: dict[str, Any] = {}
+    for item in items:
+        key, equals, raw = item.partition("=")
+        if not equals or not key.strip():
+            raise InvalidInputError(f"bad --meta {item!r}; write KEY=VALUE (e.g. year=2021)")
+        try:
+            meta[key.strip()] = json.loads(raw)
+        except (json.JSONDecodeError, RecursionError):
+            meta[key.strip()] = raw
+    return meta
+
+
+def _filter_fields(where: Any) -> list[str]:
+    """The metadata fields a filter names, in order (inside ``$and`` / ``$or`` too).
+
+    >>> _filter_fields({"$or": [{"topic": "law"}, {"year": {"$gte": 2020}}], "team": "x"})
+    ['topic', 'year', 'team']
+    """
+    fields: list[str] = []
+    for key, value in where.items() if isinstance(where, dict) else []:
+        if key in ("$and", "$or") and isinstance(value, list):
+            fields += [f for part in value for f in _filter_fields(part)]
+        elif isinstance(key, str) and not key.startswith("$"):
+            fields.append(key)
+    return list(dict.fromkeys(fields))
+
+
+def _warn_missing_fields(index: Any, where: dict[str, Any]) -> None:
+    """A warning on stderr for each filter field that no stored document has: else the
+    search just finds nothing, with no word of why."""
+    for field in _filter_fields(where):
+        if not index.count_matching({field: {"$ne": None}}):
+            _say(f"warning: no document in this index has the metadata field {field!r}, so "
+                 "--filter on it matches nothing; set fields when indexing "
+                 f"(longcolbert index ... --meta {field}=VALUE)", sys.stderr)
+
+
 def _say(line: str, stream: Any = None) -> None:
     """Print one line for people: ids, paths and text from an index folder may hold
     terminal escape sequences, shown as codes (:func:`~longcolbert.render.terminal_safe`),
@@ -97,7 +141,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
             warnings.simplefilter("always")
             ids, problems = index.add_files(args.paths, id_prefix=args.id_prefix,
                                             follow_links=args.follow_links,
-                                            show_progress=sys.stderr.isatty())
+                                            show_progress=sys.stderr.isatty(),
+                                            metadata=_parse_meta(args.meta or []))
         for warning in caught:
             _say(f"warning: {warning.message}", sys.stderr)
         for problem in problems:
@@ -118,6 +163,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     with open_index(args.index_dir, model=args.model, hybrid=not args.semantic_only,
                     reread=not args.no_reread,
                     trust_remote_code=args.trust_remote_code) as index:
+        if where:
+            _warn_missing_fields(index, where)
         if args.queries is not None:
             return _search_many(index, args, where or None)
         hits = index.search(args.query, k=args.k, passages=args.passages, filter=where or None)
@@ -169,6 +216,14 @@ def _cmd_delete(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     with open_index(args.index_dir) as index:
         info = index.info()
+        ids = sorted(index.ids()) if args.ids else None
+    if ids is not None:
+        if args.json:
+            print(json.dumps(ids, ensure_ascii=False))
+        else:
+            for doc_id in ids:
+                _say(doc_id)
+        return 0
     if args.json:
         print(json.dumps(info))
     else:
@@ -211,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--id-prefix", default="",
                        help="put this before every id (e.g. v2/), to keep files of the same "
                             "name from different places apart")
+    index.add_argument("--meta", action="append", metavar="KEY=VALUE",
+                       help="metadata for every document of this call, repeatable (VALUE is "
+                            "JSON if it parses: year=2021 is a number); --filter selects on it")
     index.add_argument("--follow-links", action="store_true",
                        help="index files that links in a folder point to outside it")
     index.add_argument("--read-alone", action="store_true",
@@ -253,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="describe an index")
     info.add_argument("index_dir")
     info.add_argument("--json", action="store_true")
+    info.add_argument("--ids", action="store_true",
+                      help="list the documents' ids instead, one a line (with --json: a list)")
     info.set_defaults(run=_cmd_info)
     return parser
 

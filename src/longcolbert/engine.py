@@ -482,9 +482,11 @@ class Index(IndexBackend):
         id_prefix: str = "",
         follow_links: bool = False,
         show_progress: bool | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> tuple[list[str], list[LongColBERTError]]:
         """Index files and folders (text, Markdown, reST, PDF...); returns (ids, problems).
 
+        Each document gets ``metadata`` added to its own (what filters select on).
         A document's id is ``id_prefix`` plus its path relative to the folder argument
         it was found under (for a file argument: its file name); a file already
         stored under that id is replaced, with a warning when it came from another
@@ -495,6 +497,8 @@ class Index(IndexBackend):
         >>> ids, problems = index.add_files(["./v2/"], id_prefix="v2/")  # doctest: +SKIP
         """
         documents, problems = loaded_files(paths, id_prefix=id_prefix, follow_links=follow_links)
+        if metadata:
+            documents = [replace(d, metadata={**d.metadata, **metadata}) for d in documents]
         with self._thread_lock:
             sources = self.store.sources([d.id for d in documents])
         for doc in documents:
@@ -521,7 +525,7 @@ class Index(IndexBackend):
             if unknown:
                 raise InvalidInputError(
                     f"no document with id {unknown[0]!r} in {self.path}; list ids with "
-                    f"`longcolbert info {self.path}` or check the spelling"
+                    f"`longcolbert info --ids {self.path}` or check the spelling"
                 )
             delete = sorted(set(found.values()))
             generation = self._generation() + 1
@@ -677,6 +681,11 @@ class Index(IndexBackend):
 
     def stored_model(self) -> ModelFingerprint | None:
         return self.stored_fingerprint
+
+    def count_matching(self, filter: Filter) -> int:
+        filter_condition(filter)  # a bad filter is a one-line error
+        with self._thread_lock, self.store.reading():
+            return len(self.store.matching(filter))
 
     def search(
         self,

@@ -421,6 +421,13 @@ class QdrantIndex(IndexBackend):
         return {doc.id: (doc, rows)
                 for doc, rows in self._documents([str(i) for i in ids], with_rows=True)}
 
+    def count_matching(self, filter: Mapping[str, Any]) -> int:
+        scope = qdrant_filter(filter)  # a bad filter is a one-line error
+        if not self._exists():
+            return 0
+        return int(self.client.count(self.collection, exact=True,
+                                     count_filter=self._visible(_first_segment(), scope)).count)
+
     def stored_model(self) -> ModelFingerprint | None:
         stored = self._stored_model()
         try:

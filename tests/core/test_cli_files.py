@@ -181,3 +181,34 @@ def test_a_read_only_index_folder_is_one_line(tmp_path, standin_path):
     finally:
         subprocess.run(undo, check=True)
     assert json.loads(_cli("info", folder, "--json").stdout)["documents"] == 1
+
+
+def test_ids_are_listed_metadata_is_set_at_index_time_and_an_absent_field_is_warned(
+        tmp_path, capsys, standin_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "old.txt").write_text("The notice period was one month in the old contract.")
+    (docs / "new.txt").write_text("The notice period is three months in the new contract.")
+    index = tmp_path / "idx"
+    for name, year in (("old.txt", 2019), ("new.txt", 2023)):
+        code, _, err = run_cli(capsys, "index", index, docs / name, "--model", standin_path,
+                               "--meta", f"year={year}", "--meta", "team=legal")
+        assert code == 0, err
+    code, out, _ = run_cli(capsys, "info", index, "--ids")
+    assert code == 0 and out.split() == ["new.txt", "old.txt"]
+    code, out, _ = run_cli(capsys, "info", index, "--ids", "--json")
+    assert json.loads(out) == ["new.txt", "old.txt"]
+    code, out, err = run_cli(capsys, "search", index, "notice period", "--json", "--model",
+                             standin_path, "--filter", "year>=2020", "--filter", "team=legal")
+    assert code == 0 and err == ""
+    assert [r["id"] for r in json.loads(out)["results"]] == ["new.txt"]
+    assert json.loads(out)["results"][0]["metadata"]["year"] == 2023
+    code, out, err = run_cli(capsys, "search", index, "notice period", "--json", "--model",
+                             standin_path, "--filter", "yaer>=2020")
+    assert code == 0 and json.loads(out)["results"] == []
+    assert err.count("\n") == 1 and "no document in this index has the metadata field 'yaer'" in err
+    code, _, err = run_cli(capsys, "delete", index, "nope.txt")
+    assert code == 1 and "longcolbert info --ids" in err
+    code, _, err = run_cli(capsys, "index", index, docs, "--model", standin_path,
+                           "--meta", "novalue")
+    assert code == 1 and err.startswith("error: bad --meta 'novalue'")

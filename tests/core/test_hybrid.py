@@ -125,11 +125,11 @@ def test_reranker_weighs_and_marks_words_from_the_texts_themselves(standin_path)
 
 
 def test_a_reranker_counts_rarity_as_an_fts5_table_of_the_same_texts_does():
-    from corpus import DOCS
-
     from longcolbert.lexical import CountedTerms, shared_words
     from longcolbert.passages import sentence_unit_array
     from longcolbert.store import Store, StoredDocument
+
+    from corpus import DOCS
 
     texts = [*DOCS.values(), "Ligatures: the ﬁrst ﬂow. Hyphen-\nated words and UPPER case.",
              "Über naïve café; 3.8 and 2,000 numbers."]
