@@ -80,7 +80,7 @@ from .reread import (
     stored_standalone_scores,
     with_standalone,
 )
-from .results import Hit, Hits
+from .results import Hit, Hits, relevance
 from .store import Filter, Store, StoredDocument, unit_texts
 
 if TYPE_CHECKING:  # the encoder (torch) is imported when a model is: info and delete need none
@@ -96,6 +96,11 @@ KEYWORD_CANDIDATES = 10  # documents of the best BM25 units that join the PLAID 
 UNIT_TERMS_KEPT = 4096  # texts whose sentences' terms a Reranker keeps for the next rerank
 KEYWORD_SHARE = 0.1  # query words in at most this share of units find keyword candidates
 MARKED_SHARE = 0.25  # query words in at most this share of units are marked in highlights
+# In hybrid search, a query word whose rarity weight is under this (the query's tokens
+# average 1: so, under the average) marks nothing in highlights, by MaxSim or by
+# keyword: "how", "do", "a" are not why a passage matched
+# (benchmarks/highlight_precision.py).
+HIGHLIGHT_WEIGHT = 1.0
 
 
 class ModelHolder:
@@ -166,7 +171,12 @@ def lexical_evidence(statistics: TermStatistics, query: EncodedQuery) -> Lexical
     weights = query_token_weights(query.spans, words, counts, units).astype(np.float32)
     keywords = [query.text[s:e] for s, e, term in words
                 if 0 < counts.get(term, 0) <= KEYWORD_SHARE * units]
-    marked = {term for _, _, term in words if 0 < counts.get(term, 0) <= MARKED_SHARE * units}
+    spans = np.asarray(query.spans).reshape(-1, 2)
+    weighty = {term for start, end, term in words
+               if (weights[(spans[:, 1] > spans[:, 0]) & (spans[:, 0] >= start)
+                           & (spans[:, 0] < end)] >= HIGHLIGHT_WEIGHT).any()}
+    marked = {term for _, _, term in words
+              if 0 < counts.get(term, 0) <= MARKED_SHARE * units and term in weighty}
     return LexicalEvidence(weights, list(dict.fromkeys(keywords)), marked)
 
 
@@ -240,16 +250,27 @@ def rank_documents(
         keyword_spans = iter(lexical_spans(
             [(documents[i].text, p.start, p.end) for i in order for p in hits[i].passages],
             lexical.terms, shared_words()))
+    # the most a score can be: one cosine of 1 per (weighted) query token, in the
+    # document and, when re-reading, read alone (Hit.relevance)
+    weight = float(lexical.weights.sum()) if lexical is not None else float(len(query.content))
+    bound = weight * (2 if rereading else 1)
+    # what marks words: the query's content tokens, in hybrid search only those that
+    # weigh (HIGHLIGHT_WEIGHT)
+    marking = query.content if lexical is None else (
+        query.content & (lexical.weights >= HIGHLIGHT_WEIGHT))
     ranked = Hits()
     for i in order:
         doc, sims = documents[i], similarities[i]
         highlighted = [
-            with_highlights(p, doc.text, offsets[i], sims, query.content, next(keyword_spans, None))
+            replace(with_highlights(p, doc.text, offsets[i], sims, marking,
+                                    next(keyword_spans, None)),
+                    relevance=relevance(p.score, bound))
             for p in hits[i].passages
         ]
         profile = match_profile(offsets[i], scoring[i][query.content], len(doc.text))
         ranked.append(replace(hits[i], passages=highlighted, profile=profile,
-                              position=i if positions else None))
+                              position=i if positions else None,
+                              relevance=relevance(hits[i].score, bound)))
     return ranked
 
 

@@ -334,8 +334,8 @@ def with_highlights(
     passage: Passage, text: str, offsets: np.ndarray, similarities: np.ndarray,
     content: np.ndarray, lexical: list[tuple[int, int]] | None = None,
 ) -> Passage:
-    """``passage`` with its highlights: the words inside it that win a content query
-    token (``"semantic"``) and, given ``lexical`` (the spans of its words that
+    """``passage`` with its highlights: the words inside it that win a ``content``
+    query token (``"semantic"``) and, given ``lexical`` (the spans of its words that
     carry a query word: :func:`~longcolbert.lexical.lexical_spans`), those words
     (``"lexical"``; ``"both"`` where a word is both)."""
     inside = (offsets[:, 0] >= passage.start) & (offsets[:, 1] <= passage.end)

@@ -46,6 +46,19 @@ _STYLE = (
     ".lc-passage mark{color:" + INK + ";border-radius:3px;padding:0 .1em}"
     ".lc-passage mark.lc-lexical{text-decoration:underline;text-underline-offset:2px}"
     ".lc-profile{display:block;width:100%;height:28px;margin-top:.3rem}"
+    ".lc-legend{font-size:.8em;opacity:.8;margin:.2rem 0 .4rem}"
+    ".lc-swatch{color:" + INK + ";border-radius:3px;padding:0 .2em}"
+    ".lc-swatch.lc-lexical{text-decoration:underline;text-underline-offset:2px}"
+)
+# What the marks mean, above the hits: fixed text and swatches, no data, no <mark>.
+_LEGEND = (
+    '<div class="lc-legend">'
+    f'<span class="lc-swatch" style="background:{HEAT[0]}">weaker</span> to '
+    f'<span class="lc-swatch" style="background:{HEAT[-1]}">stronger</span>: how well the word matches its '
+    'best query token (MaxSim; hover for the score) · '
+    f'<span class="lc-swatch lc-lexical" style="background:{HEAT[1]}">underlined</span>: one of the '
+    "query's keywords · grey strip: where along the document the query matched, "
+    f'<span style="color:{_MARK}">&#9644;</span> the passages shown</div>'
 )
 
 
@@ -162,16 +175,22 @@ def hit_html(hit: Hit) -> str:
     pages = sorted({page for p in hit.passages for page in p.pages})
     page_text = (f'<span class="lc-meta">pages {html.escape(", ".join(map(str, pages)))}</span>'
                  if pages else "")
+    relevance = ("" if hit.relevance is None
+                 else f'<span class="lc-meta">relevance {float(hit.relevance):.2f}</span>')
     return (f'<div class="lc-hit"><div class="lc-head"><span class="lc-id">{html.escape(hit.id)}'
-            f'</span><span class="lc-meta">score {hit.score:.3f}</span>{page_text}</div>'
+            f'</span><span class="lc-meta">score {hit.score:.3f}</span>{relevance}{page_text}'
+            '</div>'
             + profile_svg(hit)
             + "".join(passage_html(p, low=low, high=high) for p in hit.passages) + "</div>")
 
 
 def hits_html(hits: Sequence[Hit]) -> str:
-    """Hits, best first, as one self-contained HTML fragment (its own styles)."""
-    body = "".join(hit_html(hit) for hit in hits) or '<div class="lc-meta">no results</div>'
-    return f'<div class="lc-hits"><style>{_STYLE}</style>{body}</div>'
+    """Hits, best first, as one self-contained HTML fragment (its own styles), under a
+    legend of what the marks mean."""
+    body = "".join(hit_html(hit) for hit in hits)
+    if not body:
+        return f'<div class="lc-hits"><style>{_STYLE}</style><div class="lc-meta">no results</div></div>'
+    return f'<div class="lc-hits"><style>{_STYLE}</style>{_LEGEND}{body}</div>'
 
 
 def html_report(query: str, hits: Sequence[Hit]) -> str:

@@ -46,7 +46,8 @@ class Passage:
     score (without re-reading: in the order of the windows of sentences that
     located them); either way the first is the same however many are asked for
     (up to five when re-reading). ``pages`` lists the 1-based PDF pages it spans
-    (empty for other documents).
+    (empty for other documents). ``relevance`` is ``score`` on a scale of 0 to 1, as
+    :class:`Hit`'s.
     """
 
     text: str
@@ -55,6 +56,7 @@ class Passage:
     score: float
     pages: list[int] = field(default_factory=list)
     highlights: list[Highlight] = field(default_factory=list)
+    relevance: float | None = None
 
     def _repr_html_(self) -> str:
         from .render import passage_html
@@ -88,6 +90,8 @@ class Passage:
         """
         added: dict[str, Any] = {"passage_score": self.score,
                                  "highlights": self.local_highlights()}
+        if self.relevance is not None:
+            added["passage_relevance"] = self.relevance
         if self.pages:
             added["pages"] = list(self.pages)
         return added
@@ -100,7 +104,17 @@ class Passage:
             "score": self.score,
             "pages": list(self.pages),
             "highlights": [h.to_dict() for h in self.highlights],
+            "relevance": self.relevance,
         }
+
+
+def relevance(score: float, bound: float) -> float:
+    """``score`` over the most a score can be for its query (``bound``), within [0, 1].
+
+    >>> relevance(12.0, 32.0), relevance(40.0, 32.0)
+    (0.375, 1.0)
+    """
+    return min(1.0, max(0.0, score / bound)) if bound > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +126,12 @@ class Hit:
     whole document; when re-reading (the default, for the 5 best documents), plus
     the best MaxSim of its candidate passages each encoded on its own
     (:mod:`longcolbert.reread`).
+    ``relevance`` puts ``score`` on a scale of 0 to 1 that means the same for every
+    query, for thresholds: MaxSim is a sum of one cosine (at most 1) per query
+    token, so a score is divided by the most it can be, the query's token count
+    (their rarity weights' sum in hybrid search), twice that when re-reading
+    (in the document, and read alone). 1 would be every query token matched
+    exactly; in practice values fall well below (the README gives figures).
     ``profile`` says where along the document the query matched
     (:mod:`longcolbert.profile`). In a notebook a hit shows itself with its
     highlighted passages and that profile (:mod:`longcolbert.render`).
@@ -133,6 +153,7 @@ class Hit:
     profile: MatchProfile | None = field(default=None, compare=False, repr=False)
     position: int | None = field(default=None, compare=False, repr=False)
     """Where a reranked text stood in the list given to ``Reranker.rerank``."""
+    relevance: float | None = field(default=None, compare=False)
 
     def highlight_dicts(self) -> list[dict[str, Any]]:
         """The highlights of all passages, ``{"start", "end", "score", "kind"}`` relative
@@ -143,6 +164,7 @@ class Hit:
         return {
             "id": self.id,
             "score": self.score,
+            "relevance": self.relevance,
             "metadata": dict(self.metadata),
             "passages": [p.to_dict() for p in self.passages],
         }

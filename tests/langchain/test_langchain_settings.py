@@ -96,8 +96,10 @@ def test_the_reranker_ranks_with_its_settings(standin_model, setting):
     expected = engine.rerank(QUERY, [d.page_content for d in documents])
     got = reranker.compress_documents(documents, QUERY)
     assert [d.id for d in got] == [documents[h.position].id for h in expected]
-    assert [d.metadata["relevance_score"] for d in got] == pytest.approx(
+    assert [d.metadata["maxsim_score"] for d in got] == pytest.approx(
         [h.score for h in expected], abs=1e-4)
+    assert [d.metadata["relevance_score"] for d in got] == pytest.approx(
+        [h.relevance for h in expected], abs=1e-5)
 
 
 def test_the_reranker_keeps_encodings_for_the_next_call(standin_model, tmp_path):
@@ -134,3 +136,20 @@ def test_the_reranker_scores_candidates_from_the_index_they_came_from(index, sta
     assert [d.page_content for d in got][:1] == [d.page_content for d in expected][:1]
     for doc in got:
         assert doc.page_content in index.get(doc.metadata.get("doc_id", doc.id)).text
+
+
+def test_relevance_scores_are_thresholds_that_mean_something(index):
+    store = LongColBERTVectorStore(index)
+    scored = store.similarity_search_with_relevance_scores(QUERY, k=4)
+    relevances = [r for _, r in scored]
+    assert all(0 < r < 1 for r in relevances) and relevances == sorted(relevances, reverse=True)
+    assert [d.id for d, _ in scored] == [h.id for h in index.search(QUERY, k=4, passages=0)]
+    cut = (relevances[0] + relevances[1]) / 2
+    kept = store.as_retriever(search_type="similarity_score_threshold",
+                              search_kwargs={"k": 4, "score_threshold": cut}).invoke(QUERY)
+    assert [d.id for d in kept] == [scored[0][0].id]
+
+
+def test_mmr_says_what_to_use_instead(index):
+    with pytest.raises(NotImplementedError, match="search_type='similarity'"):
+        LongColBERTVectorStore(index).as_retriever(search_type="mmr").invoke(QUERY)

@@ -40,7 +40,8 @@ def test_nodes_are_passages_with_exact_offsets_and_a_source(shared_index):
         assert source[node.start_char_idx : node.end_char_idx] == node.text
         assert node.relationships[NodeRelationship.SOURCE].node_id == node.ref_doc_id
         assert node.node_id == f"{node.ref_doc_id}#{node.start_char_idx}-{node.end_char_idx}"
-        assert hit.score == node.metadata["passage_score"]
+        assert hit.score == node.metadata["passage_relevance"]  # in [0, 1]
+        assert 0 < hit.score < 1 and node.metadata["passage_score"] > hit.score
         for h in node.metadata["highlights"]:
             assert 0 <= h["start"] < h["end"] <= len(node.text)
         # scores and highlights stay out of what the LLM reads

@@ -56,7 +56,9 @@ def test_the_reranker_ranks_with_its_settings(standin_model, setting):
     got = LongColBERTRerank(model=standin_model, top_n=3, **setting).postprocess_nodes(
         nodes, query_str=QUERY)
     assert [n.node.node_id for n in got] == [nodes[h.position].node.node_id for h in expected]
-    assert [n.score for n in got] == pytest.approx([h.score for h in expected], abs=1e-4)
+    assert [n.score for n in got] == pytest.approx([h.relevance for h in expected], abs=1e-5)
+    assert [n.node.metadata["maxsim_score"] for n in got] == pytest.approx(
+        [h.score for h in expected], abs=1e-4)
 
 
 def test_stored_exclusion_keys_of_the_wrong_type_break_no_retrieval(tmp_path, standin_model):
@@ -97,3 +99,27 @@ def test_the_reranker_scores_the_retrievers_passages_from_the_index(index, stand
     for node in got:  # offsets still point into the stored documents
         source = index.get(node.node.source_node.node_id).text
         assert source[node.node.start_char_idx:node.node.end_char_idx] == node.node.text
+
+
+def test_node_scores_are_relevances_that_similarity_cutoffs_work_on(index, standin_model):
+    from llama_index.core.postprocessor import SimilarityPostprocessor
+
+    nodes = LongColBERTRetriever(index, similarity_top_k=4).retrieve(QUERY)
+    scores = [n.score for n in nodes]
+    assert all(0 < s < 1 for s in scores)
+    cut = sorted(scores)[-2]  # keeps the two best
+    kept = SimilarityPostprocessor(similarity_cutoff=cut).postprocess_nodes(nodes)
+    assert sorted(n.score for n in kept) == sorted(scores)[-2:]
+
+
+def test_the_reranker_keeps_all_with_top_n_none_and_the_retrieval_score_if_asked(standin_model):
+    nodes = [NodeWithScore(node=TextNode(id_=doc_id, text=text), score=0.25 * i)
+             for i, (doc_id, text) in enumerate(DOCS.items())]
+    rerank = LongColBERTRerank(model=standin_model, top_n=None, keep_retrieval_score=True)
+    out = rerank.postprocess_nodes(nodes, query_str=QUERY)
+    assert len(out) == len(nodes) and all(0 < n.score < 1 for n in out)
+    given = {n.node.node_id: n.score for n in nodes}
+    assert all(n.node.metadata["retrieval_score"] == given[n.node.node_id] for n in out)
+    from llama_index.core.schema import MetadataMode
+
+    assert "retrieval_score" not in out[0].node.get_content(metadata_mode=MetadataMode.LLM)

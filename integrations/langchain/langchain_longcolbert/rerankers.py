@@ -27,7 +27,9 @@ class LongColBERTReranker(BaseDocumentCompressor):
 
     Each document is scored by its best passage, so a long document is neither
     truncated nor diluted. Returns new ``Document`` objects (the inputs are never
-    changed) with ``metadata["relevance_score"]`` and ``metadata["highlights"]``.
+    changed) with ``metadata["relevance_score"]`` (in [0, 1], the same for every query:
+    :attr:`longcolbert.Hit.relevance`), ``metadata["maxsim_score"]`` (the MaxSim
+    sum it comes from) and ``metadata["highlights"]``.
     With ``return_passages=True`` each kept document is shrunk to its best
     passage(s), with ``start_index`` / ``end_index`` into the original text.
 
@@ -96,7 +98,8 @@ class LongColBERTReranker(BaseDocumentCompressor):
 
     def _reranked(self, hit: Hit, source: Document) -> list[Document]:
         metadata = copy.deepcopy(source.metadata)
-        metadata["relevance_score"] = hit.score
+        metadata["relevance_score"] = hit.relevance  # in [0, 1]: thresholds mean something
+        metadata["maxsim_score"] = hit.score
         if not self.return_passages:
             metadata["highlights"] = hit.highlight_dicts()
             return [Document(page_content=source.page_content, id=source.id, metadata=metadata)]

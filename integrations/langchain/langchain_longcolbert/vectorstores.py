@@ -24,7 +24,7 @@ from langchain_core.vectorstores import VectorStore
 
 from langchain_longcolbert._writing import add_documents, delete_documents
 from langchain_longcolbert.retrievers import SEARCH_SETTINGS, LongColBERTRetriever
-from longcolbert import IndexBackend, open_index
+from longcolbert import Hit, IndexBackend, open_index
 
 _NO_EMBEDDINGS = (
     "longcolbert encodes with its own ColBERT model, not an Embeddings object; "
@@ -162,11 +162,8 @@ class LongColBERTVectorStore(VectorStore):
         return [Document(id=doc.id, page_content=doc.text, metadata=doc.metadata)
                 for doc in self.index.get_many(list(ids))]
 
-    def similarity_search_with_score(
-        self, query: str, k: int = 4, filter: dict[str, Any] | None = None, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        """The ``k`` best whole documents for ``query`` with their document scores;
-        ``hybrid``, ``reread`` and ``candidates`` may be given for this search."""
+    def _hits(self, query: str, k: int, filter: dict[str, Any] | None, **kwargs: Any
+              ) -> list[tuple[Document, Hit]]:
         unknown = sorted(set(kwargs) - set(SEARCH_SETTINGS))
         if unknown:
             raise ValueError(f"unknown search option {unknown[0]!r}; use k=, filter=, "
@@ -177,9 +174,36 @@ class LongColBERTVectorStore(VectorStore):
         stored = {doc.id: doc for doc in self.index.get_many([hit.id for hit in hits])}
         return [
             (Document(id=hit.id, page_content=stored[hit.id].text,
-                      metadata=stored[hit.id].metadata), hit.score)
+                      metadata=stored[hit.id].metadata), hit)
             for hit in hits if hit.id in stored  # a document deleted meanwhile is left out
         ]
+
+    def similarity_search_with_score(
+        self, query: str, k: int = 4, filter: dict[str, Any] | None = None, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """The ``k`` best whole documents for ``query`` with their document scores (MaxSim
+        sums); ``hybrid``, ``reread`` and ``candidates`` may be given for this search."""
+        return [(doc, hit.score) for doc, hit in self._hits(query, k, filter, **kwargs)]
+
+    def _similarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """The ``k`` best whole documents with their relevance in [0, 1]
+        (:attr:`longcolbert.Hit.relevance`): what ``similarity_search_with_relevance_scores``
+        and ``as_retriever(search_type="similarity_score_threshold")`` threshold."""
+        filter = kwargs.pop("filter", None)
+        return [(doc, float(hit.relevance or 0.0))
+                for doc, hit in self._hits(query, k, filter, **kwargs)]
+
+    def max_marginal_relevance_search(self, query: str, k: int = 4, fetch_k: int = 20,
+                                      lambda_mult: float = 0.5, **kwargs: Any) -> list[Document]:
+        """Not offered: MMR needs one vector per document, and a document here is many
+        token vectors. Say so in one line, with what to use instead."""
+        raise NotImplementedError(
+            "longcolbert has no single vector per document for maximal marginal relevance "
+            "(search_type='mmr'); use search_type='similarity' (each whole document once, "
+            "best first) or as_passage_retriever(passages_per_document=1) for one passage "
+            "from each of several documents")
 
     def similarity_search(
         self, query: str, k: int = 4, filter: dict[str, Any] | None = None, **kwargs: Any

@@ -31,7 +31,8 @@ from longcolbert.model import DTYPE_HELP, model_name
 dispatcher = get_dispatcher(__name__)
 
 #: Metadata the reranker adds that an LLM or an embedding model need not read.
-SCORING_KEYS = ["passage_score", "highlights"]
+SCORING_KEYS = ["maxsim_score", "retrieval_score", "passage_score", "passage_relevance",
+                "highlights"]
 
 
 def _with_metadata(node: BaseNode, extra: dict[str, Any], **changes: Any) -> BaseNode:
@@ -59,7 +60,10 @@ class LongColBERTRerank(BaseNodePostprocessor):
     """
 
     model: str = Field(default=DEFAULT_MODEL, description="PyLate ColBERT hub id or local folder.")
-    top_n: int = Field(default=TOP_N, ge=1, description="How many nodes to keep (5 by default).")
+    top_n: int | None = Field(default=TOP_N, ge=1, description=(
+        "How many nodes to keep (5 by default); None keeps them all, reordered."))
+    keep_retrieval_score: bool = Field(default=False, description=(
+        "Keep each node's score from retrieval in its metadata as retrieval_score."))
     return_passages: bool = Field(
         default=False, description="Shrink each kept node to its best passage(s)."
     )
@@ -99,15 +103,21 @@ class LongColBERTRerank(BaseNodePostprocessor):
         return self._engine
 
     def _reranked(self, hit: Hit, source: NodeWithScore) -> list[NodeWithScore]:
+        """The node (or its best passages) scored by relevance in [0, 1]
+        (:attr:`longcolbert.Hit.relevance`, what ``SimilarityPostprocessor`` cuts on), the
+        MaxSim sum kept as ``maxsim_score``."""
         node = source.node
+        scores: dict[str, Any] = {"maxsim_score": hit.score}
+        if self.keep_retrieval_score:
+            scores["retrieval_score"] = source.score
         if not self.return_passages:
-            highlights = {"highlights": hit.highlight_dicts()}
-            return [NodeWithScore(node=_with_metadata(node, highlights), score=hit.score)]
+            extra = {**scores, "highlights": hit.highlight_dicts()}
+            return [NodeWithScore(node=_with_metadata(node, extra), score=hit.relevance)]
         base = node.start_char_idx if isinstance(node, TextNode) else None
         document = node.source_node or RelatedNodeInfo(node_id=node.node_id)
         shrunk = []
         for passage in hit.passages:
-            extra = passage.to_metadata()
+            extra = {**scores, **passage.to_metadata()}
             shrunk_node = TextNode(
                 id_=passage_id(node.node_id, passage),
                 text=passage.text,
@@ -118,7 +128,8 @@ class LongColBERTRerank(BaseNodePostprocessor):
                 excluded_embed_metadata_keys=list(node.excluded_embed_metadata_keys),
                 relationships={NodeRelationship.SOURCE: document},
             )
-            shrunk.append(NodeWithScore(node=_with_metadata(shrunk_node, extra), score=hit.score))
+            shrunk.append(NodeWithScore(node=_with_metadata(shrunk_node, extra),
+                                        score=hit.relevance))
         return shrunk
 
     def _postprocess_nodes(
@@ -128,7 +139,8 @@ class LongColBERTRerank(BaseNodePostprocessor):
             raise ValueError("LongColBERTRerank needs the query: pass query_bundle or query_str")
         dispatcher.event(
             ReRankStartEvent(
-                query=query_bundle, nodes=nodes, top_n=self.top_n, model_name=self.model
+                query=query_bundle, nodes=nodes, top_n=self.top_n or len(nodes),
+                model_name=self.model
             )
         )
         if not nodes:
@@ -140,7 +152,7 @@ class LongColBERTRerank(BaseNodePostprocessor):
                 EventPayload.NODES: nodes,
                 EventPayload.MODEL_NAME: self.model,
                 EventPayload.QUERY_STR: query_bundle.query_str,
-                EventPayload.TOP_K: self.top_n,
+                EventPayload.TOP_K: self.top_n or len(nodes),
             },
         ) as event:
             hits = self.engine.rerank(

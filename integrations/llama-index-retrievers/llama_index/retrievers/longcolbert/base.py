@@ -37,7 +37,7 @@ from longcolbert import Hit, IndexBackend, Passage, open_index, passage_id
 from longcolbert.results import with_result_keys
 
 #: Metadata the retriever adds that an LLM or an embedding model need not read.
-SCORING_KEYS = ["doc_score", "passage_score", "highlights"]
+SCORING_KEYS = ["doc_score", "passage_score", "passage_relevance", "highlights"]
 
 
 _OPERATORS = {
@@ -88,8 +88,11 @@ def to_engine_filter(filters: MetadataFilters | None) -> dict[str, Any] | None:
 
 
 def passage_node(hit: Hit, passage: Passage) -> NodeWithScore:
-    """One passage of a search hit as a ``TextNode`` scored by the passage's MaxSim.
+    """One passage of a search hit as a ``TextNode`` scored by the passage's relevance.
 
+    The node's score is in [0, 1] and means the same for every query
+    (:attr:`longcolbert.Passage.relevance`), so ``SimilarityPostprocessor`` cutoffs
+    work; the MaxSim sums are ``passage_score`` and ``doc_score`` in the metadata.
     ``start_char_idx`` / ``end_char_idx`` index the source document; ``highlights``
     are ``{"start", "end", "score", "kind"}`` relative to the node text.
     """
@@ -108,7 +111,9 @@ def passage_node(hit: Hit, passage: Passage) -> NodeWithScore:
         excluded_embed_metadata_keys=list(dict.fromkeys([*SCORING_KEYS, *hidden["embed"]])),
         relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=hit.id)},
     )
-    return NodeWithScore(node=node, score=passage.score)
+    # the node's score is the passage's relevance in [0, 1], what SimilarityPostprocessor
+    # cuts on; the MaxSim sums stay in the metadata (passage_score, doc_score)
+    return NodeWithScore(node=node, score=passage.relevance)
 
 
 #: Where a document's metadata exclusions are kept in the index (as LlamaIndex's own
