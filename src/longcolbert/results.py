@@ -104,7 +104,6 @@ class Passage:
             "score": self.score,
             "pages": list(self.pages),
             "highlights": [h.to_dict() for h in self.highlights],
-            "relevance": self.relevance,
         }
 
 
@@ -164,7 +163,6 @@ class Hit:
         return {
             "id": self.id,
             "score": self.score,
-            "relevance": self.relevance,
             "metadata": dict(self.metadata),
             "passages": [p.to_dict() for p in self.passages],
         }
