@@ -49,6 +49,7 @@ _STYLE = (
     ".lc-legend{font-size:.8em;opacity:.8;margin:.2rem 0 .4rem}"
     ".lc-swatch{color:" + INK + ";border-radius:3px;padding:0 .2em}"
     ".lc-swatch.lc-lexical{text-decoration:underline;text-underline-offset:2px}"
+    ".lc-strip-mark{color:" + _MARK + "}"
 )
 # What the marks mean, above the hits: fixed text and swatches, no data, no <mark>.
 _LEGEND = (
@@ -58,7 +59,7 @@ _LEGEND = (
     'best query token (MaxSim; hover for the score) · '
     f'<span class="lc-swatch lc-lexical" style="background:{HEAT[1]}">underlined</span>: one of the '
     "query's keywords · grey strip: where along the document the query matched, "
-    f'<span style="color:{_MARK}">&#9644;</span> the passages shown</div>'
+    '<span class="lc-strip-mark">&#9644;</span> the passages shown</div>'
 )
 
 

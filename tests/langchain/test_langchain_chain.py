@@ -48,8 +48,10 @@ def rag_chain(retriever, model):
 CASES = [
     ("what is the notice period for termination", "contract",
      "The notice period is three months [1].", {"notice", "period", "termination"}),
+    # "MiKTeX" is on every page of the MiKTeX manual: weighing under the query's
+    # average, it is not why a passage matched, and marks nothing (HIGHLIGHT_WEIGHT)
     ("MiKTeX options maintenance settings admin", REAL_PDF.name,
-     "Use the MiKTeX settings program [1].", {"MiKTeX"}),
+     "Use the MiKTeX settings program [1].", {"Admin"}),
 ]
 
 
