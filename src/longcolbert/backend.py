@@ -129,6 +129,10 @@ class IndexBackend(ABC):
         """How many stored documents ``filter`` (as :meth:`search` takes it) selects."""
 
     @abstractmethod
+    def ids_matching(self, filter: Mapping[str, Any]) -> list[str]:
+        """The ids of the stored documents ``filter`` selects, sorted."""
+
+    @abstractmethod
     def stored_rows(self, ids: Sequence[str]) -> dict[str, tuple[StoredDocument, torch.Tensor]]:
         """The stored documents among ``ids``, each with its token vectors as the index
         keeps them (``[tokens, dim]``, row for row with the document's offsets): what a

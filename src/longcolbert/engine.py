@@ -708,6 +708,11 @@ class Index(IndexBackend):
         with self._thread_lock, self.store.reading():
             return len(self.store.matching(filter))
 
+    def ids_matching(self, filter: Filter) -> list[str]:
+        filter_condition(filter)
+        with self._thread_lock, self.store.reading():
+            return self.store.ids_matching(filter)
+
     def search(
         self,
         query: str,

@@ -428,6 +428,13 @@ class QdrantIndex(IndexBackend):
         return int(self.client.count(self.collection, exact=True,
                                      count_filter=self._visible(_first_segment(), scope)).count)
 
+    def ids_matching(self, filter: Mapping[str, Any]) -> list[str]:
+        scope = qdrant_filter(filter)
+        if not self._exists():
+            return []
+        return sorted(str(point_field(p, "doc_id")) for p in self._scroll(
+            self._visible(_first_segment(), scope), with_payload=["doc_id"]))
+
     def stored_model(self) -> ModelFingerprint | None:
         stored = self._stored_model()
         try:

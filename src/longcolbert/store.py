@@ -388,6 +388,12 @@ class Store:
             f"SELECT rowid, plaid_id FROM documents WHERE rowid IN ({marks})", keys))
         return [position[k] for k in keys if k in position]
 
+    def ids_matching(self, where: Filter) -> list[str]:
+        """Ids of the documents whose metadata matches ``where``, sorted."""
+        condition, params = filter_condition(where)
+        query = f"SELECT id FROM documents WHERE {condition}"
+        return sorted(r[0] for r in self.connection.execute(query, params))
+
     def matching(self, where: Filter) -> list[int]:
         """PLAID positions of documents whose metadata matches ``where`` (see
         :mod:`longcolbert.filters`: values, lists, ``$ne $gt $contains``..., ``$and $or``)."""

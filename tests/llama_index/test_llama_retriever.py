@@ -203,23 +203,33 @@ def test_a_documents_own_keys_that_the_retriever_sets_are_kept(tmp_path, standin
     assert metadata["x"] == 1
 
 
-def test_chunks_from_an_ingestion_pipeline_are_refused_with_the_remedy(tmp_path, standin_path):
+def test_chunks_from_an_ingestion_pipeline_cite_their_source_document(tmp_path, standin_path):
     from llama_index.core.ingestion import IngestionPipeline
     from llama_index.core.node_parser import SentenceSplitter
 
-    source = Document(doc_id="contract", text=" ".join([DOCS["contract"]] * 20))
+    filler = " ".join(f"Clause {i} concerns the office plants." for i in range(60))
+    source = Document(doc_id="handbook", text=f"{filler} {DOCS['contract']} {filler}")
     chunks = IngestionPipeline(transformations=[SentenceSplitter(chunk_size=64, chunk_overlap=8)]).run(
         documents=[source])
-    assert len(chunks) > 1 and chunks[0].ref_doc_id == "contract"
-    retriever = LongColBERTRetriever.from_documents([source], tmp_path / "idx",
-                                                    model=standin_path)
-    for insert in (retriever.insert_nodes, retriever.insert_documents):
-        with pytest.raises(ValueError, match="is a chunk of document 'contract'.*insert the "
-                                             "source Documents"):
-            insert(chunks)
-    assert retriever.index.ids() == ["contract"]  # nothing half inserted
+    assert len(chunks) > 3 and chunks[0].ref_doc_id == "handbook"
+    with pytest.raises(TypeError, match="cannot index a str"):  # refused before any folder
+        LongColBERTRetriever.from_documents([*chunks, "not a node"], tmp_path / "refused",
+                                            model=standin_path)
+    assert not (tmp_path / "refused").exists()
+    retriever = LongColBERTRetriever.from_documents(chunks, tmp_path / "idx", model=standin_path,
+                                                    similarity_top_k=3)
     retriever.insert_nodes([TextNode(id_="note", text="A whole note about tea.")])
-    assert sorted(retriever.index.ids()) == ["contract", "note"]
+    nodes = retriever.retrieve("what is the notice period for termination")
+    assert "notice period" in nodes[0].node.text
+    for found in nodes:
+        node = found.node
+        if node.ref_doc_id == "note":
+            continue
+        assert node.ref_doc_id == "handbook"  # the source, not the chunk
+        assert source.text[node.start_char_idx:node.end_char_idx] == node.text
+        assert not {"_ref_doc_id", "_start_char_idx"} & set(node.metadata)
+    retriever.delete_ref_doc("handbook")  # every chunk of it
+    assert retriever.index.ids() == ["note"]
 
 
 def test_a_qdrant_collection_serves_the_retriever(standin_model):

@@ -98,18 +98,22 @@ def passage_node(hit: Hit, passage: Passage) -> NodeWithScore:
     """
     source = dict(hit.metadata)
     hidden = {kind: _key_list(source.pop(key, None)) for kind, key in EXCLUSION_KEYS.items()}
+    # a chunk indexed on its own (a splitter's node) points into its source document
+    parent, base = source.pop(SOURCE_ID_KEY, None), source.pop(SOURCE_START_KEY, None)
+    if not (isinstance(parent, str) and isinstance(base, int) and not isinstance(base, bool)):
+        parent, base = hit.id, 0
     added = {"doc_score": hit.score, **passage.to_metadata()}
     metadata = with_result_keys(source, added)
     node = TextNode(
         id_=passage_id(hit.id, passage),
         text=passage.text,
-        start_char_idx=passage.start,
-        end_char_idx=passage.end,
+        start_char_idx=base + passage.start,
+        end_char_idx=base + passage.end,
         metadata=metadata,
         # the source document's own exclusions (file sizes, dates...) hold on its passages
         excluded_llm_metadata_keys=list(dict.fromkeys([*SCORING_KEYS, *hidden["llm"]])),
         excluded_embed_metadata_keys=list(dict.fromkeys([*SCORING_KEYS, *hidden["embed"]])),
-        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=hit.id)},
+        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=parent)},
     )
     # the node's score is the passage's relevance in [0, 1], what SimilarityPostprocessor
     # cuts on; the MaxSim sums stay in the metadata (passage_score, doc_score)
@@ -119,6 +123,8 @@ def passage_node(hit: Hit, passage: Passage) -> NodeWithScore:
 #: Where a document's metadata exclusions are kept in the index (as LlamaIndex's own
 #: vector stores keep a node's settings beside its metadata).
 EXCLUSION_KEYS = {"llm": "_excluded_llm_metadata_keys", "embed": "_excluded_embed_metadata_keys"}
+#: Where a chunk indexed on its own keeps its source document and its place in it.
+SOURCE_ID_KEY, SOURCE_START_KEY = "_ref_doc_id", "_start_char_idx"
 
 
 def _key_list(value: object) -> list[str]:
@@ -131,15 +137,14 @@ def _engine_document(document: BaseNode | EngineDocument) -> EngineDocument:
     if isinstance(document, EngineDocument):
         return document
     if isinstance(document, BaseNode):
-        source = document.source_node
-        if source is not None and source.node_id != document.id_:
-            raise ValueError(
-                f"node {document.id_!r} is a chunk of document {source.node_id!r} (from a "
-                "splitter or an IngestionPipeline); longcolbert indexes whole documents and "
-                "finds the passages itself: insert the source Documents instead "
-                "(insert_documents(documents), before any splitter)"
-            )
         metadata = dict(document.metadata)
+        source = document.source_node
+        start = getattr(document, "start_char_idx", None)
+        if source is not None and source.node_id != document.id_:
+            # a splitter's chunk: indexed as it is (whole documents find better passages),
+            # its passages' offsets mapped into the source document
+            metadata[SOURCE_ID_KEY] = source.node_id
+            metadata[SOURCE_START_KEY] = start if isinstance(start, int) else 0
         for kind, key in EXCLUSION_KEYS.items():
             excluded = getattr(document, f"excluded_{kind}_metadata_keys", None)
             if excluded and _key_list(excluded) != list(excluded):
@@ -223,8 +228,9 @@ class LongColBERTRetriever(BaseRetriever):
         """Index whole documents (LlamaIndex readers' or longcolbert's) and return a retriever;
         ``kwargs`` are the retriever's (``similarity_top_k``, ``reread``, ``device``...)."""
         placement = {key: kwargs.pop(key) for key in ("device", "dtype") if key in kwargs}
+        converted = [_engine_document(d) for d in documents]  # refused: no folder is made
         retriever = cls(open_index(index_path, create=True, model=model, **placement), **kwargs)
-        retriever.insert_documents(documents, show_progress=show_progress)
+        retriever.insert_documents(converted, show_progress=show_progress)
         return retriever
 
     @classmethod
@@ -248,17 +254,21 @@ class LongColBERTRetriever(BaseRetriever):
     def insert_nodes(
         self, nodes: Sequence[BaseNode], *, show_progress: bool = False
     ) -> list[str]:
-        """Add nodes that are whole documents (no source document of their own); a chunk
-        of another document is refused with how to insert the document instead."""
+        """Add nodes: whole documents, or a splitter's chunks, each indexed as it is, its
+        passages pointing into its source document (``ref_doc_id``, ``start_char_idx``).
+        Whole documents find better passages: insert those where you have them."""
         return self.insert_documents(list(nodes), show_progress=show_progress)
 
     def delete_ref_doc(self, ref_doc_id: str) -> None:
-        """Delete a document (every passage node with this ``ref_doc_id``). As LlamaIndex's
-        indexes do, an id that is not there is no error (a warning names it)."""
-        if not self.index.get_many([ref_doc_id]):
+        """Delete a document (every passage node with this ``ref_doc_id``: the document,
+        and the chunks of it inserted as nodes). As LlamaIndex's indexes do, an id that
+        is not there is no error (a warning names it)."""
+        ids = [d.id for d in self.index.get_many([ref_doc_id])]
+        ids += self.index.ids_matching({SOURCE_ID_KEY: ref_doc_id})
+        if not ids:
             warnings.warn(f"no document with id {ref_doc_id!r}; nothing to delete", stacklevel=2)
             return
-        self.index.delete([ref_doc_id])
+        self.index.delete(sorted(set(ids)))
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         found = self.index.search_passages(
