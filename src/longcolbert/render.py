@@ -228,24 +228,37 @@ def terminal_text(query: str, hits: Sequence[Hit], *, color: bool, width: int = 
             for piece, h in _segments(passage):
                 style = f"bold {INK} on {heat(h.score, low, high)}" if color and h else ""
                 body.append(terminal_safe(piece), style)
-            console.print(Text("   ").append_text(_squeezed(body)), markup=False)
+            console.print(_as_laid_out(body), markup=False)
     return out.getvalue()
 
 
-def _squeezed(text: Any) -> Any:
-    """``text`` with runs of whitespace made single spaces (styles kept)."""
-    import re
+def _as_laid_out(text: Any, indent: str = "   ") -> Any:
+    r"""``text`` (a rich ``Text``) as its document lays it out: line breaks and
+    indentation kept, so code and lists stay readable; trailing spaces dropped, tabs
+    made spaces, runs of blank lines made one, every line indented (styles kept).
 
+    >>> from rich.text import Text
+    >>> _as_laid_out(Text("def f():\n\treturn 1  \n\n\n\nf()")).plain.splitlines()
+    ['   def f():', '       return 1', '', '   f()']
+    """
     from rich.text import Text
 
-    plain = text.plain
-    result, cursor = Text(), 0
-    for match in re.finditer(r"\s+", plain):
-        result.append_text(text[cursor:match.start()])
-        result.append(" ")
-        cursor = match.end()
-    result.append_text(text[cursor:])
-    return result
+    lines = []
+    for line in text.split("\n", allow_blank=True):
+        line.expand_tabs(4)
+        line.rstrip()
+        if line.plain or (lines and lines[-1].plain):  # one blank line at most in a row
+            lines.append(line)
+    while lines and not lines[-1].plain:
+        lines.pop()
+    out = Text()
+    for number, line in enumerate(lines):
+        if number:
+            out.append("\n")
+        if line.plain:
+            out.append(indent)
+            out.append_text(line)
+    return out
 
 
 class Rendered:

@@ -109,3 +109,16 @@ def test_a_hit_prints_in_one_short_line(index):
     text = repr(hit)
     assert text.startswith(f"Hit({hit.id!r}, score=") and "\n" not in text and len(text) < 160
     assert repr(hit.passages[0]).startswith("Passage([") and len(repr(hit.passages[0])) < 160
+
+
+def test_terminal_text_keeps_a_passages_lines_and_indentation(standin_model):
+    code = ("To keep a list sorted while inserting, use the bisect module:\n\n"
+            "    import bisect\n    scores = [10, 20, 30]\n    bisect.insort(scores, 25)\n\n\n\n"
+            "insort finds the place by binary search and inserts the item there.")
+    hits = Reranker(standin_model).rerank("insert into a sorted list", [code], passages=1)
+    plain = terminal_text("insert into a sorted list", hits, color=False)
+    lines = plain.splitlines()
+    assert "       import bisect" in lines and "       bisect.insort(scores, 25)" in lines
+    assert "\n\n\n" not in plain  # runs of blank lines are one
+    coloured = terminal_text("insert into a sorted list", hits, color=True)
+    assert "\n" in coloured.split("import bisect")[0].split("module:")[-1]  # lines kept in colour
