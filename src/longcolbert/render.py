@@ -243,7 +243,7 @@ def _as_laid_out(text: Any, indent: str = "   ") -> Any:
     """
     from rich.text import Text
 
-    lines = []
+    lines: list[Any] = []  # rich Text lines
     for line in text.split("\n", allow_blank=True):
         line.expand_tabs(4)
         line.rstrip()
