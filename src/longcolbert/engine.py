@@ -694,10 +694,9 @@ class Index(IndexBackend):
         (:meth:`IndexBackend.stored_rows`)."""
         with self._thread_lock, self.store.reading():
             self._refresh()
-            positions = self.store.plaid_ids([str(i) for i in ids])
-            found = list(positions)
-            documents = self.store.by_plaid_ids([positions[i] for i in found])
-            rows = self.plaid.embeddings([positions[i] for i in found])
+            positions = list(self.store.plaid_ids([str(i) for i in ids]).values())
+            documents = self.store.by_plaid_ids(positions)
+            rows = self.plaid.embeddings(positions)
         return {doc.id: (doc, vectors) for doc, vectors in zip(documents, rows)}
 
     def stored_model(self) -> ModelFingerprint | None:

@@ -489,10 +489,11 @@ class QdrantIndex(IndexBackend):
         from qdrant_client import models
 
         counts = {}
+        units = self._visible(kind_is("unit"))  # once: it reads the pending replaces
         for term in terms:
             holding = models.FieldCondition(key="terms", match=models.MatchValue(value=term))
             found = int(self.client.count(self.collection, exact=True,
-                                          count_filter=self._visible(kind_is("unit"), holding)).count)
+                                          count_filter=models.Filter(must=[units, holding])).count)
             if found:
                 counts[term] = found
         return counts

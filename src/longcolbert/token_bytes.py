@@ -14,13 +14,13 @@ a query token's bytes are ``round(127 H [q; 0] + 128)``. Their dot product is
 
 >>> import torch
 >>> rows = torch.nn.functional.normalize(torch.randn(5, 8, generator=torch.Generator().manual_seed(0)), dim=1)
->>> stored = encode_rows(rows)
->>> len(stored[0]), min(min(r) for r in stored) >= 0, max(max(r) for r in stored) <= 255
-(9, True, True)
+>>> stored = row_bytes(rows)
+>>> stored.shape, stored.dtype.name
+((5, 9), 'uint8')
 >>> bool((decode_rows(stored) - rows).abs().max() < 0.02)
 True
 >>> q = encode_queries(rows[:1])
->>> scores = (torch.tensor(q, dtype=torch.float32) @ torch.tensor(stored, dtype=torch.float32).T)[0]
+>>> scores = (torch.tensor(q, dtype=torch.float32) @ torch.from_numpy(stored).float().T)[0]
 >>> int(scores.argmax())   # the row itself scores best, as q . v says
 0
 """
@@ -57,14 +57,10 @@ def _turned(rows: torch.Tensor) -> torch.Tensor:
     return extended @ _reflection(extended.shape[1])  # H is symmetric
 
 
-def encode_rows(rows: torch.Tensor) -> list[list[float]]:
-    """Unit-vector rows ``[n, dim]`` as stored bytes ``[n, dim + 1]``, each row summing to
-    exactly ``128 (dim + 1)`` (largest-remainder rounding), as Qdrant takes a multivector."""
-    return row_bytes(rows).tolist()
-
-
 def row_bytes(rows: torch.Tensor) -> np.ndarray:
-    """:func:`encode_rows` as a uint8 array ``[n, dim + 1]``."""
+    """Unit-vector rows ``[n, dim]`` as stored bytes ``[n, dim + 1]`` (uint8), each row
+    summing to exactly ``128 (dim + 1)`` (largest-remainder rounding); ``.tolist()`` is
+    the multivector Qdrant takes."""
     if rows.shape[0] == 0:
         return np.zeros((0, rows.shape[1] + 1), dtype=np.uint8)
     exact = _turned(rows) * SCALE + ZERO
@@ -108,7 +104,7 @@ def encode_queries(rows: torch.Tensor) -> list[list[float]]:
 
 
 def decode_rows(values: Sequence[Sequence[float]] | np.ndarray) -> torch.Tensor:
-    """Rows ``[n, dim]`` back from :func:`encode_rows` or :func:`row_bytes` (within about
+    """Rows ``[n, dim]`` back from :func:`row_bytes` (as an array or a multivector; within about
     0.01 per coordinate)."""
     stored = np.asarray(values, dtype=np.float32).reshape(-1, len(values[0]) if len(values) else 1)
     turned = (torch.from_numpy(stored) - ZERO) / SCALE  # torch's memory: later copies are fast
