@@ -54,7 +54,7 @@ RUNS = [  # (set, encoder)
 
 def documents(tokenizer, name: str) -> list[str]:
     """Texts of the set ``name``, each exactly its token count with CLS and SEP."""
-    from longcolbert.normalize import model_view
+    from longcolbert.documents.normalize import model_view
 
     recipe = SETS[name]
     if "mixed" in recipe:
@@ -82,8 +82,8 @@ def child(name: str, encoder_kind: str, twin: Path, device: str | None, dtype: s
     """One configuration, in this process: encode the set, report time and peak RSS."""
     import torch
 
-    from longcolbert.encoder import Encoder
-    from longcolbert.model import load_model
+    from longcolbert.encoding.encoder import Encoder
+    from longcolbert.encoding.model import load_model
 
     model = load_model(str(twin), device=device, dtype=dtype)
     cuda = model.device.type == "cuda"
@@ -134,8 +134,8 @@ def child(name: str, encoder_kind: str, twin: Path, device: str | None, dtype: s
 
 def equality(twin: Path) -> dict:
     """Max abs difference of longcolbert's rows and stock PyLate's on a 2k-token document."""
-    from longcolbert.encoder import Encoder
-    from longcolbert.model import load_model
+    from longcolbert.encoding.encoder import Encoder
+    from longcolbert.encoding.model import load_model
 
     model = load_model(str(twin))
     model.tokenizer.model_max_length = 32768

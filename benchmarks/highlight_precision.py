@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE))
 from passage_quality import STOPWORDS, holds_answer, load_questions  # noqa: E402
 
 from longcolbert import Index  # noqa: E402
-from longcolbert.model import load_model  # noqa: E402
+from longcolbert.encoding.model import load_model  # noqa: E402
 
 
 def overlaps(start: int, end: int, spans: list[tuple[int, int]]) -> bool:

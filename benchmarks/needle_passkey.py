@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 from common import build_standin, docs_folder  # noqa: E402
 
 from longcolbert import Document, Index  # noqa: E402
-from longcolbert.model import load_model  # noqa: E402
+from longcolbert.encoding.model import load_model  # noqa: E402
 
 LENGTHS = [1024, 2048, 4096, 8192, 16384, 32768]
 FILLER = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. "

@@ -54,10 +54,10 @@ HERE = Path(__file__).resolve().parent
 from common import build_standin, docs_folder  # noqa: E402
 
 from longcolbert import Index  # noqa: E402
-from longcolbert.encoder import Encoder  # noqa: E402
-from longcolbert.lexical import Words  # noqa: E402
-from longcolbert.model import load_model  # noqa: E402
-from longcolbert.passages import DocumentLayout, _unit_window_ends  # noqa: E402
+from longcolbert.encoding.encoder import Encoder  # noqa: E402
+from longcolbert.encoding.model import load_model  # noqa: E402
+from longcolbert.ranking.lexical import Words  # noqa: E402
+from longcolbert.ranking.passages import DocumentLayout, _unit_window_ends  # noqa: E402
 
 QUESTIONS = HERE / "passage_questions.json"
 # Function words a paraphrase may share with its gold span.

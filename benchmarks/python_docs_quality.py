@@ -27,7 +27,7 @@ HERE = Path(__file__).resolve().parent
 from common import build_standin, docs_folder  # noqa: E402
 
 from longcolbert import Index  # noqa: E402
-from longcolbert.model import load_model  # noqa: E402
+from longcolbert.encoding.model import load_model  # noqa: E402
 
 
 def evaluate(index: Index, questions: list[dict]) -> dict:

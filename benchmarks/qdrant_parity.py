@@ -34,10 +34,10 @@ from common import docs_folder
 from passage_quality import HERE, evaluate, load_questions, summarise
 
 from longcolbert import Index, IndexBackend
-from longcolbert.edge_client import EdgeClient
-from longcolbert.loaders import Document
-from longcolbert.model import load_model
-from longcolbert.qdrant_index import QdrantIndex
+from longcolbert.documents.loaders import Document
+from longcolbert.encoding.model import load_model
+from longcolbert.qdrant.edge_client import EdgeClient
+from longcolbert.qdrant.index import QdrantIndex
 
 METHODS = ("embedded", "qdrant", "embedded hybrid=False", "qdrant hybrid=False")
 

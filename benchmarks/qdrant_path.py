@@ -50,11 +50,11 @@ import torch
 from common import HERE, brute_force, p50_ms, synthetic_corpus, synthetic_queries
 
 from longcolbert import Index
-from longcolbert.edge_client import EdgeClient
-from longcolbert.encoder import EncodedDocument
-from longcolbert.loaders import Document
-from longcolbert.model import ModelFingerprint
-from longcolbert.qdrant_index import (
+from longcolbert.documents.loaders import Document
+from longcolbert.encoding.encoder import EncodedDocument
+from longcolbert.encoding.model import ModelFingerprint
+from longcolbert.qdrant.edge_client import EdgeClient
+from longcolbert.qdrant.index import (
     ADD_BATCH,
     CANDIDATES,
     PREFETCH,
@@ -62,7 +62,7 @@ from longcolbert.qdrant_index import (
     QdrantIndex,
     create_collection,
 )
-from longcolbert.token_bytes import stored_dim
+from longcolbert.qdrant.token_bytes import stored_dim
 
 ROWS = 2000
 SENTENCE_WORDS = 15

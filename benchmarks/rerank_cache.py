@@ -32,7 +32,7 @@ from langchain_classic.retrievers import ContextualCompressionRetriever
 
 from langchain_longcolbert import LongColBERTReranker, LongColBERTVectorStore
 from longcolbert import Index
-from longcolbert.model import load_model
+from longcolbert.encoding.model import load_model
 
 HERE = Path(__file__).resolve().parent
 

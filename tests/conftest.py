@@ -26,14 +26,14 @@ def tiny_path(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def standin_model(standin_path):
-    from longcolbert.model import load_model
+    from longcolbert.encoding.model import load_model
 
     return load_model(standin_path)
 
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_path):
-    from longcolbert.model import load_model
+    from longcolbert.encoding.model import load_model
 
     return load_model(tiny_path)
 
@@ -45,7 +45,7 @@ def corpus_index_path(tmp_path_factory, standin_model) -> str:
     Shared read-only: tests that add or delete build their own index.
     """
     from longcolbert import Document, Index
-    from longcolbert.loaders import load_paths
+    from longcolbert.documents.loaders import load_paths
 
     from corpus import DOCS, META, REAL_PDF
 

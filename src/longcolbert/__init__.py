@@ -17,28 +17,29 @@ from typing import TYPE_CHECKING, Any
 
 # public name -> the module that defines it
 _WHERE = {
-    "DEFAULT_MODEL": "model",
+    "DEFAULT_MODEL": "encoding.model",
     "DamagedIndexError": "errors",
-    "Document": "loaders",
+    "Document": "documents.loaders",
     "Highlight": "results",
     "Hit": "results",
     "Hits": "results",
     "IncompatibleModelError": "errors",
-    "Index": "engine",
+    "Index": "plaid.index",
     "IndexBackend": "backend",
     "IndexBusyError": "errors",
     "IndexVersionError": "errors",
     "InvalidInputError": "errors",
     "LoadError": "errors",
     "LongColBERTError": "errors",
-    "MatchProfile": "profile",
+    "MatchProfile": "results",
     "Passage": "results",
-    "Reranker": "engine",
-    "StoredDocument": "store",
+    "QdrantIndex": "qdrant.index",
+    "Reranker": "reranker",
+    "StoredDocument": "results",
     "UnsafeIndexError": "errors",
     "UnsafeModelError": "errors",
     "display": "render",
-    "load_model": "model",
+    "load_model": "encoding.model",
     "open_index": "locations",
     "passage_id": "results",
 }
@@ -59,6 +60,7 @@ __all__ = [
     "LongColBERTError",
     "MatchProfile",
     "Passage",
+    "QdrantIndex",
     "Reranker",
     "StoredDocument",
     "UnsafeIndexError",
@@ -72,7 +74,8 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .backend import IndexBackend
-    from .engine import Index, Reranker
+    from .documents.loaders import Document
+    from .encoding.model import DEFAULT_MODEL, load_model
     from .errors import (
         DamagedIndexError,
         IncompatibleModelError,
@@ -84,13 +87,12 @@ if TYPE_CHECKING:
         UnsafeIndexError,
         UnsafeModelError,
     )
-    from .loaders import Document
     from .locations import open_index
-    from .model import DEFAULT_MODEL, load_model
-    from .profile import MatchProfile
+    from .plaid.index import Index
+    from .qdrant.index import QdrantIndex
     from .render import display
-    from .results import Highlight, Hit, Hits, Passage, passage_id
-    from .store import StoredDocument
+    from .reranker import Reranker
+    from .results import Highlight, Hit, Hits, MatchProfile, Passage, StoredDocument, passage_id
 
 
 def __getattr__(name: str) -> Any:

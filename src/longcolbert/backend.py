@@ -1,7 +1,7 @@
 """What every index backend offers: the seam between the engine and where vectors live.
 
 :class:`~longcolbert.Index` keeps them in its own folder (SQLite + PLAID);
-:class:`~longcolbert.qdrant_index.QdrantIndex` in a Qdrant collection. Both encode
+:class:`~longcolbert.qdrant.index.QdrantIndex` in a Qdrant collection. Both encode
 with the same encoder and pick passages with the same code; this base class holds
 what they share above their storage: texts to documents, files to documents,
 passages flattened, the context manager. A backend implements the rest.
@@ -17,16 +17,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, cast
 
-from .checks import check_count, checked_document
+from .documents.checks import check_count, checked_document
+from .documents.loaders import Document, load_paths
 from .errors import InvalidInputError, LongColBERTError
-from .loaders import Document, load_paths
-from .results import Hit, Hits, Passage
-from .store import StoredDocument
+from .results import Hit, Hits, Passage, StoredDocument
 
 if TYPE_CHECKING:
     import torch
 
-    from .model import ModelFingerprint
+    from .encoding.model import ModelFingerprint
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ def loaded_files(paths: Iterable[str | Path], *, id_prefix: str = "", follow_lin
                  ) -> tuple[list[Document], list[LongColBERTError]]:
     """The documents of these files and folders that pass the door checks, and a problem
     for each file that cannot be read or would be refused: one bad file never stops the
-    others (:func:`~longcolbert.loaders.load_paths`)."""
+    others (:func:`~longcolbert.documents.loaders.load_paths`)."""
     documents, problems = load_paths(paths, id_prefix=id_prefix, follow_links=follow_links)
     reported: list[LongColBERTError] = list(problems)
     passing = []

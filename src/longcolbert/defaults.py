@@ -11,7 +11,7 @@ from typing import Literal
 
 DocumentScore = Literal["passage", "maxsim"]
 """How a document is ranked: ``"passage"``, the MaxSim of its best window of sentences
-plus its special tokens; ``"maxsim"``, every token (README, "document score")."""
+plus its special tokens; ``"maxsim"``, every token (docs/concepts.md, "document score")."""
 DOCUMENT_SCORES: tuple[DocumentScore, ...] = ("passage", "maxsim")
 
 PASSAGE_TOKENS = 150  # target passage length, tuned in benchmarks/passage_quality.py
@@ -22,6 +22,8 @@ PROGRESS_FROM_TOKENS = 50_000  # a progress bar by default from this many tokens
 TOP_N = 5  # what the rerankers of both integrations keep by default
 SQL_CHUNK = 500  # ids per SQL statement, well under SQLite's limit on variables
 POINTS_PER_CENTROID = 16  # k-means training points per centroid (PLAID codec, Qdrant codebook)
+KEYWORD_CANDIDATES = 10  # documents of the best BM25 units that join the first stage's candidates
+UNIT_BITS = 24  # a document holds fewer than 2**24 sentence units (their FTS5 keys, the lexical texts)
 RETRAIN_GROWTH = 4  # centroids are trained again once an index outgrows their training set this much
 
 SETTING_HELP = {

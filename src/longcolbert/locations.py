@@ -4,7 +4,7 @@
   default, API key from ``QDRANT_API_KEY``); ``?shards=N&replicas=M`` sets how a
   collection made by the first add is spread over a cluster;
 * a folder: the embedded index (SQLite + PLAID), or, made with ``backend="qdrant"``
-  (``--backend qdrant``), a Qdrant Edge shard (:mod:`longcolbert.edge_client`).
+  (``--backend qdrant``), a Qdrant Edge shard (:mod:`longcolbert.qdrant.edge_client`).
 
 qdrant-client's local mode, which stores its points with pickle, is never used for
 a folder: opening one could run code from it.
@@ -22,9 +22,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .backend import IndexBackend
-from .checks import check_choice
-from .edge_client import is_edge_folder
+from .documents.checks import check_choice
 from .errors import InvalidInputError
+from .qdrant.edge_client import is_edge_folder
 
 BACKENDS = ("embedded", "qdrant")
 EDGE_COLLECTION = "longcolbert"  # the one collection of a Qdrant index folder
@@ -66,12 +66,12 @@ def open_index(location: str | Path, *, create: bool = False, model: Any = None,
     >>> index = open_index("./idx", create=True)                        # doctest: +SKIP
     >>> index = open_index("./qidx", create=True, backend="qdrant")     # doctest: +SKIP
     """
-    from .engine import STORE_FILE, Index
+    from .plaid.index import STORE_FILE, Index
 
     check_choice("backend", backend or "embedded", BACKENDS)
     text = str(location)
     if text.startswith("qdrant://"):
-        from .qdrant_index import QdrantIndex
+        from .qdrant.index import QdrantIndex
 
         url, collection = qdrant_url(text)
         layout = qdrant_layout(text)
@@ -84,8 +84,8 @@ def open_index(location: str | Path, *, create: bool = False, model: Any = None,
             f"{folder} holds {'an embedded' if embedded else 'a Qdrant'} index; leave out "
             "--backend, or give another folder")
     if edge or (backend == "qdrant" and create):
-        from .edge_client import EdgeClient
-        from .qdrant_index import QdrantIndex
+        from .qdrant.edge_client import EdgeClient
+        from .qdrant.index import QdrantIndex
 
         return QdrantIndex(EdgeClient(folder), EDGE_COLLECTION, model=model, hybrid=hybrid,
                            **options)

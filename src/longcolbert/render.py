@@ -4,7 +4,7 @@ Every highlight is shaded by its score (a heat map of :data:`HEAT` colours, the
 score and kind in a tooltip); lexical matches are underlined. Highlights set
 both their text and background colours, chosen so the contrast ratio stays at
 least 4.5:1 (WCAG AA) whatever the notebook's theme; the rest of the text keeps
-the theme's colours. A hit with a :class:`~longcolbert.profile.MatchProfile`
+the theme's colours. A hit with a :class:`~longcolbert.results.MatchProfile`
 gets a strip (inline SVG, no extra package) of where along the document the
 query matched, with its returned passages marked. Everything a document, its
 metadata or a query brings is data: HTML-escaped in HTML (and only numbers from

@@ -9,10 +9,24 @@ All offsets are character offsets into the document's full stored text, so
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .profile import MatchProfile
+
+@dataclass(frozen=True)
+class MatchProfile:
+    """MaxSim of the query along one document: span ``i`` covers characters
+    ``starts[i]:ends[i]`` of ``text_length`` and scores ``scores[i]``."""
+
+    text_length: int
+    starts: list[int]
+    ends: list[int]
+    scores: list[float]
 
 
 @dataclass(frozen=True)
@@ -42,7 +56,7 @@ class Passage:
     ``score`` is the MaxSim of the query against the passage's tokens as encoded
     in its document (query tokens weighted by term rarity in hybrid search), plus,
     when re-reading (the default, for the 5 best documents), the MaxSim against the
-    passage encoded on its own (:mod:`longcolbert.reread`). A hit's passages come best first by that
+    passage encoded on its own (:mod:`longcolbert.ranking.reread`). A hit's passages come best first by that
     score (without re-reading: in the order of the windows of sentences that
     located them); either way the first is the same however many are asked for
     (up to five when re-reading). ``pages`` lists the 1-based PDF pages it spans
@@ -124,15 +138,15 @@ class Hit:
     sentences plus its special tokens ([CLS], [D], [SEP]), which summarise the
     whole document; when re-reading (the default, for the 5 best documents), plus
     the best MaxSim of its candidate passages each encoded on its own
-    (:mod:`longcolbert.reread`).
+    (:mod:`longcolbert.ranking.reread`).
     ``relevance`` puts ``score`` on a scale of 0 to 1 that means the same for every
     query, for thresholds: MaxSim is a sum of one cosine (at most 1) per query
     token, so a score is divided by the most it can be, the query's token count
     (their rarity weights' sum in hybrid search), twice that when re-reading
     (in the document, and read alone). 1 would be every query token matched
-    exactly; in practice values fall well below (the README gives figures).
+    exactly; in practice values fall well below (docs/concepts.md gives figures).
     ``profile`` says where along the document the query matched
-    (:mod:`longcolbert.profile`). In a notebook a hit shows itself with its
+    (:mod:`longcolbert.ranking.profile`). In a notebook a hit shows itself with its
     highlighted passages and that profile (:mod:`longcolbert.render`).
     """
 
@@ -225,3 +239,16 @@ def passage_id(doc_id: str, passage: Passage) -> str:
     'handbook.pdf#120-127'
     """
     return f"{doc_id}#{passage.start}-{passage.end}"
+
+
+@dataclass
+class StoredDocument:
+    """A document as the store keeps it; ``page_map`` holds ``(start, end, page)`` triples."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    page_map: list[tuple[int, int, int]] = field(default_factory=list)
+    offsets: np.ndarray | None = None
+    units: np.ndarray | None = None  # [n, 2] sentence/line char spans (passages.sentence_units)
+    key: int | None = None  # the store's row number: the document's units in the FTS5 index

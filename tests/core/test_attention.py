@@ -6,16 +6,16 @@ import pytest
 import torch
 
 from longcolbert import Index, Reranker, attention
-from longcolbert.attention import (
+from longcolbert.encoding.attention import (
     band_bias,
     banded_attention,
     choose_kernel,
     pack,
     packed_attention_enabled,
 )
-from longcolbert.encoder import Encoder
+from longcolbert.encoding.encoder import Encoder
+from longcolbert.encoding.model import load_model, resolve_dtype
 from longcolbert.errors import InvalidInputError
-from longcolbert.model import load_model, resolve_dtype
 
 
 def dense_reference(q, k, v, segment, window, scale):

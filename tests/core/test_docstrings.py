@@ -10,11 +10,14 @@ import pytest
 
 import longcolbert
 
-MODULES = sorted(p.stem for p in Path(longcolbert.__file__).parent.glob("*.py")
-                 if p.stem != "__init__")
+PACKAGE = Path(longcolbert.__file__).parent
+MODULES = sorted(".".join(p.relative_to(PACKAGE).with_suffix("").parts)
+                 for p in PACKAGE.rglob("*.py") if p.stem != "__init__")
 # modules whose examples run (elsewhere they need a model or a folder and are skipped)
-RUNNABLE = {"normalize", "lexical", "results", "passages", "store", "checks", "defaults",
-            "errors", "plaid_format", "qdrant_index", "filters", "folders", "windows", "reread"}
+RUNNABLE = {"documents.normalize", "ranking.lexical", "results", "ranking.passages",
+            "plaid.store", "documents.checks", "defaults", "errors", "plaid.format",
+            "qdrant.index", "filters", "folders", "encoding.windows", "ranking.reread",
+            "encoding.holder"}
 
 
 @pytest.mark.parametrize("module", MODULES)

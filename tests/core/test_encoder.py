@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from longcolbert.encoder import Encoder, _Window
+from longcolbert.documents.normalize import model_view
+from longcolbert.encoding.encoder import Encoder, _Window
+from longcolbert.encoding.model import load_model
+from longcolbert.encoding.windows import owned_ranges, plan_windows
 from longcolbert.errors import InvalidInputError
-from longcolbert.model import load_model
-from longcolbert.normalize import model_view
-from longcolbert.windows import owned_ranges, plan_windows
 
 UNICODE_TEXT = (
     "  İstanbul'da ΣΟΦΟΣ naïve café — 東京都の天気は晴れ。 Emoji 😀🎉 and e\u0301 "
@@ -157,7 +157,7 @@ def test_a_document_encoded_in_pieces_equals_it_whole(which, request):
 
 @pytest.mark.parametrize("which", ["tiny_model", "standin_model"])
 def test_a_long_text_tokenized_in_slices_equals_it_whole(which, request, monkeypatch):
-    import longcolbert.encoder as encoder_module
+    import longcolbert.encoding.encoder as encoder_module
 
     model = request.getfixturevalue(which)
     text = ("Ein  ﬁrst\n\nparagraph, with a hyphen-\nated word and   spaces.\tTabs;  日本語の文"

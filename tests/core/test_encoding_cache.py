@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from longcolbert import Reranker
-from longcolbert.encoder import Encoder
-from longcolbert.encoding_cache import EncodingCache
+from longcolbert.encoding.cache import EncodingCache
+from longcolbert.encoding.encoder import Encoder
 
 from corpus import DOCS
 

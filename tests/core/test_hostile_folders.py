@@ -20,7 +20,7 @@ from longcolbert import (
     UnsafeModelError,
 )
 from longcolbert.cli import main
-from longcolbert.model import _config_files, load_model
+from longcolbert.encoding.model import _config_files, load_model
 
 from corpus import DOCS, META
 

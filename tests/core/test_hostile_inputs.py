@@ -14,9 +14,9 @@ from pypdf import PageObject, PdfWriter
 
 from longcolbert import DamagedIndexError, Index, InvalidInputError
 from longcolbert.cli import main
-from longcolbert.edge_client import EdgeClient
 from longcolbert.filters import MAX_CONDITIONS, MAX_DEPTH
-from longcolbert.qdrant_index import QdrantIndex
+from longcolbert.qdrant.edge_client import EdgeClient
+from longcolbert.qdrant.index import QdrantIndex
 
 from corpus import DOCS, META
 

@@ -165,7 +165,7 @@ def test_a_qdrant_folder_in_use_by_another_process_is_not_called_damaged(tmp_pat
                                                                           standin_model):
     import sys
 
-    from longcolbert.edge_client import EdgeClient
+    from longcolbert.qdrant.edge_client import EdgeClient
 
     folder = tmp_path / "q"
     with open_index(folder, create=True, backend="qdrant", model=standin_model) as index:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from longcolbert import Index, Reranker
-from longcolbert.engine import lexical_evidence
-from longcolbert.loaders import load_paths
+from longcolbert.documents.loaders import load_paths
+from longcolbert.ranking.rank import lexical_evidence
 
 from numerics import assert_same_within
 
@@ -125,9 +125,10 @@ def test_reranker_weighs_and_marks_words_from_the_texts_themselves(standin_path)
 
 
 def test_a_reranker_counts_rarity_as_an_fts5_table_of_the_same_texts_does():
-    from longcolbert.lexical import CountedTerms, shared_words
-    from longcolbert.passages import sentence_unit_array
-    from longcolbert.store import Store, StoredDocument
+    from longcolbert.plaid.reader.store import Store
+    from longcolbert.ranking.lexical import CountedTerms, shared_words
+    from longcolbert.ranking.passages import sentence_unit_array
+    from longcolbert.results import StoredDocument
 
     from corpus import DOCS
 

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from longcolbert import IncompatibleModelError, Index, InvalidInputError, UnsafeIndexError
+from longcolbert.documents.loaders import Document
+from longcolbert.encoding.model import fingerprint
 from longcolbert.errors import LongColBERTError
-from longcolbert.loaders import Document
-from longcolbert.model import fingerprint
-from longcolbert.plaid_format import check_safe
+from longcolbert.plaid.reader.format import check_safe
 
 from corpus import DOCS, META
 from numerics import assert_same_within

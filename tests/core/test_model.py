@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from longcolbert.errors import IncompatibleModelError, InvalidInputError
-from longcolbert.model import (
+from longcolbert.encoding.model import (
     DEFAULT_MODEL,
     ModelFingerprint,
     context_length,
@@ -13,6 +12,7 @@ from longcolbert.model import (
     load_model,
     position_limit,
 )
+from longcolbert.errors import IncompatibleModelError, InvalidInputError
 
 
 def test_absolute_positions_cap_the_context(standin_path, standin_model):

@@ -7,7 +7,7 @@ import unicodedata
 import numpy as np
 import pytest
 
-from longcolbert.normalize import model_view
+from longcolbert.documents.normalize import model_view
 
 CASES = [
     "plain ascii text",

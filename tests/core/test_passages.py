@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from longcolbert import Reranker
-from longcolbert.encoder import Encoder
-from longcolbert.passages import (
+from longcolbert.encoding.encoder import Encoder
+from longcolbert.ranking.passages import (
     PassageSource,
     best_passages,
     best_passages_many,

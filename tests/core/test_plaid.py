@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from longcolbert.codec import ResidualCodec
 from longcolbert.errors import LongColBERTError
-from longcolbert.plaid import PlaidIndex
-from longcolbert.plaid_writer import open_writer, write_generation
+from longcolbert.plaid.reader.codec import ResidualCodec
+from longcolbert.plaid.reader.reader import PlaidIndex
+from longcolbert.plaid.reader.writer import open_writer, write_generation
 
 DIM = 64
 

@@ -11,7 +11,7 @@ import pytest
 
 from longcolbert import InvalidInputError
 from longcolbert.cli import main
-from longcolbert.qdrant_index import QdrantIndex
+from longcolbert.qdrant.index import QdrantIndex
 
 from corpus import DOCS
 
@@ -135,7 +135,7 @@ def test_a_real_qdrant_server(files, standin_path, capsys):
 def test_a_real_qdrant_servers_first_stage(standin_model):
     from qdrant_client import models
 
-    from longcolbert.qdrant_index import QdrantIndex
+    from longcolbert.qdrant.index import QdrantIndex
 
     collection = f"longcolbert-codes-{os.getpid()}"
     index = QdrantIndex(os.environ["QDRANT_URL"], collection, model=standin_model,

@@ -9,12 +9,12 @@ import torch
 from qdrant_client import QdrantClient, models
 
 from longcolbert import IncompatibleModelError, Index, InvalidInputError, qdrant_index
-from longcolbert.centroid_codes import document_codes, query_codes
-from longcolbert.codec import centroid_count
-from longcolbert.edge_client import EdgeClient
-from longcolbert.lexical import shared_words
-from longcolbert.qdrant_index import QdrantIndex
-from longcolbert.token_bytes import decode_rows
+from longcolbert.plaid.reader.codec import centroid_count
+from longcolbert.qdrant.centroid_codes import document_codes, query_codes
+from longcolbert.qdrant.edge_client import EdgeClient
+from longcolbert.qdrant.index import QdrantIndex
+from longcolbert.qdrant.token_bytes import decode_rows
+from longcolbert.ranking.lexical import shared_words
 
 from corpus import DOCS, META
 

@@ -12,8 +12,8 @@ from langchain_core.documents import Document
 from llama_index.core.schema import NodeWithScore, TextNode
 
 from longcolbert import Highlight, Hit, Hits, Passage, display
-from longcolbert.profile import MatchProfile
 from longcolbert.render import html_report, terminal_text
+from longcolbert.results import MatchProfile
 
 FRAGMENTS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "\" onmouseover=\"x",
              "' onload='x", "</div>", "<!--", "]]>", "&amp;", "&#60;", "\x1b]0;owned\x07",

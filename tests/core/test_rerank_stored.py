@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from longcolbert import IncompatibleModelError, Index, Reranker, open_index
-from longcolbert.encoding_cache import EncodingCache
+from longcolbert.encoding.cache import EncodingCache
 
 from corpus import DOCS
 

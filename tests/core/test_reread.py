@@ -14,10 +14,10 @@ import torch
 
 from longcolbert import Index, Reranker
 from longcolbert.cli import main
-from longcolbert.encoder import Encoder
-from longcolbert.encoding_cache import EncodingCache
-from longcolbert.passages import maxsim, sentence_unit_array
-from longcolbert.reread import READ_PASSAGES
+from longcolbert.encoding.cache import EncodingCache
+from longcolbert.encoding.encoder import Encoder
+from longcolbert.ranking.passages import maxsim, sentence_unit_array
+from longcolbert.ranking.reread import READ_PASSAGES
 
 # Long enough for several passages of 24 tokens per document.
 DOCS = {

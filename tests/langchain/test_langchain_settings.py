@@ -6,11 +6,7 @@ from __future__ import annotations
 import pytest
 from langchain_core.documents import Document
 
-from langchain_longcolbert import (
-    LongColBERTReranker,
-    LongColBERTRetriever,
-    LongColBERTVectorStore,
-)
+from langchain_longcolbert import LongColBERTReranker, LongColBERTRetriever, LongColBERTVectorStore
 from longcolbert import Index, InvalidInputError, Reranker
 
 from corpus import DOCS

@@ -98,7 +98,7 @@ def test_an_embeddings_object_or_a_missing_folder_is_a_clear_error(tmp_path, sto
 
 
 def test_the_retriever_and_the_store_work_on_a_qdrant_collection(standin_model):
-    from longcolbert.qdrant_index import QdrantIndex
+    from longcolbert.qdrant.index import QdrantIndex
 
     index = QdrantIndex(":memory:", "docs", model=standin_model)
     store = LongColBERTVectorStore(index)

@@ -14,7 +14,7 @@ from llama_index.core.vector_stores.types import (
 from llama_index.retrievers.longcolbert import LongColBERTRetriever
 
 from longcolbert import Index, InvalidInputError
-from longcolbert.loaders import load_paths
+from longcolbert.documents.loaders import load_paths
 
 from corpus import DOCS, REAL_PDF, needs_pdf
 from loop_check import run_counting_ticks
@@ -233,7 +233,7 @@ def test_chunks_from_an_ingestion_pipeline_cite_their_source_document(tmp_path, 
 
 
 def test_a_qdrant_collection_serves_the_retriever(standin_model):
-    from longcolbert.qdrant_index import QdrantIndex
+    from longcolbert.qdrant.index import QdrantIndex
 
     index = QdrantIndex(":memory:", "docs", model=standin_model)
     index.add(list(DOCS.values()), ids=list(DOCS))

@@ -17,8 +17,8 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 from longcolbert import DEFAULT_MODEL, Hit, Reranker, passage_id
 from longcolbert.defaults import RERANK_HELP, TOP_N
-from longcolbert.encoding_cache import DEFAULT_CACHE_BYTES, EncodingCache
-from longcolbert.model import DTYPE_HELP
+from longcolbert.encoding.cache import DEFAULT_CACHE_BYTES, EncodingCache
+from longcolbert.encoding.model import DTYPE_HELP
 from longcolbert.results import cited_passage
 
 

@@ -25,7 +25,7 @@ from pydantic import ConfigDict, Field, model_validator
 from langchain_longcolbert._writing import add_documents, delete_documents
 from longcolbert import Hit, IndexBackend, Passage, open_index, passage_id
 from longcolbert.defaults import SETTING_HELP
-from longcolbert.model import DTYPE_HELP
+from longcolbert.encoding.model import DTYPE_HELP
 from longcolbert.results import cited_passage
 
 SEARCH_SETTINGS = ("hybrid", "reread", "candidates")  # the engine's search settings

@@ -25,8 +25,8 @@ from llama_index.core.schema import (
 
 from longcolbert import DEFAULT_MODEL, Hit, Reranker, passage_id
 from longcolbert.defaults import RERANK_HELP, TOP_N
-from longcolbert.encoding_cache import DEFAULT_CACHE_BYTES, EncodingCache
-from longcolbert.model import DTYPE_HELP, model_name
+from longcolbert.encoding.cache import DEFAULT_CACHE_BYTES, EncodingCache
+from longcolbert.encoding.model import DTYPE_HELP, model_name
 
 dispatcher = get_dispatcher(__name__)
 

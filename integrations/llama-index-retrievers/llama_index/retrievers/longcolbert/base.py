@@ -156,7 +156,7 @@ def _engine_document(document: BaseNode | EngineDocument) -> EngineDocument:
         return EngineDocument(document.id_, document.get_content(), metadata)
     raise TypeError(
         f"cannot index a {type(document).__name__}; give LlamaIndex Documents or "
-        "longcolbert.Document objects (e.g. from longcolbert.loaders.load_paths)"
+        "longcolbert.Document objects (e.g. from longcolbert.documents.loaders.load_paths)"
     )
 
 

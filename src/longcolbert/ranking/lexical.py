@@ -15,9 +15,9 @@ Hybrid search joins two kinds of evidence to MaxSim:
 and highlights say which words match a query word lexically (same FTS5 term).
 
 Terms are FTS5's: Unicode words, case and diacritics folded, Porter stems. The
-embedded index keeps them in SQLite (:class:`~longcolbert.store.Store`); the Qdrant
+embedded index keeps them in SQLite (:class:`~longcolbert.plaid.store.Store`); the Qdrant
 backend keeps each sentence unit's terms in a point of its own, with their
-:func:`bm25_vector` (:func:`longcolbert.qdrant_index.unit_points`), and both answer
+:func:`bm25_vector` (:func:`longcolbert.qdrant.index.unit_points`), and both answer
 :class:`TermStatistics`.
 
 >>> words = Words()
@@ -41,7 +41,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .normalize import model_view
+from ..defaults import UNIT_BITS
+from ..documents.normalize import model_view
 
 TOKENIZE = "porter unicode61 remove_diacritics 2"
 BM25_K1, BM25_B = 1.2, 0.75  # FTS5's bm25() constants
@@ -232,3 +233,14 @@ def lexical_spans(
                 spans.append((start + s, start + e))
         found.append(spans)
     return found
+
+
+def unit_texts(text: str, units: np.ndarray) -> list[str]:
+    """The texts a lexical index reads for a document's sentence ``units`` (char
+    spans): each as the model reads it (ligatures folded, line-break hyphens joined),
+    the first ``2**UNIT_BITS`` only. Both backends index these.
+
+    >>> unit_texts("Rivers ﬂow. Seas stay.", np.array([[0, 11], [12, 22]]))
+    ['Rivers flow.', 'Seas stay.']
+    """
+    return [model_view(text[s:e]).text for s, e in units[: 1 << UNIT_BITS].tolist()]

@@ -31,8 +31,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .defaults import PASSAGE_TOKENS
-from .results import Highlight, Passage
+from ..defaults import PASSAGE_TOKENS
+from ..results import Highlight, Passage
 
 # Where a passage may start or end: after a sentence (or clause) end, at a blank
 # line, before a list item or heading marker, after CJK sentence punctuation.
@@ -336,7 +336,7 @@ def with_highlights(
 ) -> Passage:
     """``passage`` with its highlights: the words inside it that win a ``content``
     query token (``"semantic"``) and, given ``lexical`` (the spans of its words that
-    carry a query word: :func:`~longcolbert.lexical.lexical_spans`), those words
+    carry a query word: :func:`~longcolbert.ranking.lexical.lexical_spans`), those words
     (``"lexical"``; ``"both"`` where a word is both)."""
     inside = (offsets[:, 0] >= passage.start) & (offsets[:, 1] <= passage.end)
     rows = np.flatnonzero(inside & (offsets[:, 1] > offsets[:, 0]))

@@ -1,6 +1,6 @@
 """A Qdrant collection's codebook: the shared centroids of its first stage, kept in it.
 
-The centroids (:mod:`longcolbert.centroid_codes`) live in the collection, so every
+The centroids (:mod:`longcolbert.qdrant.centroid_codes`) live in the collection, so every
 client codes queries with the same ones and none keeps state of its own:
 
 * *parts*: points of kind ``"centroids"`` whose ``centroids`` multivector holds a run
@@ -32,14 +32,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .centroid_codes import (
-    TRAIN_ROWS,
-    codebook_due,
-    document_codes,
-    sample_size,
-    train_codebook,
-)
-from .qdrant_filters import kind_is, point_field, scroll_points
+from .centroid_codes import TRAIN_ROWS, codebook_due, document_codes, sample_size, train_codebook
+from .filters import kind_is, point_field, scroll_points
 
 if TYPE_CHECKING:  # torch is imported by what computes: opening a collection needs none
     import torch

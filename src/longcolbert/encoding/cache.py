@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from .folders import check_folder
+from ..folders import check_folder
 
 if TYPE_CHECKING:
     from .encoder import EncodedDocument, Encoder

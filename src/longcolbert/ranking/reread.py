@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from ..results import Hit, Passage
 from .passages import maxsim
-from .results import Hit, Passage
 
 if TYPE_CHECKING:
-    from .encoder import EncodedQuery, Encoder
-    from .encoding_cache import EncodingCache
+    from ..encoding.cache import EncodingCache
+    from ..encoding.encoder import EncodedQuery, Encoder
 
 READ_DOCUMENTS = 5  # documents whose passages are re-read, whatever k is
 READ_PASSAGES = 5  # candidate passages re-read per document (more when asked for more)

@@ -19,7 +19,7 @@ import math
 from numbers import Integral
 from typing import Any, Mapping, Sequence
 
-from .errors import InvalidInputError
+from ..errors import InvalidInputError
 from .loaders import Document
 
 

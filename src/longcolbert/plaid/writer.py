@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .defaults import POINTS_PER_CENTROID, RETRAIN_GROWTH, centroid_count
-from .plaid_format import ALONE, FORMAT, FORMAT_VERSION, Contents, Rows, StoredCodec, document_runs
+from ..defaults import POINTS_PER_CENTROID, RETRAIN_GROWTH, centroid_count
+from .format import ALONE, FORMAT, FORMAT_VERSION, Contents, Rows, StoredCodec, document_runs
 
 if TYPE_CHECKING:  # torch is imported by what computes: a delete copies and never does
     import torch
@@ -50,8 +50,8 @@ class GenerationWriter:
     kept documents.
 
     With ``alone``, every document also brings its rows read a passage at a time
-    (:attr:`~longcolbert.encoder.EncodedDocument.alone`), compressed by the same
-    codec into the ``alone-`` arrays (:mod:`longcolbert.plaid_format`); the kept
+    (:attr:`~longcolbert.encoding.encoder.EncodedDocument.alone`), compressed by the same
+    codec into the ``alone-`` arrays (:mod:`longcolbert.plaid.format`); the kept
     documents must hold them too.
     """
 

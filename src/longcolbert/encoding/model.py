@@ -1,6 +1,6 @@
 """Loading a PyLate ColBERT model and describing it (fingerprint, context length).
 
->>> from longcolbert.model import load_model
+>>> from longcolbert.encoding.model import load_model
 >>> model = load_model("mixedbread-ai/mxbai-edge-colbert-v0-32m")  # doctest: +SKIP
 """
 
@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .errors import IncompatibleModelError, InvalidInputError
+from ..errors import IncompatibleModelError, InvalidInputError
 from .model_files import check_model_code
 
 if TYPE_CHECKING:  # PyLate is imported when a model loads, not with longcolbert
@@ -123,7 +123,7 @@ def load_model(
     A checkpoint that would import code of its own (a custom module type in
     ``modules.json``, an activation outside ``torch.nn``, an ``auto_map``) is
     refused with :class:`~longcolbert.UnsafeModelError` before anything loads,
-    unless ``trust_remote_code=True`` (see :mod:`longcolbert.model_files`).
+    unless ``trust_remote_code=True`` (see :mod:`longcolbert.encoding.model_files`).
 
     PyLate builds the module stack (transformer + one or more dense layers).
     ``document_length`` is the model context used for each encoding window:

@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 from typing import Any, Iterator, Mapping
 
-from .errors import DamagedIndexError, InvalidInputError
-from .filters import EXAMPLE
-from .filters import where as filter_condition
+from ..errors import DamagedIndexError, InvalidInputError
+from ..filters import EXAMPLE
+from ..filters import where as filter_condition
 
 _RANGES = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
 
@@ -145,7 +145,7 @@ def payload_field(payload: Any, key: str, what: str = "payload field") -> Any:
 def kind_is(kind: str) -> Any:
     """The condition on a longcolbert point's ``kind``: ``"segment"`` (token vectors),
     ``"unit"`` (a sentence's words), ``"codebook"`` or ``"centroids"`` (the first
-    stage's codebook, :mod:`longcolbert.qdrant_codebook`)."""
+    stage's codebook, :mod:`longcolbert.qdrant.codebook`)."""
     from qdrant_client import models
 
     return models.FieldCondition(key="kind", match=models.MatchValue(value=kind))

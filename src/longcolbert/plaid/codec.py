@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .defaults import POINTS_PER_CENTROID, centroid_count
-from .errors import InvalidInputError
+from ..defaults import POINTS_PER_CENTROID, centroid_count
+from ..errors import InvalidInputError
 
 _SCORES_PER_CHUNK = 1 << 24  # floats in one points x centroids block (64 MB): bounds k-means memory
 _BYTE_ELEMENT = {1: torch.float32, 2: torch.float64}  # values per byte -> element of that size

@@ -1,7 +1,7 @@
 """The PLAID half of an index folder: compressed token embeddings, an inverted file, and search.
 
-The folders' format is :mod:`longcolbert.plaid_format`; writing the next generation
-is :mod:`longcolbert.plaid_writer`. Opening a folder never unpickles anything.
+The folders' format is :mod:`longcolbert.plaid.format`; writing the next generation
+is :mod:`longcolbert.plaid.writer`. Opening a folder never unpickles anything.
 
 Search, as in PLAID: score the query against the centroids; for each query token
 probe its ``n_probe`` best centroids in the inverted file (centroid -> documents
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .plaid_format import GENERATION_FOLDER, Contents, document_runs, folder_name, read_generation
+from .format import GENERATION_FOLDER, Contents, document_runs, folder_name, read_generation
 
 if TYPE_CHECKING:  # torch is imported by the searches: opening a folder needs none
     import torch

@@ -15,23 +15,12 @@ in one place; many: it is spread out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from ..results import MatchProfile
 
 SPAN_TOKENS = 48
 MAX_SPANS = 160
-
-
-@dataclass(frozen=True)
-class MatchProfile:
-    """MaxSim of the query along one document: span ``i`` covers characters
-    ``starts[i]:ends[i]`` of ``text_length`` and scores ``scores[i]``."""
-
-    text_length: int
-    starts: list[int]
-    ends: list[int]
-    scores: list[float]
 
 
 def match_profile(offsets: np.ndarray, similarities: np.ndarray, text_length: int,

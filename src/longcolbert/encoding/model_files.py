@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidInputError, UnsafeModelError
+from ..errors import InvalidInputError, UnsafeModelError
 
 # Module types imported from installed packages only: dotted paths of three parts
 # or more (a two-part "file.Class" is looked up as a .py file in the folder).

@@ -1,6 +1,6 @@
 """Encoding with character offsets: every kept embedding row knows its span in the original text.
 
-The model reads each document as :func:`~longcolbert.normalize.model_view` shows
+The model reads each document as :func:`~longcolbert.documents.normalize.model_view` shows
 it (compatibility characters folded, line-break hyphens joined, whitespace
 collapsed), and its rows equal PyLate's ``encode(is_query=False)`` rows of that
 view (same tokenization, prefix, skiplist and normalisation), with spans in the
@@ -24,6 +24,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from ..defaults import PROGRESS_FROM_TOKENS, TOKEN_BUDGET
+from ..documents.normalize import model_view
+from ..errors import InvalidInputError
+from ..progress import tqdm
 from .attention import (
     TORCH,
     choose_kernel,
@@ -31,10 +35,6 @@ from .attention import (
     packed_forward,
     supports_packing,
 )
-from .defaults import PROGRESS_FROM_TOKENS, TOKEN_BUDGET
-from .errors import InvalidInputError
-from .normalize import model_view
-from .progress import tqdm
 from .windows import alone_chunks, owned_ranges, plan_windows
 
 if TYPE_CHECKING:
@@ -245,7 +245,7 @@ class Encoder:
         With ``alone_tokens`` and each text's sentence ``units`` (``[n, 2]`` char
         spans), each document is also read a passage at a time: its tokens in runs
         of whole units of about ``alone_tokens`` tokens, each run encoded on its
-        own (:func:`~longcolbert.windows.alone_chunks`), kept in
+        own (:func:`~longcolbert.encoding.windows.alone_chunks`), kept in
         :attr:`EncodedDocument.alone`, row for row beside the whole-document rows.
         The model is taken one forward batch (``token_budget`` tokens) at a time, so
         a query from another thread waits for one batch, not for all the documents.

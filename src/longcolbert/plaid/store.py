@@ -16,22 +16,20 @@ import json
 import sqlite3
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from .checks import metadata_json, stored_metadata, stored_page_map
-from .defaults import SQL_CHUNK
-from .errors import DamagedIndexError, IndexVersionError, LongColBERTError
-from .filters import FIELD
-from .filters import where as filter_condition
-from .lexical import KEYWORD_UNITS_READ, TOKENIZE, fts5_available, fts_phrase
-from .normalize import model_view
+from ..defaults import SQL_CHUNK, UNIT_BITS
+from ..documents.checks import metadata_json, stored_metadata, stored_page_map
+from ..errors import DamagedIndexError, IndexVersionError, LongColBERTError
+from ..filters import FIELD
+from ..filters import where as filter_condition
+from ..ranking.lexical import KEYWORD_UNITS_READ, TOKENIZE, fts5_available, fts_phrase, unit_texts
+from ..results import StoredDocument
 
 SCHEMA_VERSION = 3  # 2: sentence units per document, own PLAID layout; 3: units in FTS5
-UNIT_BITS = 24  # a document holds fewer than 2**24 sentence units
 _UNITS_FTS = (
     f"CREATE VIRTUAL TABLE IF NOT EXISTS units_fts USING fts5(text, content='', "
     f"tokenize='{TOKENIZE}')"
@@ -60,19 +58,6 @@ _COLUMNS = "id, text, metadata, page_map, offsets, units, n_tokens"
 
 FilterValue = str | int | float | bool | None
 Filter = Mapping[str, Any]  # see longcolbert.filters
-
-
-@dataclass
-class StoredDocument:
-    """A document as the store keeps it; ``page_map`` holds ``(start, end, page)`` triples."""
-
-    id: str
-    text: str
-    metadata: dict[str, Any] = field(default_factory=dict)
-    page_map: list[tuple[int, int, int]] = field(default_factory=list)
-    offsets: np.ndarray | None = None
-    units: np.ndarray | None = None  # [n, 2] sentence/line char spans (passages.sentence_units)
-    key: int | None = None  # the store's row number: the document's units in the FTS5 index
 
 
 class Store:
@@ -449,17 +434,6 @@ def _units(blob: bytes) -> np.ndarray | None:
     if not blob or not isinstance(blob, bytes) or len(blob) % 8:
         return None
     return np.frombuffer(blob, dtype="<i4").reshape(-1, 2).astype(np.int64)
-
-
-def unit_texts(text: str, units: np.ndarray) -> list[str]:
-    """The texts a lexical index reads for a document's sentence ``units`` (char
-    spans): each as the model reads it (ligatures folded, line-break hyphens joined),
-    the first ``2**UNIT_BITS`` only. Both backends index these.
-
-    >>> unit_texts("Rivers ﬂow. Seas stay.", np.array([[0, 11], [12, 22]]))
-    ['Rivers flow.', 'Seas stay.']
-    """
-    return [model_view(text[s:e]).text for s, e in units[: 1 << UNIT_BITS].tolist()]
 
 
 def _unit_rows(key: int, text: str, blob: bytes) -> list[tuple[int, str]]:

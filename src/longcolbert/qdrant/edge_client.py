@@ -1,5 +1,5 @@
 """A Qdrant index in a local folder: a Qdrant Edge shard behind the client calls
-:class:`~longcolbert.qdrant_index.QdrantIndex` makes.
+:class:`~longcolbert.qdrant.index.QdrantIndex` makes.
 
 Qdrant Edge (``qdrant-edge-py``) is Qdrant's Rust engine in process. Its folder holds
 Qdrant's own segment files and JSON, so opening it runs no code (qdrant-client's local
@@ -30,9 +30,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterable, Mapping
 
-from .errors import DamagedIndexError, IndexBusyError, InvalidInputError, LongColBERTError
-from .folders import check_folder
-from .qdrant_filters import point_field
+from ..errors import DamagedIndexError, IndexBusyError, InvalidInputError, LongColBERTError
+from ..folders import check_folder
+from .filters import point_field
 
 MARKER = "qdrant-edge.json"
 SHARD = "shard"

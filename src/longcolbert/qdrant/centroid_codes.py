@@ -1,7 +1,7 @@
 """Token vectors as a bag of shared centroids: the Qdrant backend's first stage.
 
 PLAID's idea as a sparse vector. A collection trains one codebook (k-means over its
-token vectors, :func:`~longcolbert.codec.train_centroids`); a segment's code is the
+token vectors, :func:`~longcolbert.plaid.codec.train_centroids`); a segment's code is the
 set of centroids nearest its rows, each worth 1; a query's code holds, for each
 centroid among its rows' ``NPROBE`` nearest, the largest similarity to it. The dot
 product of the two sums, over the centroids they share, how close the query's tokens
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .defaults import POINTS_PER_CENTROID, RETRAIN_GROWTH, centroid_count
+from ..defaults import POINTS_PER_CENTROID, RETRAIN_GROWTH, centroid_count
 
 if TYPE_CHECKING:  # the codec (torch) is imported by what computes: opening needs none
     import torch
@@ -51,7 +51,7 @@ def train_codebook(sample: torch.Tensor, written_rows: int) -> torch.Tensor:
     >>> tuple(train_codebook(rows, 4000).shape)
     (512, 8)
     """
-    from .codec import train_centroids
+    from ..plaid.codec import train_centroids
 
     return train_centroids(sample.float().contiguous(), centroid_count(written_rows),
                            points_per_centroid=POINTS_PER_CENTROID)
@@ -68,7 +68,7 @@ def sample_size(written_rows: int) -> int:
 
 def document_codes(rows: torch.Tensor, centroids: torch.Tensor) -> list[int]:
     """The ids of the centroids nearest ``rows`` ([n, dim]), each once, ascending."""
-    from .codec import assign
+    from ..plaid.codec import assign
 
     return sorted(set(assign(rows.float(), centroids).tolist()))
 

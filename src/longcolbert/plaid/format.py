@@ -1,16 +1,16 @@
 """The on-disk format of a PLAID generation folder, owned here for reader and writer alike.
 
-A generation folder ``plaid-<n>`` holds the residual codec (:mod:`longcolbert.codec`),
+A generation folder ``plaid-<n>`` holds the residual codec (:mod:`longcolbert.plaid.codec`),
 every token's centroid id (``codes.npy``), packed residual (``residuals.npy``) and
 length before normalisation (``norms.npy``), each document's token count
 (``doclens.npy``, documents in store order) and ``plaid.json`` (format name and
 version). From version 3 a generation may also hold the same tokens read a
 passage at a time (``alone-codes.npy``, ``alone-residuals.npy``, ``alone-norms.npy``,
 row for row beside the others, compressed by the same codec): what re-reading
-scores passages by (:mod:`longcolbert.reread`). Only plain NumPy arrays and JSON: reading one never unpickles anything
+scores passages by (:mod:`longcolbert.ranking.reread`). Only plain NumPy arrays and JSON: reading one never unpickles anything
 (:func:`check_safe`), and :func:`read_generation` refuses arrays whose shapes,
-types or values do not fit together. :mod:`longcolbert.plaid` searches a
-generation; :mod:`longcolbert.plaid_writer` writes the next one.
+types or values do not fit together. :mod:`longcolbert.plaid.reader` searches a
+generation; :mod:`longcolbert.plaid.writer` writes the next one.
 
 >>> folder_name(3)
 'plaid-3'
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal, Sequence
 
 import numpy as np
 
-from .errors import DamagedIndexError, IndexVersionError, UnsafeIndexError
+from ..errors import DamagedIndexError, IndexVersionError, UnsafeIndexError
 
 if TYPE_CHECKING:  # torch is imported only by what computes (info and delete never do)
     import torch
@@ -79,7 +79,7 @@ def load_array(path: Path, mmap_mode: Literal["r", "r+", "c"] | None = None) -> 
 class StoredCodec:
     """A generation's residual codec as its files hold it (NumPy arrays): enough to copy
     it into the next generation without torch; :meth:`load` makes the
-    :class:`~longcolbert.codec.ResidualCodec` that compresses and decompresses.
+    :class:`~longcolbert.plaid.codec.ResidualCodec` that compresses and decompresses.
 
     >>> stored = StoredCodec(np.eye(2, dtype=np.float32), np.zeros((2, 15), np.float32),
     ...                      np.zeros((2, 16), np.float32), 4, 100)

@@ -7,16 +7,16 @@ boundaries and together tile the text. One segment is one point:
 
 * ``tokens``: its rows as a multivector of bytes (uint8, MaxSim, no HNSW graph;
   65 bytes per 64-dim token, against about 34 in the embedded index), coded so
-  that Qdrant's MaxSim keeps its order (:mod:`longcolbert.token_bytes`);
+  that Qdrant's MaxSim keeps its order (:mod:`longcolbert.qdrant.token_bytes`);
 * ``codes``: the shared centroids nearest its rows, as a sparse vector: the first
-  stage of a search (:mod:`longcolbert.centroid_codes`; the centroids themselves are
-  points of the collection, :mod:`longcolbert.qdrant_codebook`);
+  stage of a search (:mod:`longcolbert.qdrant.centroid_codes`; the centroids themselves are
+  points of the collection, :mod:`longcolbert.qdrant.codebook`);
 * payload: ``doc_id``, ``segment``, its text and char offsets, each row's char
   span, the document's ``metadata`` (filters run on it), the same token bytes as
   base64 text (``rows``: read back whole, where a multivector comes back as Python
   floats, 20x slower) and, on segment 0, the page map and the number of segments.
 
-Each sentence unit is a point too, for hybrid search (:mod:`longcolbert.lexical`):
+Each sentence unit is a point too, for hybrid search (:mod:`longcolbert.ranking.lexical`):
 its FTS5 terms as an indexed payload list (``terms``), whose counts give each query
 word's rarity exactly as the embedded index's FTS5 table does, and a sparse BM25
 vector (``words``, idf applied by Qdrant) that finds keyword candidates.
@@ -27,9 +27,9 @@ no codebook yet and prefetches nothing: all its segments are scored), rescores t
 by MaxSim on their token vectors inside Qdrant and groups them by document; the
 documents of the best BM25 units join them. The best documents' segments then come back with their
 vectors, and passages, highlights and the document score are computed by the same
-code as the embedded index (:func:`longcolbert.engine.rank_documents`), query
+code as the embedded index (:func:`longcolbert.ranking.rank.rank_documents`), query
 tokens weighted by the rarity of their words
-(:func:`longcolbert.engine.lexical_evidence`). Nothing lives outside Qdrant, so any
+(:func:`longcolbert.ranking.rank.lexical_evidence`). Nothing lives outside Qdrant, so any
 number of stateless clients can search one collection.
 
 A document's points are written invisible (``visible: 0``). Once all of them
@@ -47,7 +47,7 @@ finished by the next write to the collection.
 >>> index.search("where do rivers go", k=1)[0].passages[0].text     # doctest: +SKIP
 'Rivers reach the sea.'
 
-A local folder holds a Qdrant Edge shard instead (:mod:`longcolbert.edge_client`,
+A local folder holds a Qdrant Edge shard instead (:mod:`longcolbert.qdrant.edge_client`,
 behind the same client calls); qdrant-client's local mode, which pickles its
 points, is never used for one. Requires ``pip install "longcolbert[qdrant]"``.
 """
@@ -61,25 +61,32 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .backend import IndexBackend
-from .checks import check_choice, check_count, checked_documents
-from .defaults import CANDIDATES, DOCUMENT_SCORES, PASSAGE_TOKENS, TOKEN_BUDGET, DocumentScore
-from .encoding_cache import EncodingCache
-from .engine import KEYWORD_CANDIDATES, ModelHolder, lexical_evidence, rank_documents
-from .errors import DamagedIndexError, IncompatibleModelError, InvalidInputError, LongColBERTError
-from .lexical import KEYWORD_UNITS_READ, bm25_vector, shared_words, term_id
-from .loaders import Document
-from .model import DEFAULT_MODEL, ModelFingerprint, fingerprint
-from .passages import sentence_unit_array
-from .qdrant_codebook import Codebook, sparse_code
-from .qdrant_filters import kind_is, payload_field, point_field, qdrant_filter, scroll_points
-from .results import Hits
-from .store import StoredDocument, unit_texts
+from ..backend import IndexBackend
+from ..defaults import (
+    CANDIDATES,
+    DOCUMENT_SCORES,
+    KEYWORD_CANDIDATES,
+    PASSAGE_TOKENS,
+    TOKEN_BUDGET,
+    DocumentScore,
+)
+from ..documents.checks import check_choice, check_count, checked_documents
+from ..documents.loaders import Document
+from ..encoding.cache import EncodingCache
+from ..encoding.holder import ModelHolder
+from ..encoding.model import DEFAULT_MODEL, ModelFingerprint, fingerprint
+from ..errors import DamagedIndexError, IncompatibleModelError, InvalidInputError, LongColBERTError
+from ..ranking.lexical import KEYWORD_UNITS_READ, bm25_vector, shared_words, term_id, unit_texts
+from ..ranking.passages import sentence_unit_array
+from ..ranking.rank import lexical_evidence, rank_documents
+from ..results import Hits, StoredDocument
+from .codebook import Codebook, sparse_code
+from .filters import kind_is, payload_field, point_field, qdrant_filter, scroll_points
 
 if TYPE_CHECKING:  # torch is imported by what computes: info and delete need none
     import torch
 
-    from .encoder import EncodedDocument
+    from ..encoding.encoder import EncodedDocument
 
 # Rows per point. A document is ranked first by its best point's MaxSim, so a point
 # should hold much of a document: with every point scored by MaxSim, the query-path
@@ -101,7 +108,7 @@ class QdrantIndex(IndexBackend):
 
     ``location`` is a server URL (``http://host:6333``), ``":memory:"`` (qdrant-client's
     in-process engine, nothing kept), a ready ``QdrantClient``, or an
-    :class:`~longcolbert.edge_client.EdgeClient` (a folder); ``api_key`` defaults to
+    :class:`~longcolbert.qdrant.edge_client.EdgeClient` (a folder); ``api_key`` defaults to
     ``QDRANT_API_KEY``. A folder path is refused: qdrant-client's local mode stores
     points with pickle, so opening one could run code from it. The
     collection is created on the first add and records the model's fingerprint: a
@@ -260,7 +267,7 @@ class QdrantIndex(IndexBackend):
                       encoded: Sequence[EncodedDocument]) -> None:
         """Write documents already encoded (their token vectors and offsets), training
         the collection's codebook first where it now needs one
-        (:meth:`~longcolbert.qdrant_codebook.Codebook.count_rows`)."""
+        (:meth:`~longcolbert.qdrant.codebook.Codebook.count_rows`)."""
         self._collection()
         self._finish_pending()
         centroids = self.codebook.count_rows(sum(e.embeddings.shape[0] for e in encoded),
@@ -415,7 +422,7 @@ class QdrantIndex(IndexBackend):
 
     def stored_rows(self, ids: Sequence[str]) -> dict[str, tuple[StoredDocument, torch.Tensor]]:
         """The stored documents among ``ids`` with their token vectors (from one byte per
-        coordinate: :mod:`longcolbert.token_bytes`)."""
+        coordinate: :mod:`longcolbert.qdrant.token_bytes`)."""
         if not self._exists():
             return {}
         return {doc.id: (doc, rows)
@@ -518,7 +525,7 @@ class QdrantIndex(IndexBackend):
         """The ``depth`` best documents' ids for these query token vectors: segments
         prefetched by centroid codes (all segments while the collection has no
         codebook), rescored by MaxSim in Qdrant, grouped by document.
-        ``scope`` is a Qdrant filter (:func:`~longcolbert.qdrant_filters.qdrant_filter`)."""
+        ``scope`` is a Qdrant filter (:func:`~longcolbert.qdrant.filters.qdrant_filter`)."""
         from qdrant_client import models
 
         from .centroid_codes import query_codes
@@ -654,7 +661,7 @@ def unit_points(document: Document, units: np.ndarray, write: str) -> list[Any]:
     """One invisible point per sentence unit of ``document`` (``units``: its char
     spans), for hybrid search: its distinct FTS5 terms (payload ``terms``) and their
     sparse BM25 vector (``words``; none for a unit without words), from the texts the
-    embedded index's FTS5 table reads (:func:`~longcolbert.store.unit_texts`)."""
+    embedded index's FTS5 table reads (:func:`~longcolbert.ranking.lexical.unit_texts`)."""
     from qdrant_client import models
 
     points = []
