@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import json
 import os
 import re
@@ -245,16 +246,41 @@ def _model_code_option(command: argparse.ArgumentParser) -> None:
                               "only for models you trust")
 
 
+_INDEX_DIR_HELP = "the index folder, or qdrant://HOST[:PORT]/COLLECTION for a Qdrant server"
+
+
+class _DefaultsShown(argparse.HelpFormatter):
+    """Help that names an option's default, where it has one its help does not state."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False, "", argparse.SUPPRESS) or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _version() -> str:
+    """The installed package's version (no import of the package's heavy parts)."""
+    try:
+        return importlib.metadata.version("longcolbert")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="longcolbert",
         description="Whole-document ColBERT search: best passages, highlights, exact offsets.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
+    shown = _DefaultsShown
 
-    index = commands.add_parser("index", help="index files or folders (creates or upserts)")
-    index.add_argument("index_dir")
-    index.add_argument("paths", nargs="+", metavar="PATH")
+    index = commands.add_parser("index", help="index files or folders (creates or upserts)",
+                                formatter_class=shown)
+    index.add_argument("index_dir", help=_INDEX_DIR_HELP)
+    index.add_argument("paths", nargs="+", metavar="PATH",
+                       help="files and folders to index (folders recursively; PDFs with pages)")
     index.add_argument("--model", default=None,
                        help="PyLate ColBERT hub id or folder (default: the index's, or "
                             "mixedbread-ai/mxbai-edge-colbert-v0-32m)")
@@ -278,8 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     _model_code_option(index)
     index.set_defaults(run=_cmd_index)
 
-    search = commands.add_parser("search", help="search an index")
-    search.add_argument("index_dir")
+    search = commands.add_parser("search", help="search an index", formatter_class=shown)
+    search.add_argument("index_dir", help=_INDEX_DIR_HELP)
     search.add_argument("query", nargs="?", help="what to look for (or use --queries)")
     search.add_argument("--queries", metavar="FILE",
                         help="search every line of FILE (- for standard input) with the model "
@@ -287,7 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("-k", type=_positive, default=10, help="documents to return")
     search.add_argument("--passages", type=int, default=3, help="passages per document")
     search.add_argument("--filter", action="append", metavar="KEY=VALUE",
-                        help="metadata equality; repeat a key for any of several values")
+                        help="metadata condition, repeatable, all must hold: KEY=VALUE (a "
+                             "repeated key: any of the values), KEY!=VALUE, KEY>N, KEY>=N, "
+                             "KEY<N, KEY<=N, KEY~VALUE (a list field holds VALUE); VALUE is "
+                             "JSON if it parses (year>=2020 compares numbers)")
     search.add_argument("--json", action="store_true", help="print one JSON object")
     search.add_argument("--html", metavar="FILE",
                         help="write a standalone HTML report (highlights, where each "
@@ -304,13 +333,14 @@ def build_parser() -> argparse.ArgumentParser:
     search.set_defaults(run=_cmd_search)
 
     delete = commands.add_parser("delete", help="delete documents by id")
-    delete.add_argument("index_dir")
-    delete.add_argument("ids", nargs="+", metavar="ID")
+    delete.add_argument("index_dir", help=_INDEX_DIR_HELP)
+    delete.add_argument("ids", nargs="+", metavar="ID",
+                        help="ids of the documents to delete (list them: info --ids)")
     delete.set_defaults(run=_cmd_delete)
 
     info = commands.add_parser("info", help="describe an index")
-    info.add_argument("index_dir")
-    info.add_argument("--json", action="store_true")
+    info.add_argument("index_dir", help=_INDEX_DIR_HELP)
+    info.add_argument("--json", action="store_true", help="print one JSON object")
     info.add_argument("--ids", action="store_true",
                       help="list the documents' ids instead, one a line (with --json: a list)")
     info.set_defaults(run=_cmd_info)

@@ -87,6 +87,25 @@ def test_help_imports_no_torch():
     assert done.stdout.strip().splitlines()[-1] == "False"
 
 
+def test_help_names_every_filter_operator_each_argument_and_the_version(capsys):
+    from longcolbert.cli import build_parser
+
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--version"])
+    import longcolbert
+
+    assert capsys.readouterr().out.split() == ["longcolbert", longcolbert.__version__]
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name, command in commands.items():
+        for action in command._actions:
+            assert action.help, f"{name} {action.dest} has no help"
+    search = commands["search"].format_help()
+    for operator in ("KEY=VALUE", "KEY!=VALUE", "KEY>N", "KEY>=N", "KEY<N", "KEY<=N", "KEY~VALUE"):
+        assert operator in search, operator
+    assert "(default: 10)" in search and "(default: None)" not in search
+
+
 @pytest.mark.parametrize("backend", ["embedded", "qdrant"])
 def test_info_and_delete_import_no_torch(backend, standin_model, tmp_path):
     if backend == "qdrant":
