@@ -25,6 +25,7 @@ from .results import Hit, Hits, Passage, StoredDocument
 if TYPE_CHECKING:
     import torch
 
+    from .encoding.holder import ModelHolder
     from .encoding.model import ModelFingerprint
 
 
@@ -84,6 +85,13 @@ class IndexBackend(ABC):
     hybrid: bool
     reread: bool
     candidates: int
+    _model: ModelHolder  # the index's model, loaded on first use
+
+    @property
+    def model_holder(self) -> ModelHolder:
+        """The index's model (loaded the first time it encodes): a ``Reranker`` given
+        this index and no model of its own shares it, so it is loaded once."""
+        return self._model
 
     # -- what a backend implements ------------------------------------------------------
 

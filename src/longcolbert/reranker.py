@@ -45,8 +45,10 @@ class Reranker:
     rerankers; ``EncodingCache(0)`` keeps nothing), so a text seen before is not
     encoded again: ``reranker.cache.stats()`` counts hits and misses.
 
-    With an ``index`` built with the same model (the one the candidates came from),
-    a candidate that is a document of that index, or a span of one, is scored from
+    ``model`` is a hub id, a local folder or a loaded model; by default
+    ``mixedbread-ai/mxbai-edge-colbert-v0-32m``, or, given an ``index`` and no
+    ``model``, the index's own (shared with it, loaded once). With an ``index``
+    built with the same model (the one the candidates came from), a candidate that is a document of that index, or a span of one, is scored from
     the index's stored vectors and not encoded at all (say where each text sits:
     ``rerank(..., sources=[(doc_id, start), ...])``); its tokens keep the context
     of the whole document, as in a search. ``reranker.stored`` counts the texts
@@ -60,7 +62,7 @@ class Reranker:
 
     def __init__(
         self,
-        model: str | Any = DEFAULT_MODEL,
+        model: str | Any | None = None,
         *,
         document_length: int | None = None,
         device: str | None = None,
@@ -75,10 +77,21 @@ class Reranker:
         index: Any = None,
     ):
         check_choice("document_score", document_score, DOCUMENT_SCORES)
-        self._model = ModelHolder(model, document_length, device, token_budget, dtype,
-                                   trust_remote_code=trust_remote_code)
-        self.cache = cache if cache is not None else EncodingCache()
         self.index = index_of(index)  # an index, or a vector store / retriever over one
+        placed = (document_length, device, dtype, token_budget, trust_remote_code) != (
+            None, None, "auto", TOKEN_BUDGET, False)
+        if model is None and self.index is not None:  # the index's own, loaded once
+            if placed:
+                raise InvalidInputError(
+                    "with index= and no model=, the reranker uses the index's model as the "
+                    "index loads it; to load one of its own with these settings, name it "
+                    "(model=...)")
+            self._model = self.index.model_holder
+        else:
+            self._model = ModelHolder(DEFAULT_MODEL if model is None else model,
+                                       document_length, device, token_budget, dtype,
+                                       trust_remote_code=trust_remote_code)
+        self.cache = cache if cache is not None else EncodingCache()
         self.stored = 0  # texts scored from the index's stored vectors, not encoded
         self._index_checked = False
         self._terms: OrderedDict[bytes, list[frozenset[str]]] = OrderedDict()  # by text digest
@@ -91,6 +104,11 @@ class Reranker:
     @property
     def encoder(self) -> Encoder:
         return self._model.encoder
+
+    @property
+    def model_name(self) -> str:
+        """The name of the model it scores with (without loading it)."""
+        return self._model.name
 
     def rerank(
         self,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from longcolbert import IncompatibleModelError, Index, Reranker, open_index
+from longcolbert import IncompatibleModelError, Index, InvalidInputError, Reranker, open_index
 from longcolbert.encoding.cache import EncodingCache
 
 from corpus import DOCS
@@ -72,3 +72,15 @@ def test_an_index_built_by_another_model_is_refused_in_one_line(tmp_path, standi
 def test_index_must_be_an_index(standin_model):
     with pytest.raises(Exception, match="index must be a longcolbert index"):
         Reranker(standin_model, index="./some-folder")
+
+
+def test_without_a_model_a_reranker_shares_the_index_s(index, standin_model):
+    reranker = Reranker(index=index, reread=False)
+    assert reranker.encoder is index.model_holder.encoder  # one model in memory
+    ids = list(DOCS)
+    hits = reranker.rerank("largest planet", [DOCS[i] for i in ids], ids=ids,
+                           sources=[(i, 0) for i in ids])
+    assert hits[0].id == "astronomy" and reranker.stored == len(ids)
+    with pytest.raises(InvalidInputError, match="name it"):
+        Reranker(index=index, device="cpu")  # a placement of its own needs its own model
+    assert Reranker(standin_model, index=index).encoder is not index.model_holder.encoder

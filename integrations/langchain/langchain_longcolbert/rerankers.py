@@ -15,7 +15,7 @@ from langchain_core.callbacks import Callbacks
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from longcolbert import DEFAULT_MODEL, Hit, Reranker, passage_id
+from longcolbert import Hit, Reranker, passage_id
 from longcolbert.defaults import RERANK_HELP, TOP_N
 from longcolbert.encoding.cache import DEFAULT_CACHE_BYTES, EncodingCache
 from longcolbert.encoding.model import DTYPE_HELP
@@ -50,8 +50,9 @@ class LongColBERTReranker(BaseDocumentCompressor):
             )
     """
 
-    model: Any = Field(default=DEFAULT_MODEL, repr=False)
-    """PyLate ColBERT hub id, local folder, or loaded model."""
+    model: Any = Field(default=None, repr=False)
+    """PyLate ColBERT hub id, local folder, or loaded model; by default the index's (given
+    ``index``), else ``mixedbread-ai/mxbai-edge-colbert-v0-32m``."""
 
     top_n: int | None = Field(default=TOP_N, ge=1)
     """How many documents to keep (5 by default, as in the LlamaIndex reranker);

@@ -59,7 +59,9 @@ class LongColBERTRerank(BaseNodePostprocessor):
     >>> rerank = LongColBERTRerank(top_n=3)  # doctest: +SKIP
     """
 
-    model: str = Field(default=DEFAULT_MODEL, description="PyLate ColBERT hub id or local folder.")
+    model: str | None = Field(default=None, description=(
+        "PyLate ColBERT hub id or local folder; by default the index's (given index=), "
+        f"else {DEFAULT_MODEL}."))
     top_n: int | None = Field(default=TOP_N, ge=1, description=(
         "How many nodes to keep (5 by default); None keeps them all, reordered."))
     keep_retrieval_score: bool = Field(default=False, description=(
@@ -84,8 +86,9 @@ class LongColBERTRerank(BaseNodePostprocessor):
 
     _engine: Reranker = PrivateAttr()
 
-    def __init__(self, *, model: Any = DEFAULT_MODEL, **kwargs: Any) -> None:
-        name = model if isinstance(model, str) else (model_name(model) or type(model).__name__)
+    def __init__(self, *, model: Any = None, **kwargs: Any) -> None:
+        name = model if model is None or isinstance(model, str) else (
+            model_name(model) or type(model).__name__)
         super().__init__(model=name, **kwargs)  # type: ignore[call-arg]  # a pydantic field
         # a name loads on the first rerank; an already loaded PyLate model is used as is
         self._engine = Reranker(model, document_length=self.document_length,
@@ -140,7 +143,7 @@ class LongColBERTRerank(BaseNodePostprocessor):
         dispatcher.event(
             ReRankStartEvent(
                 query=query_bundle, nodes=nodes, top_n=self.top_n or len(nodes),
-                model_name=self.model
+                model_name=self.engine.model_name
             )
         )
         if not nodes:
@@ -150,7 +153,7 @@ class LongColBERTRerank(BaseNodePostprocessor):
             CBEventType.RERANKING,
             payload={
                 EventPayload.NODES: nodes,
-                EventPayload.MODEL_NAME: self.model,
+                EventPayload.MODEL_NAME: self.engine.model_name,
                 EventPayload.QUERY_STR: query_bundle.query_str,
                 EventPayload.TOP_K: self.top_n or len(nodes),
             },
