@@ -160,6 +160,18 @@ def _engine_document(document: BaseNode | EngineDocument) -> EngineDocument:
     )
 
 
+def delete_ref_doc(index: IndexBackend, ref_doc_id: str, stacklevel: int = 2) -> None:
+    """Delete the document ``ref_doc_id`` of ``index`` and every chunk of it inserted as a
+    node; an id that is not there warns (as LlamaIndex's indexes do) and deletes nothing."""
+    ids = [d.id for d in index.get_many([ref_doc_id])]
+    ids += index.ids_matching({SOURCE_ID_KEY: ref_doc_id})
+    if not ids:
+        warnings.warn(f"no document with id {ref_doc_id!r}; nothing to delete",
+                      stacklevel=stacklevel + 1)
+        return
+    index.delete(sorted(set(ids)))
+
+
 class LongColBERTRetriever(BaseRetriever):
     """Retrieves the best passages of the best whole documents from a longcolbert index.
 
@@ -263,12 +275,7 @@ class LongColBERTRetriever(BaseRetriever):
         """Delete a document (every passage node with this ``ref_doc_id``: the document,
         and the chunks of it inserted as nodes). As LlamaIndex's indexes do, an id that
         is not there is no error (a warning names it)."""
-        ids = [d.id for d in self.index.get_many([ref_doc_id])]
-        ids += self.index.ids_matching({SOURCE_ID_KEY: ref_doc_id})
-        if not ids:
-            warnings.warn(f"no document with id {ref_doc_id!r}; nothing to delete", stacklevel=2)
-            return
-        self.index.delete(sorted(set(ids)))
+        delete_ref_doc(self.index, ref_doc_id, stacklevel=3)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         found = self.index.search_passages(
