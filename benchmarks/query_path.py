@@ -54,7 +54,7 @@ from longcolbert import Index  # noqa: E402
 from longcolbert.documents.loaders import Document  # noqa: E402
 from longcolbert.encoding.encoder import EncodedDocument, Encoder  # noqa: E402
 from longcolbert.encoding.model import fingerprint, load_model  # noqa: E402
-from longcolbert.plaid.reader.reader import PlaidIndex  # noqa: E402
+from longcolbert.plaid.reader import PlaidIndex  # noqa: E402
 
 WORK = HERE / "work"
 

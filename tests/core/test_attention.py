@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from longcolbert import Index, Reranker, attention
+from longcolbert import Index, Reranker
+from longcolbert.encoding import attention
 from longcolbert.encoding.attention import (
     band_bias,
     banded_attention,

@@ -125,7 +125,7 @@ def test_reranker_weighs_and_marks_words_from_the_texts_themselves(standin_path)
 
 
 def test_a_reranker_counts_rarity_as_an_fts5_table_of_the_same_texts_does():
-    from longcolbert.plaid.reader.store import Store
+    from longcolbert.plaid.store import Store
     from longcolbert.ranking.lexical import CountedTerms, shared_words
     from longcolbert.ranking.passages import sentence_unit_array
     from longcolbert.results import StoredDocument

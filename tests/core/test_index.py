@@ -16,7 +16,7 @@ from longcolbert import IncompatibleModelError, Index, InvalidInputError, Unsafe
 from longcolbert.documents.loaders import Document
 from longcolbert.encoding.model import fingerprint
 from longcolbert.errors import LongColBERTError
-from longcolbert.plaid.reader.format import check_safe
+from longcolbert.plaid.format import check_safe
 
 from corpus import DOCS, META
 from numerics import assert_same_within

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from longcolbert.errors import LongColBERTError
-from longcolbert.plaid.reader.codec import ResidualCodec
-from longcolbert.plaid.reader.reader import PlaidIndex
-from longcolbert.plaid.reader.writer import open_writer, write_generation
+from longcolbert.plaid.codec import ResidualCodec
+from longcolbert.plaid.reader import PlaidIndex
+from longcolbert.plaid.writer import open_writer, write_generation
 
 DIM = 64
 

@@ -8,8 +8,9 @@ import pytest
 import torch
 from qdrant_client import QdrantClient, models
 
-from longcolbert import IncompatibleModelError, Index, InvalidInputError, qdrant_index
-from longcolbert.plaid.reader.codec import centroid_count
+from longcolbert import IncompatibleModelError, Index, InvalidInputError
+from longcolbert.plaid.codec import centroid_count
+from longcolbert.qdrant import index as qdrant_index
 from longcolbert.qdrant.centroid_codes import document_codes, query_codes
 from longcolbert.qdrant.edge_client import EdgeClient
 from longcolbert.qdrant.index import QdrantIndex
