@@ -1,4 +1,5 @@
-"""The notebooks in notebooks/ run top to bottom, offline, and are stored without outputs."""
+"""The notebooks in notebooks/ run top to bottom, offline, print no stray warning, and
+are stored without outputs."""
 
 from __future__ import annotations
 
@@ -36,3 +37,8 @@ def test_notebook_runs_offline_and_shows_highlights(path):
     errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs
               if o.get("output_type") == "error"]
     assert errors == []
+    # stderr holds progress bars only: no warning (tqdm's "IProgress not found" without
+    # ipywidgets) and no model-loading bars
+    stderr = "".join(o["text"] for c in notebook.cells if c.cell_type == "code"
+                     for o in c.outputs if o.get("name") == "stderr")
+    assert "Warning" not in stderr and "Loading" not in stderr, stderr[:500]

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -136,7 +137,10 @@ def load_model(
     >>> model = load_model("./my-colbert", document_length=8192)  # doctest: +SKIP
     >>> model = load_model(device="cuda", dtype="float32")  # doctest: +SKIP
     """
-    from pylate import models  # heavy import, deferred
+    with warnings.catch_warnings():  # sentence-transformers imports tqdm.autonotebook,
+        # which warns "IProgress not found" in a notebook without ipywidgets
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from pylate import models  # heavy import, deferred
 
     if document_length is not None and document_length < 8:
         raise InvalidInputError(
