@@ -199,3 +199,13 @@ def test_query_expansion_tokens_count_but_are_not_content(tiny_model):
     query = Encoder(tiny_model).encode_query("notice period")
     assert query.embeddings.shape[0] == tiny_model.query_length  # padded with [MASK]
     assert 0 < query.content.sum() < 6
+
+
+@pytest.mark.parametrize("which", ["tiny_model", "standin_model"])
+def test_counted_rows_are_the_rows_encoded(which, request):
+    # the indexing bar's total and an add's batches rest on these counts
+    encoder = Encoder(request.getfixturevalue(which))
+    texts = ["Hello, world!", "a.b.c -- (x) [y]", "...", "Ünïcode — “quotes”, ﬁne.",
+             "The notice period is three months. " * 40]
+    counts = encoder.count_rows(texts)
+    assert counts == [e.embeddings.shape[0] for e in encoder.encode_documents(texts)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -258,7 +259,7 @@ def test_an_add_failing_midway_changes_nothing(tmp_path, standin_path):
     encoder = index.encoder
     batches = []
 
-    def encode_then_fail(positions, alone=False):
+    def encode_then_fail(positions, alone=False, progress=None):
         batches.append(positions)
         if len(batches) == 3:
             raise KeyboardInterrupt  # the user stops a long add
@@ -311,3 +312,27 @@ def test_a_document_longer_than_one_batch_is_streamed_and_found(tmp_path, standi
     assert streamed.plaid.doclens.tolist() == whole.plaid.doclens.tolist()
     hit = streamed.search("who feeds the cat in the lighthouse", k=1)[0]
     assert hit.id == "long" and "Biscuit" in hit.passages[0].text
+
+
+@pytest.mark.parametrize("backend", ["embedded", "qdrant"])
+def test_the_indexing_bar_moves_while_encoding_and_ends_at_the_tokens_indexed(
+        backend, standin_path, tmp_path):
+    if backend == "qdrant":
+        pytest.importorskip("qdrant_edge")
+    code = (
+        "from longcolbert import open_index\n"
+        f"index = open_index({str(tmp_path / 'idx')!r}, create=True, backend={backend!r}, "
+        f"model={standin_path!r}, token_budget=64)\n"
+        "texts = ['Sentence number %d says something about rivers and seas. ' % i * 8\n"
+        "         for i in range(6)]\n"
+        "index.add(texts, show_progress=True)\n"
+        "print(index.info()['tokens'])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "TQDM_MININTERVAL": "0"})
+    assert done.returncode == 0, done.stderr
+    tokens = int(done.stdout.split()[-1])
+    states = [tuple(int(x) for x in m) for m in
+              re.findall(r"Indexing:.*?\| (\d+)/(\d+) ", done.stderr.replace("\r", "\n"))]
+    assert states and all(total == tokens for _, total in states)
+    assert states[-1][0] == tokens
+    assert any(0 < n < tokens for n, _ in states), states  # it moved before the end

@@ -200,9 +200,9 @@ class Encoder:
         return np.concatenate(ids), np.concatenate(offsets)
 
     def count_rows(self, texts: Sequence[str], batch: int = 64) -> list[int]:
-        """About how many embedding rows each text will get: its tokens plus the special
-        and prefix tokens, before the skiplist drops punctuation (tokenized in batches;
-        a long text in slices).
+        """How many embedding rows each text will get: its tokens that the skiplist
+        keeps (PyLate drops punctuation from documents) plus the special and prefix
+        tokens (tokenized in batches; a long text in slices).
         """
         extra = len(self.lead) + len(self.trail) + (1 if self.prefix_id is not None else 0)
         counts: list[int] = []
@@ -214,8 +214,9 @@ class Encoder:
                                             return_attention_mask=False,
                                             verbose=False)["input_ids"] if short else [])
             for text in chunk:
-                n = len(next(found)) if len(text) <= TOKENIZE_CHARS else len(self._tokenize(text)[0])
-                counts.append(n + extra)
+                ids = next(found) if len(text) <= TOKENIZE_CHARS else self._tokenize(text)[0]
+                kept = len(ids) - sum(1 for token in ids if int(token) in self.skiplist)
+                counts.append(kept + extra)
         return counts
 
     def _special_frame(self) -> tuple[list[int], list[int]]:
@@ -239,6 +240,7 @@ class Encoder:
     def encode_documents(
         self, texts: Sequence[str], *, show_progress: bool | None = None,
         units: Sequence[np.ndarray] | None = None, alone_tokens: int = 0,
+        progress: Callable[[int, int], Any] | None = None,
     ) -> list[EncodedDocument]:
         """Encode whole documents of any length; see :class:`EncodedDocument`.
 
@@ -249,6 +251,8 @@ class Encoder:
         :attr:`EncodedDocument.alone`, row for row beside the whole-document rows.
         The model is taken one forward batch (``token_budget`` tokens) at a time, so
         a query from another thread waits for one batch, not for all the documents.
+        ``progress`` is called after each batch with the model input tokens done and
+        their total (an index's own bar moves by it).
         """
         with torch.inference_mode():
             prepared = [self._prepare(text) for text in texts]
@@ -262,8 +266,17 @@ class Encoder:
             if show_progress is None:
                 show_progress = total >= PROGRESS_FROM_TOKENS
             with tqdm(total=total, unit="tok", desc="Encoding", disable=not show_progress) as bar:
-                rows = self._run(items, bar.update)
-                alone_rows = self._run(alone_items, bar.update)
+
+                finished = [0]  # a disabled bar counts nothing
+
+                def done(tokens: int) -> None:
+                    bar.update(tokens)
+                    finished[0] += tokens
+                    if progress is not None:
+                        progress(finished[0], total)
+
+                rows = self._run(items, done)
+                alone_rows = self._run(alone_items, done)
             return [self._assemble(doc, group, rows, alone[d], alone_rows)
                     for d, (doc, group) in enumerate(zip(prepared, groups))]
 

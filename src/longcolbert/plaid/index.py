@@ -254,11 +254,13 @@ class Index(IndexBackend):
         if show_progress is None:
             show_progress = sum(counts) >= PROGRESS_FROM_TOKENS
 
-        def encode(positions: list[int], alone: bool) -> list[EncodedDocument]:
+        def encode(positions: list[int], alone: bool, progress: Callable[[int, int], Any]
+                   ) -> list[EncodedDocument]:
             texts = [documents[i].text for i in positions]
             units = [sentence_unit_array(text) for text in texts] if alone else None
             return encoder.encode_documents(texts, show_progress=False, units=units,
-                                            alone_tokens=self.passage_tokens) if texts else []
+                                            alone_tokens=self.passage_tokens,
+                                            progress=progress) if texts else []
 
         def pieces(position: int, progress: Callable[[int], Any], alone: bool
                    ) -> Iterator[EncodedDocument]:
@@ -338,7 +340,7 @@ class Index(IndexBackend):
     ) -> None:
         """Add documents whose encodings are already known (benchmarks, tests)."""
         counts = [e.embeddings.shape[0] for e in encoded]
-        self._add(documents, counts, lambda positions, _: [encoded[i] for i in positions],
+        self._add(documents, counts, lambda positions, *_: [encoded[i] for i in positions],
                   lambda position, progress, _: iter([encoded[position]]),
                   model_fingerprint, show_progress=False,
                   read_alone=all(e.alone is not None for e in encoded))
@@ -347,7 +349,7 @@ class Index(IndexBackend):
         self,
         documents: Sequence[Document],
         counts: Sequence[int],
-        encode: Callable[[list[int], bool], list[EncodedDocument]],
+        encode: Callable[[list[int], bool, Callable[[int, int], Any]], list[EncodedDocument]],
         pieces: Callable[[int, Callable[[int], Any], bool], Iterator[EncodedDocument]],
         model_fingerprint: ModelFingerprint,
         show_progress: bool,
@@ -399,7 +401,13 @@ class Index(IndexBackend):
                         writer.end_document()
                         encoded_offsets = [np.concatenate(offsets)]
                     else:
-                        encoded = encode(batch, alone)
+                        start, rows = progress.n, int(sum(counts[run.start : run.stop]))
+
+                        def forward_share(tokens: int, total: int) -> None:  # while encoding
+                            progress.update(max(0, start + rows * tokens // max(total, 1)
+                                                - progress.n))
+
+                        encoded = encode(batch, alone, forward_share)
                         writer.add([e.embeddings for e in encoded],
                                    [e.alone for e in encoded if e.alone is not None]
                                    if alone else None)

@@ -67,6 +67,7 @@ from ..defaults import (
     DOCUMENT_SCORES,
     KEYWORD_CANDIDATES,
     PASSAGE_TOKENS,
+    PROGRESS_FROM_TOKENS,
     TOKEN_BUDGET,
     DocumentScore,
 )
@@ -76,6 +77,7 @@ from ..encoding.cache import EncodingCache
 from ..encoding.holder import ModelHolder
 from ..encoding.model import DEFAULT_MODEL, ModelFingerprint, fingerprint
 from ..errors import DamagedIndexError, IncompatibleModelError, InvalidInputError, LongColBERTError
+from ..progress import tqdm
 from ..ranking.lexical import KEYWORD_UNITS_READ, bm25_vector, shared_words, term_id, unit_texts
 from ..ranking.passages import sentence_unit_array
 from ..ranking.rank import lexical_evidence, rank_documents
@@ -257,10 +259,25 @@ class QdrantIndex(IndexBackend):
         documents = checked_documents(documents)  # nothing is written unless all pass
         self._collection()
         encoder = self._model.encoder
-        for start in range(0, len(documents), ADD_BATCH):
-            batch = documents[start:start + ADD_BATCH]
-            self.write_encoded(batch, encoder.encode_documents(
-                [d.text for d in batch], show_progress=bool(show_progress)))
+        counts = encoder.count_rows([d.text for d in documents])  # the rows to be indexed
+        if show_progress is None:
+            show_progress = sum(counts) >= PROGRESS_FROM_TOKENS
+        with tqdm(total=int(sum(counts)), unit="tok", unit_scale=True, desc="Indexing",
+                  disable=not show_progress) as bar:
+            done = 0
+            for start in range(0, len(documents), ADD_BATCH):
+                batch = documents[start:start + ADD_BATCH]
+                rows = int(sum(counts[start:start + ADD_BATCH]))
+
+                def forward_share(tokens: int, total: int, base: int = done,
+                                  rows: int = rows) -> None:  # while encoding
+                    bar.update(max(0, base + rows * tokens // max(total, 1) - bar.n))
+
+                encoded = encoder.encode_documents([d.text for d in batch], show_progress=False,
+                                                   progress=forward_share)
+                self.write_encoded(batch, encoded)
+                done += rows
+                bar.update(done - bar.n)
         return [d.id for d in documents]
 
     def write_encoded(self, documents: Sequence[Document],
