@@ -288,6 +288,7 @@ def _choose(
         s = int(inside[np.argmax(focus[inside])]) if len(inside) else a
         start, end = _grow(layout.unit_tokens, s, int(focus_ends[s]) if len(inside) else b,
                            passage_tokens)
+        start, end = _snapped(doc.text, layout.units, start, end)
         if any(start < e and s_ < end for s_, e, _ in chosen):
             continue  # overlaps a better passage
         chosen.append((start, end, _range_maxsim(unit_max, start, end)))
@@ -305,6 +306,49 @@ def _choose(
                     pages=_pages(start, end, doc.page_map), highlights=found)
         )
     return FoundPassages(passages, best_window)
+
+
+LABEL_CHARS = 32  # a line's leading text this short and ending in ":" labels the rest
+
+
+def _label_start(text: str, units: np.ndarray, u: int) -> int | None:
+    """The first unit of unit ``u``'s line if all that comes before ``u`` on that line
+    is a short label (``.. versionadded::`` before ``3.8``, ``Note:`` before its
+    sentence), else None."""
+    line_start = text.rfind("\n", 0, int(units[u, 0])) + 1
+    label = text[line_start : int(units[u, 0])].strip()
+    if not label or len(label) > LABEL_CHARS or not label.endswith(":"):
+        return None
+    first = u
+    while first > 0 and int(units[first - 1, 0]) >= line_start:
+        first -= 1
+    return first
+
+
+def _snapped(text: str, units: np.ndarray, start: int, end: int) -> tuple[int, int]:
+    r"""The units ``start:end`` of a passage with its edges at line starts where a
+    label would be cut off its line: a passage opens with the label of its first
+    line (not on an orphan fragment such as ``3.8``), and does not end on a label
+    whose line goes on past it.
+
+    >>> text = ".. versionadded:: 3.8\n   The copy keeps links. Other text."
+    >>> units = np.array(sentence_units(text))
+    >>> [text[s:e] for s, e in units]
+    ['..', 'versionadded::', '3.8\n   The copy keeps links.', 'Other text.']
+    >>> a, b = _snapped(text, units, 2, 4)
+    >>> text[units[a, 0]:units[b - 1, 1]]
+    '.. versionadded:: 3.8\n   The copy keeps links. Other text.'
+    >>> _snapped(text, units, 3, 4)
+    (3, 4)
+    """
+    first = _label_start(text, units, start)
+    if first is not None:
+        start = first
+    if end < len(units) and end - 1 > start:
+        label = _label_start(text, units, end)  # the next unit's line opens with ours
+        if label is not None and start < label < end:
+            end = label
+    return start, end
 
 
 def _grow(unit_tokens: np.ndarray, start: int, end: int, target: int) -> tuple[int, int]:
