@@ -216,13 +216,27 @@ class IndexBackend(ABC):
         metadata: Mapping[str, Any] | None = None,
     ) -> tuple[list[str], list[LongColBERTError]]:
         """Index files and folders (text, Markdown, reST, PDF...); returns (ids, problems).
-        A file that cannot be read is reported in ``problems``; the others are indexed,
-        each with ``metadata`` added to its own (what filters select on)."""
+
+        Each document gets ``metadata`` added to its own (what filters select on).
+        A document's id is ``id_prefix`` plus its path relative to the folder argument
+        it was found under (for a file argument: its file name); a file already
+        stored under that id is replaced (the embedded index warns when it came from
+        another path: give ``id_prefix`` to keep both). Links out of a folder are
+        skipped unless ``follow_links``. A file that cannot be read is reported in
+        ``problems``; the others are indexed.
+
+        >>> ids, problems = index.add_files(["./v2/"], id_prefix="v2/")  # doctest: +SKIP
+        """
         documents, problems = loaded_files(paths, id_prefix=id_prefix, follow_links=follow_links)
         if metadata:
             documents = [replace(d, metadata={**d.metadata, **metadata}) for d in documents]
+        self._check_sources(documents)
         ids = self.add_documents(documents, show_progress=show_progress) if documents else []
         return ids, problems
+
+    def _check_sources(self, documents: Sequence[Document]) -> None:
+        """Before files are added: a backend that knows where stored documents came from
+        warns when one replaces another from a different path."""
 
     def search_passages(
         self,

@@ -15,12 +15,12 @@ import threading
 import warnings
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 from filelock import FileLock
 
-from ..backend import IndexBackend, SearchSettings, loaded_files
+from ..backend import IndexBackend, SearchSettings
 from ..defaults import (
     BATCH_TOKENS,
     CANDIDATES,
@@ -36,7 +36,7 @@ from ..documents.loaders import Document
 from ..encoding.cache import EncodingCache
 from ..encoding.holder import ModelHolder
 from ..encoding.model import DEFAULT_MODEL, ModelFingerprint, fingerprint
-from ..errors import DamagedIndexError, InvalidInputError, LongColBERTError
+from ..errors import DamagedIndexError, InvalidInputError
 from ..filters import where as filter_condition
 from ..folders import check_folder
 from ..progress import tqdm
@@ -274,30 +274,8 @@ class Index(IndexBackend):
                   read_alone=self.read_alone)
         return ids
 
-    def add_files(
-        self,
-        paths: Iterable[str | Path],
-        *,
-        id_prefix: str = "",
-        follow_links: bool = False,
-        show_progress: bool | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> tuple[list[str], list[LongColBERTError]]:
-        """Index files and folders (text, Markdown, reST, PDF...); returns (ids, problems).
-
-        Each document gets ``metadata`` added to its own (what filters select on).
-        A document's id is ``id_prefix`` plus its path relative to the folder argument
-        it was found under (for a file argument: its file name); a file already
-        stored under that id is replaced, with a warning when it came from another
-        path (give ``id_prefix`` to keep both). Links out of a folder are skipped
-        unless ``follow_links``. A file that cannot be read is reported in
-        ``problems``; the others are indexed.
-
-        >>> ids, problems = index.add_files(["./v2/"], id_prefix="v2/")  # doctest: +SKIP
-        """
-        documents, problems = loaded_files(paths, id_prefix=id_prefix, follow_links=follow_links)
-        if metadata:
-            documents = [replace(d, metadata={**d.metadata, **metadata}) for d in documents]
+    def _check_sources(self, documents: Sequence[Document]) -> None:
+        """Warn when a file replaces a document stored under its id from another path."""
         with self._thread_lock:
             sources = self.store.sources([d.id for d in documents])
         for doc in documents:
@@ -307,10 +285,8 @@ class Index(IndexBackend):
                 warnings.warn(
                     f"{source} replaces {before!r}, stored under the same "
                     f"id {doc.id!r}; to keep both, index one with an id prefix (--id-prefix)",
-                    stacklevel=2,
+                    stacklevel=3,
                 )
-        ids = self.add_documents(documents, show_progress=show_progress) if documents else []
-        return ids, list(problems)
 
     def delete(self, ids: Sequence[str]) -> None:
         """Delete documents by id; an unknown id is an error and nothing is deleted."""
