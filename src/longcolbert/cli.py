@@ -274,10 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    shown = _DefaultsShown
 
     index = commands.add_parser("index", help="index files or folders (creates or upserts)",
-                                formatter_class=shown)
+                                formatter_class=_DefaultsShown)
     index.add_argument("index_dir", help=_INDEX_DIR_HELP)
     index.add_argument("paths", nargs="+", metavar="PATH",
                        help="files and folders to index (folders recursively; PDFs with pages)")
@@ -304,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     _model_code_option(index)
     index.set_defaults(run=_cmd_index)
 
-    search = commands.add_parser("search", help="search an index", formatter_class=shown)
+    search = commands.add_parser("search", help="search an index",
+                                 formatter_class=_DefaultsShown)
     search.add_argument("index_dir", help=_INDEX_DIR_HELP)
     search.add_argument("query", nargs="?", help="what to look for (or use --queries)")
     search.add_argument("--queries", metavar="FILE",

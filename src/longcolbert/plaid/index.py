@@ -39,7 +39,7 @@ from ..encoding.model import DEFAULT_MODEL, ModelFingerprint, fingerprint
 from ..errors import DamagedIndexError, InvalidInputError
 from ..filters import where as filter_condition
 from ..folders import check_folder
-from ..progress import tqdm
+from ..progress import toward, tqdm
 from ..ranking.passages import sentence_unit_array
 from ..ranking.rank import lexical_evidence, rank_documents
 from ..results import Hits, StoredDocument
@@ -377,13 +377,8 @@ class Index(IndexBackend):
                         writer.end_document()
                         encoded_offsets = [np.concatenate(offsets)]
                     else:
-                        start, rows = progress.n, int(sum(counts[run.start : run.stop]))
-
-                        def forward_share(tokens: int, total: int) -> None:  # while encoding
-                            progress.update(max(0, start + rows * tokens // max(total, 1)
-                                                - progress.n))
-
-                        encoded = encode(batch, alone, forward_share)
+                        rows = int(sum(counts[run.start : run.stop]))
+                        encoded = encode(batch, alone, toward(progress, progress.n, rows))
                         writer.add([e.embeddings for e in encoded],
                                    [e.alone for e in encoded if e.alone is not None]
                                    if alone else None)

@@ -77,7 +77,7 @@ from ..encoding.cache import EncodingCache
 from ..encoding.holder import ModelHolder
 from ..encoding.model import DEFAULT_MODEL, ModelFingerprint, fingerprint
 from ..errors import DamagedIndexError, IncompatibleModelError, InvalidInputError, LongColBERTError
-from ..progress import tqdm
+from ..progress import toward, tqdm
 from ..ranking.lexical import KEYWORD_UNITS_READ, bm25_vector, shared_words, term_id, unit_texts
 from ..ranking.passages import sentence_unit_array
 from ..ranking.rank import lexical_evidence, rank_documents
@@ -268,13 +268,8 @@ class QdrantIndex(IndexBackend):
             for start in range(0, len(documents), ADD_BATCH):
                 batch = documents[start:start + ADD_BATCH]
                 rows = int(sum(counts[start:start + ADD_BATCH]))
-
-                def forward_share(tokens: int, total: int, base: int = done,
-                                  rows: int = rows) -> None:  # while encoding
-                    bar.update(max(0, base + rows * tokens // max(total, 1) - bar.n))
-
                 encoded = encoder.encode_documents([d.text for d in batch], show_progress=False,
-                                                   progress=forward_share)
+                                                   progress=toward(bar, done, rows))
                 self.write_encoded(batch, encoded)
                 done += rows
                 bar.update(done - bar.n)

@@ -160,16 +160,22 @@ def _engine_document(document: BaseNode | EngineDocument) -> EngineDocument:
     )
 
 
+def ref_doc_ids(index: IndexBackend, ref_doc_id: str) -> list[str]:
+    """The ids ``index`` stores for the source document ``ref_doc_id``: the document
+    itself, and every chunk of it inserted as a node."""
+    ids = [d.id for d in index.get_many([ref_doc_id])]
+    return sorted(set(ids + index.ids_matching({SOURCE_ID_KEY: ref_doc_id})))
+
+
 def delete_ref_doc(index: IndexBackend, ref_doc_id: str, stacklevel: int = 2) -> None:
     """Delete the document ``ref_doc_id`` of ``index`` and every chunk of it inserted as a
     node; an id that is not there warns (as LlamaIndex's indexes do) and deletes nothing."""
-    ids = [d.id for d in index.get_many([ref_doc_id])]
-    ids += index.ids_matching({SOURCE_ID_KEY: ref_doc_id})
+    ids = ref_doc_ids(index, ref_doc_id)
     if not ids:
         warnings.warn(f"no document with id {ref_doc_id!r}; nothing to delete",
                       stacklevel=stacklevel + 1)
         return
-    index.delete(sorted(set(ids)))
+    index.delete(ids)
 
 
 class LongColBERTRetriever(BaseRetriever):

@@ -36,6 +36,7 @@ from llama_index.retrievers.longcolbert.base import (
     LongColBERTRetriever,
     _engine_document,
     delete_ref_doc,
+    ref_doc_ids,
 )
 
 from longcolbert import Document as EngineDocument
@@ -87,7 +88,6 @@ class LongColBERTIndex(BaseManagedIndex):
         self.retriever_settings = retriever_settings
         LongColBERTRetriever(self.index, **retriever_settings)  # a bad setting fails here
         self._explicit_transformations = list(transformations or [])
-        self._added: list[str] = []  # ids of the last insert
         super().__init__(index_struct=IndexDict(), show_progress=show_progress,
                          callback_manager=callback_manager,
                          transformations=self._explicit_transformations)
@@ -133,8 +133,13 @@ class LongColBERTIndex(BaseManagedIndex):
 
     def insert(self, document: Document, **insert_kwargs: Any) -> None:
         """Add (or replace, by ``doc_id``) one whole document."""
-        self.insert_nodes(_transformed([document], self._explicit_transformations,
-                                       self._show_progress))
+        self._add_document(document)
+
+    def _add_document(self, document: Document) -> list[str]:
+        """Add one document (its nodes, after the transformations); their ids."""
+        with self._callback_manager.as_trace("insert"):
+            return self._add(_transformed([document], self._explicit_transformations,
+                                          self._show_progress))
 
     def insert_nodes(self, nodes: Sequence[BaseNode], **insert_kwargs: Any) -> None:
         """Add nodes: whole documents, or a splitter's chunks (passages point into their
@@ -146,8 +151,11 @@ class LongColBERTIndex(BaseManagedIndex):
         await asyncio.to_thread(self.insert_nodes, nodes)
 
     def _insert(self, nodes: Sequence[BaseNode], **insert_kwargs: Any) -> None:
-        self._added = self.index.add_documents(
-            [_engine_document(node) for node in nodes], show_progress=self._show_progress)
+        self._add(nodes)
+
+    def _add(self, nodes: Sequence[BaseNode]) -> list[str]:
+        return self.index.add_documents([_engine_document(node) for node in nodes],
+                                        show_progress=self._show_progress)
 
     def delete_ref_doc(self, ref_doc_id: str, delete_from_docstore: bool = False,
                        **delete_kwargs: Any) -> None:
@@ -158,10 +166,8 @@ class LongColBERTIndex(BaseManagedIndex):
         """Replace a document (by ``doc_id``) with this version: the new one is added
         first, then what is left of the old one (its earlier chunks) deleted, so a
         search never finds neither."""
-        before = [d.id for d in self.index.get_many([document.id_])]
-        before += self.index.ids_matching({SOURCE_ID_KEY: document.id_})
-        self.insert(document)
-        stale = sorted(set(before) - set(self._added))
+        before = ref_doc_ids(self.index, document.id_)
+        stale = sorted(set(before) - set(self._add_document(document)))
         if stale:
             self.index.delete(stale)
 
