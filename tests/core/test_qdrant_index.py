@@ -146,7 +146,7 @@ def test_an_interrupted_add_shows_nothing_and_the_next_add_cleans_up(qdrant):
     segments = qdrant.get("comets")
     assert segments.text == long_text
     points, _ = qdrant.client.scroll("docs", limit=10_000, with_payload=["kind", "visible"])
-    documents = [p for p in points if p.payload["kind"] in ("segment", "unit")]
+    documents = [p for p in points if p.payload["kind"] in ("segment", "body", "unit")]
     assert documents and all(p.payload["visible"] == 1 for p in documents)  # none left invisible
 
 
@@ -181,7 +181,7 @@ def test_qdrants_own_maxsim_orders_documents_as_exact_maxsim_does(engine, standi
         rows = index._model.encoder.encode_query(query).embeddings
         ranked = index.candidate_ids(rows, len(DOCS))  # Qdrant's MaxSim on the stored bytes
         exact = {doc.id: float((rows @ vectors.T).max(dim=1).values.sum())
-                 for doc, vectors in index._documents(ranked, with_rows=True)}
+                 for doc, vectors in index.stored_rows(ranked).values()}
         assert sorted(ranked) == sorted(DOCS)
         for better, worse in zip(ranked, ranked[1:]):  # in order, or a near tie
             assert exact[better] >= exact[worse] - 0.05, (query, better, worse)
@@ -271,3 +271,57 @@ def test_a_codebook_whose_parts_are_gone_is_trained_again_by_the_next_add(
     assert reader.codebook.centroids() is not None
     assert reader.search("largest planet", k=1)[0].id == "astronomy"
     index.close()
+
+
+def test_a_format_4_collection_is_still_searched_and_deleted_from_but_not_added_to(
+        standin_model):
+    """Format 4 kept text, offsets (a list of numbers) and token bytes in the segment
+    points themselves, with no body points and no stored sentence units."""
+    from longcolbert.qdrant.payload_text import int32_from_text
+
+    client = QdrantClient(location=":memory:")
+    current = QdrantIndex(client, "docs", model=standin_model, segment_tokens=16)
+    current.add(list(DOCS.values()), ids=list(DOCS), metadatas=[META[i] for i in DOCS])
+    expected = {q: current.search(q, k=3, passages=2) for q in QUERIES}
+    bodies, _ = client.scroll("docs", scroll_filter=_kind_filter("body"), limit=10_000,
+                              with_payload=True)
+    assert bodies
+    for body in bodies:  # the format 4 layout: everything in the segment point
+        payload = {key: value for key, value in body.payload.items()
+                   if key not in ("kind", "units")}
+        payload["offsets"] = int32_from_text(payload["offsets"]).tolist()
+        client.set_payload("docs", payload=payload, points=models.Filter(must=[
+            models.FieldCondition(key="kind", match=models.MatchValue(value="segment")),
+            models.FieldCondition(key="write", match=models.MatchValue(value=body.payload["write"])),
+            models.FieldCondition(key="segment", match=models.MatchValue(value=body.payload["segment"]))]))
+    client.delete("docs", points_selector=models.FilterSelector(filter=_kind_filter("body")))
+    metadata = client.get_collection("docs").config.metadata
+    client.update_collection("docs", metadata={**metadata, "longcolbert_format": 4})
+
+    older = QdrantIndex(client, "docs", model=standin_model)
+    assert sorted(older.ids()) == sorted(DOCS) and older.info()["tokens"] == current.info()["tokens"]
+    for query, hits in expected.items():
+        found = older.search(query, k=3, passages=2)
+        assert [h.id for h in found] == [h.id for h in hits], query
+        for a, b in zip(found, hits):
+            assert [(p.start, p.end) for p in a.passages] == [(p.start, p.end) for p in b.passages]
+            assert a.score == pytest.approx(b.score, abs=1e-4)
+    with pytest.raises(IncompatibleModelError, match="format 4.*index them again into a new"):
+        older.add(["Comets have tails."], ids=["comets"])
+    assert "comets" not in older.ids()  # nothing written
+    older.delete(["astronomy"])
+    assert "astronomy" not in older.ids() and older.search("largest planet", k=1)
+
+
+@pytest.mark.parametrize("units", ["not base64!", "AAAAAAA=", 7, "AAAAAP///38="],
+                         ids=["garbage", "odd-length", "a-number", "out-of-range"])
+def test_unreadable_stored_sentence_units_are_computed_again_from_the_text(
+        standin_model, units):
+    client = QdrantClient(location=":memory:")
+    index = QdrantIndex(client, "docs", model=standin_model)
+    index.add(list(DOCS.values()), ids=list(DOCS))
+    expected = index.search("notice period for termination", k=2, passages=2)
+    client.set_payload("docs", payload={"units": units}, points=_kind_filter("body"))
+    found = index.search("notice period for termination", k=2, passages=2)
+    assert [(h.id, [(p.start, p.end) for p in h.passages]) for h in found] == [
+        (h.id, [(p.start, p.end) for p in h.passages]) for h in expected]

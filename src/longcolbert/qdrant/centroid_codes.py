@@ -3,17 +3,20 @@
 PLAID's idea as a sparse vector. A collection trains one codebook (k-means over its
 token vectors, :func:`~longcolbert.plaid.codec.train_centroids`); a segment's code is the
 set of centroids nearest its rows, each worth 1; a query's code holds, for each
-centroid among its rows' ``NPROBE`` nearest, the largest similarity to it. The dot
-product of the two sums, over the centroids they share, how close the query's tokens
-come to the segment's, so an inverted index (Qdrant's sparse vectors) finds the
-segments worth scoring by MaxSim without scanning them all.
+centroid among its rows' ``NPROBE`` nearest, the sum of those rows' similarities to
+it. The dot product of the two adds up, query token by query token, how close each
+comes to the segment's tokens through the centroids they share, so an inverted index
+(Qdrant's sparse vectors) finds the segments worth scoring by MaxSim without
+scanning them all. (Summed per token rather than the largest per centroid: a
+prefetch of 200 segments then holds 0.994 of the exact top 10 of
+``benchmarks/qdrant_path.py``'s corpus, against 0.974; 400 were needed before.)
 
 >>> import torch
 >>> centroids = torch.eye(4)
 >>> document_codes(torch.tensor([[0.9, 0.1, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]), centroids)
 [0, 2]
->>> query_codes(torch.tensor([[0.8, 0.6, 0.0, 0.0]]), centroids)
-{0: 0.8, 1: 0.6}
+>>> query_codes(torch.tensor([[0.8, 0.6, 0.0, 0.0], [0.6, 0.0, 0.8, 0.0]]), centroids)
+{0: 1.4, 1: 0.6, 2: 0.8}
 """
 
 from __future__ import annotations
@@ -76,9 +79,9 @@ def document_codes(rows: torch.Tensor, centroids: torch.Tensor) -> list[int]:
 def query_codes(rows: torch.Tensor, centroids: torch.Tensor, nprobe: int = NPROBE
                 ) -> dict[int, float]:
     """For each centroid among the ``nprobe`` nearest of any row of ``rows`` (a query's
-    token vectors), the largest similarity of a row to it."""
+    token vectors), the sum of the similarities to it of the rows it is near."""
     best = (rows.float() @ centroids.T).topk(min(nprobe, centroids.shape[0]), dim=1)
     codes: dict[int, float] = {}
     for code, value in zip(best.indices.reshape(-1).tolist(), best.values.reshape(-1).tolist()):
-        codes[code] = max(value, codes.get(code, value))
+        codes[code] = codes.get(code, 0.0) + value
     return {code: round(value, 6) for code, value in sorted(codes.items())}

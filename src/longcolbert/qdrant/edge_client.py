@@ -149,7 +149,12 @@ class EdgeClient:
                   for key, params in (sparse_vectors_config or {}).items()}
         self.path.mkdir(parents=True, exist_ok=True)
         self._shard = _Guarded(self.path, lambda: E.EdgeShard.create(
-            str(self.path / SHARD), E.EdgeConfig(vectors=vectors, sparse_vectors=sparse)))
+            str(self.path / SHARD), E.EdgeConfig(
+                vectors=vectors, sparse_vectors=sparse,
+                # the payload through the page cache: a search reads its best documents'
+                # payloads (Edge's default reads them from disk each time, about twice
+                # as slow until they were read once: benchmarks/qdrant_path.py)
+                payload_memory=E.Memory.Cached)))
         self._shard.update(E.UpdateOperation.upsert_points(
             [E.Point(ANCHOR_ID, {}, {"kind": "anchor"})]))
         self._marker = {"format": FORMAT, "collection": name, "metadata": dict(metadata or {}),

@@ -3,7 +3,8 @@
 Documents are encoded whole by longcolbert's encoder, exactly as for the embedded
 index; what goes into Qdrant is their contextualized token vectors, cut into
 *segments*: runs of at most ``segment_tokens`` rows (2,048) that start at sentence
-boundaries and together tile the text. One segment is one point:
+boundaries and together tile the text. One segment is two points. Its *segment*
+point (``kind: "segment"``) is what a search scores, so its payload stays small:
 
 * ``tokens``: its rows as a multivector of bytes (uint8, MaxSim, no HNSW graph;
   65 bytes per 64-dim token, against about 34 in the embedded index), coded so
@@ -11,10 +12,18 @@ boundaries and together tile the text. One segment is one point:
 * ``codes``: the shared centroids nearest its rows, as a sparse vector: the first
   stage of a search (:mod:`longcolbert.qdrant.centroid_codes`; the centroids themselves are
   points of the collection, :mod:`longcolbert.qdrant.codebook`);
-* payload: ``doc_id``, ``segment``, its text and char offsets, each row's char
-  span, the document's ``metadata`` (filters run on it), the same token bytes as
-  base64 text (``rows``: read back whole, where a multivector comes back as Python
-  floats, 20x slower) and, on segment 0, the page map and the number of segments.
+* payload: ``doc_id``, ``segment``, the document's ``metadata`` (filters run on it)
+  and, on segment 0, the number of segments.
+
+Its *body* point (``kind: "body"``, no vectors) holds what is read back for the
+few best documents: the segment's text and char offsets, each row's char span and
+the same token bytes, both as base64 text (``offsets``, ``rows``: read back whole,
+where a multivector comes back as Python floats, 20x slower), the ``metadata``
+again (for filters on what is read) and, on segment 0, the number of segments, the
+page map and the document's sentence units (``units``). Qdrant Edge reads a
+point's whole payload to return any field of it, so a search that scored points
+holding their text would read every prefetched segment's text (format 4: about 70
+ms of each search on ``benchmarks/qdrant_path.py``'s corpus).
 
 Each sentence unit is a point too, for hybrid search (:mod:`longcolbert.ranking.lexical`):
 its FTS5 terms as an indexed payload list (``terms``), whose counts give each query
@@ -97,11 +106,12 @@ if TYPE_CHECKING:  # torch is imported by what computes: info and delete need no
 # Qdrant's limit of about a million per point.
 SEGMENT_TOKENS = 2048
 _POINT_FLOATS = 1_000_000  # Qdrant's per-point multivector limit, about: wider models get fewer rows
-PREFETCH = 400  # segments the first stage (centroid codes) hands to MaxSim (0.97 -> 0.998 of the exact top 10 from 200: benchmarks/qdrant_path.py)
+PREFETCH = 150  # segments the first stage (centroid codes) hands to MaxSim (0.956-0.98 of the exact top 10 in 9 builds; 200: 0.98-0.99 for 18% more time; benchmarks/qdrant_path.py)
 ADD_BATCH = 64  # documents encoded, then written, at a time
-FORMAT = 4  # what a collection records: 3 = uint8 token rows, unit words, centroid codes;
-# 4 = those rows also as base64 in each segment's payload (``rows``), read back 20x faster
-READS_FORMATS = (3, 4)
+FORMAT = 5  # what a collection records: 3 = uint8 token rows, unit words, centroid codes;
+# 4 = those rows also as base64 in each segment's payload (``rows``), read back 20x faster;
+# 5 = what is read back (text, offsets, rows, units) in a body point beside each segment
+READS_FORMATS = (3, 4, 5)
 _NAMESPACE = uuid.UUID("5d1c7a52-3f0e-4c56-9a55-6c6f6e67636f")
 
 
@@ -198,6 +208,16 @@ class QdrantIndex(IndexBackend):
                 "model, or use another collection for this one")
         self._ready = True
 
+    def _writable(self) -> None:
+        """Check the collection can take this longcolbert's points (made for this model,
+        of this format): an older one is read, searched and deleted from, never added to."""
+        self._collection()
+        if self._format != FORMAT:
+            raise IncompatibleModelError(
+                f"Qdrant collection {self.collection!r} is of format {self._format}; this "
+                f"longcolbert adds documents in format {FORMAT} only: index them again into a "
+                "new collection (searching and deleting in this one still work)")
+
     def _exists(self) -> bool:
         """Whether the collection is there (reads, deletes and info load no model)."""
         if not (self._ready or self._exists_known):
@@ -236,8 +256,9 @@ class QdrantIndex(IndexBackend):
         the folder's for a Qdrant index folder, ``None`` on a server or in memory."""
         stored = self._stored_model()
         tokens = 0 if stored is None else sum(
-            len(point_field(p, "offsets")) // 2
-            for p in self._scroll(self._visible(kind_is("segment")), with_payload=["offsets"]))
+            len(_payload_offsets(p.payload))
+            for p in self._scroll(self._visible(kind_is(self._body_kind())),
+                                  with_payload=["offsets"]))
         return {
             "backend": self.backend,
             "model": stored["name"] if stored else self._model.name,
@@ -257,7 +278,7 @@ class QdrantIndex(IndexBackend):
         """Add (or replace, by id) documents; returns their ids. Each becomes visible to
         searches only once all its points are written."""
         documents = checked_documents(documents)  # nothing is written unless all pass
-        self._collection()
+        self._writable()
         encoder = self._model.encoder
         counts = encoder.count_rows([d.text for d in documents])  # the rows to be indexed
         if show_progress is None:
@@ -280,7 +301,7 @@ class QdrantIndex(IndexBackend):
         """Write documents already encoded (their token vectors and offsets), training
         the collection's codebook first where it now needs one
         (:meth:`~longcolbert.qdrant.codebook.Codebook.count_rows`)."""
-        self._collection()
+        self._writable()
         self._finish_pending()
         centroids = self.codebook.count_rows(sum(e.embeddings.shape[0] for e in encoded),
                                              [e.embeddings for e in encoded])
@@ -303,7 +324,8 @@ class QdrantIndex(IndexBackend):
         from qdrant_client import models
 
         from .centroid_codes import document_codes
-        from .token_bytes import bytes_as_text, row_bytes
+        from .payload_text import bytes_as_text, int32_as_text
+        from .token_bytes import row_bytes
 
         write = uuid.uuid4().hex
         most = max(1, min(self.segment_tokens, _POINT_FLOATS // max(1, rows.shape[1])))
@@ -316,21 +338,26 @@ class QdrantIndex(IndexBackend):
             stored = row_bytes(vectors)
             payload: dict[str, Any] = {
                 "doc_id": document.id, "kind": "segment", "segment": number, "visible": 0,
-                "write": write,
+                "write": write, "metadata": document.metadata,
+                **({"segments": len(ranges)} if number == 0 else {})}
+            body = {
+                **payload, "kind": "body",
                 "start": starts[number], "end": starts[number + 1],
                 "text": document.text[starts[number]:starts[number + 1]],
-                "offsets": offsets[r0:r1].reshape(-1).tolist(),
-                "metadata": document.metadata,
+                "offsets": int32_as_text(offsets[r0:r1]),
                 "rows": bytes_as_text(stored),
             }
             if number == 0:
-                payload["segments"] = len(ranges)
-                payload["page_map"] = [list(p) for p in document.page_map]
+                body["page_map"] = [list(p) for p in document.page_map]
+                body["units"] = int32_as_text(units)
             points.append(models.PointStruct(
                 id=str(uuid.uuid5(_NAMESPACE, f"{document.id}\x00{write}\x00{number}")),
                 vector={"tokens": stored.tolist(), **({} if centroids is None else {
                     "codes": sparse_code(document_codes(vectors, centroids))})},
                 payload=payload))
+            points.append(models.PointStruct(
+                id=str(uuid.uuid5(_NAMESPACE, f"{document.id}\x00{write}\x00body {number}")),
+                vector={}, payload=body))
         points += unit_points(document, units, write)
         self.client.upsert(self.collection, points=points, wait=True)
         self.client.upsert(self.collection, wait=True, points=[models.PointStruct(  # the commit
@@ -435,10 +462,12 @@ class QdrantIndex(IndexBackend):
     def stored_rows(self, ids: Sequence[str]) -> dict[str, tuple[StoredDocument, torch.Tensor]]:
         """The stored documents among ``ids`` with their token vectors (from one byte per
         coordinate: :mod:`longcolbert.qdrant.token_bytes`)."""
+        from .token_bytes import decode_rows
+
         if not self._exists():
             return {}
-        return {doc.id: (doc, rows)
-                for doc, rows in self._documents([str(i) for i in ids], with_rows=True)}
+        return {doc.id: (doc, decode_rows(stored))
+                for doc, stored in self._documents([str(i) for i in ids], with_rows=True)}
 
     def count_matching(self, filter: Mapping[str, Any]) -> int:
         scope = qdrant_filter(filter)  # a bad filter is a one-line error
@@ -475,6 +504,8 @@ class QdrantIndex(IndexBackend):
                reread: bool | None = None, candidates: int | None = None) -> Hits:
         """The ``k`` best documents for ``query``, each with its best ``passages``, as
         :meth:`longcolbert.Index.search` returns them (its settings too)."""
+        from .token_bytes import byte_similarities
+
         check_count("k", k, least=1)
         check_count("passages", passages, least=0)
         settings = self.settings(hybrid=hybrid, reread=reread, candidates=candidates)
@@ -491,7 +522,7 @@ class QdrantIndex(IndexBackend):
         if not found:
             return Hits()
         documents = [doc for doc, _ in found]
-        similarities = [(query_rows @ rows.T).numpy() for _, rows in found]
+        similarities = byte_similarities(query_rows, [stored for _, stored in found])
         return rank_documents(documents, similarities, encoded, passages, self.passage_tokens,
                               self.document_score, k, lexical,
                               reader=self._model.encoder if settings.reread else None,
@@ -577,20 +608,23 @@ class QdrantIndex(IndexBackend):
         ).groups
         return [str(g.id) for g in groups]
 
+    def _body_kind(self) -> str:
+        """The kind of the points holding what is read back: their own (``"body"``)
+        from format 5 on, the segments themselves before."""
+        return "body" if self._format >= 5 else "segment"
+
     def _documents(self, doc_ids: Sequence[str], *, with_rows: bool, scope: Any = None
-                   ) -> list[tuple[StoredDocument, torch.Tensor]]:
+                   ) -> list[tuple[StoredDocument, np.ndarray]]:
         """The visible documents among ``doc_ids`` (in that order) that ``scope`` (a
         Qdrant filter) allows, rebuilt from their segments: text, offsets, metadata,
-        page map and, ``with_rows``, token vectors."""
-        import torch
+        page map, sentence units and, ``with_rows``, the stored token bytes
+        (``[rows, dim + 1]`` uint8: :mod:`longcolbert.qdrant.token_bytes`; else empty)."""
         from qdrant_client import models
-
-        from .token_bytes import decode_rows
 
         if not doc_ids:
             return []
-        by_doc: dict[str, list[tuple[dict[str, Any], Any]]] = {}
-        chosen = self._visible(kind_is("segment"), models.FieldCondition(
+        by_doc: dict[str, list[tuple[dict[str, Any], np.ndarray, Any]]] = {}
+        chosen = self._visible(kind_is(self._body_kind()), models.FieldCondition(
             key="doc_id", match=models.MatchAny(any=list(doc_ids))),
             *([scope] if scope is not None else []))
         if with_rows and self._row_dim is None:  # a collection made by other means: ask it
@@ -601,23 +635,25 @@ class QdrantIndex(IndexBackend):
                                   with_vectors=["tokens"] if from_vectors else False):
             # read once: an Edge point builds its payload and vectors anew at each access
             payload = point.payload
-            rows = (point_field(point, "tokens", vector=True) if from_vectors
-                    else _payload_rows(payload, self._row_dim) if with_rows else None)
-            by_doc.setdefault(payload_field(payload, "doc_id"), []).append((payload, rows))
+            offsets = _payload_offsets(payload)
+            rows = (np.asarray(point_field(point, "tokens", vector=True), dtype=np.uint8)
+                    if from_vectors else
+                    _payload_rows(payload, len(offsets), self._row_dim) if with_rows else None)
+            by_doc.setdefault(payload_field(payload, "doc_id"), []).append(
+                (payload, offsets, rows))
         out = []
         for doc_id in doc_ids:
             parts = sorted(by_doc.get(doc_id, []), key=lambda p: payload_field(p[0], "segment"))
             if not parts or parts[0][0].get("segments") != len(parts):
                 continue  # deleted meanwhile, or not whole
             first = parts[0][0]
-            text = "".join(payload_field(p, "text") for p, _ in parts)
-            offsets = np.asarray([o for p, _ in parts for o in payload_field(p, "offsets")],
-                                 dtype=np.int64).reshape(-1, 2)
-            rows = (torch.cat([decode_rows(r) for _, r in parts]) if with_rows
-                    else torch.zeros(0))
+            text = "".join(payload_field(p, "text") for p, _, _ in parts)
+            offsets = np.concatenate([o for _, o, _ in parts])
+            rows = (np.concatenate([r for _, _, r in parts]) if with_rows
+                    else np.zeros((0, 0), dtype=np.uint8))
             page_map = [(int(a), int(b), int(c)) for a, b, c in first.get("page_map", [])]
             out.append((StoredDocument(doc_id, text, dict(first["metadata"]), page_map, offsets,
-                                       sentence_unit_array(text)), rows))
+                                       _payload_units(first, text)), rows))
         return out
 
 
@@ -750,19 +786,63 @@ def _doc(doc_id: str) -> Any:
 
 
 def _first_segment() -> Any:
+    """The condition on a document's first segment point (one per document)."""
     from qdrant_client import models
 
-    return models.FieldCondition(key="segment", match=models.MatchValue(value=0))
+    return models.Filter(must=[kind_is("segment"), models.FieldCondition(
+        key="segment", match=models.MatchValue(value=0))])
 
 
-_DOCUMENT_FIELDS = ["doc_id", "segment", "segments", "text", "offsets", "metadata", "page_map"]
+_DOCUMENT_FIELDS = ["doc_id", "segment", "segments", "text", "offsets", "metadata", "page_map",
+                    "units"]
 
 
-def _payload_rows(payload: Mapping[str, Any], dim: Any) -> np.ndarray:
-    """A segment's stored token bytes from its payload (one row per char span)."""
-    from .token_bytes import bytes_from_text, stored_dim
+def _payload_offsets(payload: Mapping[str, Any]) -> np.ndarray:
+    """A segment's token char spans (``[rows, 2]`` int64) from its payload: base64 of
+    int32 pairs from format 5 on, a flat list of numbers before."""
+    from .payload_text import int32_from_text
 
-    rows = len(payload_field(payload, "offsets")) // 2
+    stored = payload_field(payload, "offsets")
+    try:
+        if isinstance(stored, str):
+            return int32_from_text(stored).reshape(-1, 2).astype(np.int64)
+        return np.asarray(stored, dtype=np.int64).reshape(-1, 2)
+    except (ValueError, TypeError, UnicodeError) as exc:
+        raise DamagedIndexError(f"a segment of the Qdrant collection holds unreadable token "
+                                f"offsets ({exc})") from None
+
+
+def _payload_units(payload: Mapping[str, Any], text: str) -> np.ndarray:
+    """A document's sentence units as its first body stores them (format 5), else,
+    or where they are unreadable, computed from its text."""
+    from .payload_text import int32_from_text
+
+    stored = payload.get("units")
+    if isinstance(stored, str):
+        try:
+            units = int32_from_text(stored).reshape(-1, 2).astype(np.int64)
+        except (ValueError, UnicodeError):
+            units = None
+        if units is not None and _units_fit(units, len(text)):
+            return units
+    return sentence_unit_array(text)
+
+
+def _units_fit(units: np.ndarray, length: int) -> bool:
+    """Whether ``units`` are char spans of a text of ``length`` chars, in order.
+
+    >>> _units_fit(np.array([[0, 4], [5, 9]]), 9), _units_fit(np.array([[5, 9], [0, 4]]), 9)
+    (True, False)
+    """
+    return bool(len(units) and units.min() >= 0 and units.max() <= length
+                and (units[:, 0] <= units[:, 1]).all() and (units[1:, 0] >= units[:-1, 1]).all())
+
+
+def _payload_rows(payload: Mapping[str, Any], rows: int, dim: Any) -> np.ndarray:
+    """A segment's stored token bytes from its payload (``rows``: one per char span)."""
+    from .payload_text import bytes_from_text
+    from .token_bytes import stored_dim
+
     try:
         if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
             raise ValueError(f"the collection records no valid dim ({dim!r})")

@@ -27,7 +27,6 @@ True
 
 from __future__ import annotations
 
-import base64
 import functools
 from typing import Sequence
 
@@ -73,29 +72,19 @@ def row_bytes(rows: torch.Tensor) -> np.ndarray:
     return stored.clamp(0, 255).to(torch.uint8).numpy()
 
 
-def bytes_as_text(stored: np.ndarray) -> str:
-    """Stored bytes ``[n, dim + 1]`` as base64 text, for a JSON payload: read back whole
-    much faster than a multivector, whose every coordinate becomes a Python float.
+def byte_similarities(rows: torch.Tensor, stored: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """``rows @ decoded.T`` for each of ``stored`` (token bytes as :func:`row_bytes`
+    writes them) without decoding them: ``H`` is orthogonal, so a query row turned as
+    the stored ones were scores their bytes directly (float32, ``[len(rows), n]`` each).
 
-    >>> bytes_as_text(np.array([[1, 2, 3]], dtype=np.uint8))
-    'AQID'
+    >>> rows = torch.nn.functional.normalize(torch.randn(3, 8, generator=torch.Generator().manual_seed(1)), dim=1)
+    >>> direct = byte_similarities(rows[:2], [row_bytes(rows)])[0]
+    >>> bool(np.abs(direct - (rows[:2] @ decode_rows(row_bytes(rows)).T).numpy()).max() < 1e-5)
+    True
     """
-    return base64.b64encode(np.ascontiguousarray(stored, dtype=np.uint8).tobytes()).decode("ascii")
-
-
-def bytes_from_text(text: str, rows: int, width: int) -> np.ndarray:
-    """:func:`bytes_as_text`'s text back as ``[rows, width]`` uint8; ValueError if it is not
-    base64 of exactly that many bytes.
-
-    >>> bytes_from_text("AQID", 1, 3).tolist()
-    [[1, 2, 3]]
-    """
-    if not isinstance(text, str):
-        raise ValueError("stored token bytes are not text")
-    raw = base64.b64decode(text.encode("ascii", "strict"), validate=True)
-    if len(raw) != rows * width:
-        raise ValueError(f"{len(raw)} stored token bytes, not {rows} x {width}")
-    return np.frombuffer(raw, dtype=np.uint8).reshape(rows, width)
+    turned = (_turned(rows) / SCALE).float()
+    return [(turned @ (torch.from_numpy(np.ascontiguousarray(s)).float() - ZERO).T).numpy()
+            for s in stored]
 
 
 def encode_queries(rows: torch.Tensor) -> list[list[float]]:
