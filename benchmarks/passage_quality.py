@@ -306,9 +306,16 @@ def main() -> None:
                         help="passage budget for every method (default: Index's)")
     parser.add_argument("--setting", action="append", default=[],
                         help="extra longcolbert settings as JSON, e.g. '{\"hybrid\": 0}'")
+    parser.add_argument("--read", type=int, nargs=2, metavar=("DOCUMENTS", "PASSAGES"),
+                        help="re-read this many documents' best passages each instead of "
+                             "the engine's READ_DOCUMENTS x READ_PASSAGES (a what-if)")
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--out", default=str(HERE / "results" / "passage_quality.json"))
     args = parser.parse_args()
+    if args.read:
+        import longcolbert.ranking.rank as rank
+
+        rank.READ_DOCUMENTS, rank.READ_PASSAGES = args.read
 
     standin = args.model == parser.get_default("model") or Path(args.model).exists()
     model_path = str(build_standin(Path(args.model), dim=384)) if standin else args.model
