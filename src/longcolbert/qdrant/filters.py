@@ -144,8 +144,9 @@ def payload_field(payload: Any, key: str, what: str = "payload field") -> Any:
 
 def kind_is(kind: str) -> Any:
     """The condition on a longcolbert point's ``kind``: ``"segment"`` (token vectors),
-    ``"unit"`` (a sentence's words), ``"codebook"`` or ``"centroids"`` (the first
-    stage's codebook, :mod:`longcolbert.qdrant.codebook`)."""
+    ``"body"`` (what is read back of a segment), ``"unit"`` (a sentence's words),
+    ``"codebook"`` or ``"centroids"`` (the first stage's codebook,
+    :mod:`longcolbert.qdrant.codebook`)."""
     from qdrant_client import models
 
     return models.FieldCondition(key="kind", match=models.MatchValue(value=kind))

@@ -22,7 +22,7 @@ where a multivector comes back as Python floats, 20x slower), the ``metadata``
 again (for filters on what is read) and, on segment 0, the number of segments, the
 page map and the document's sentence units (``units``). Qdrant Edge reads a
 point's whole payload to return any field of it, so a search that scored points
-holding their text would read every prefetched segment's text (format 4: about 70
+holding their text would read every prefetched segment's text (format 4: about 60
 ms of each search on ``benchmarks/qdrant_path.py``'s corpus).
 
 Each sentence unit is a point too, for hybrid search (:mod:`longcolbert.ranking.lexical`):
