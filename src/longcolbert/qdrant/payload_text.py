@@ -34,9 +34,7 @@ def bytes_from_text(text: str, rows: int, width: int) -> np.ndarray:
     >>> bytes_from_text("AQID", 1, 3).tolist()
     [[1, 2, 3]]
     """
-    if not isinstance(text, str):
-        raise ValueError("stored token bytes are not text")
-    raw = base64.b64decode(text.encode("ascii", "strict"), validate=True)
+    raw = _decoded(text, "stored token bytes")
     if len(raw) != rows * width:
         raise ValueError(f"{len(raw)} stored token bytes, not {rows} x {width}")
     return np.frombuffer(raw, dtype=np.uint8).reshape(rows, width)
@@ -60,9 +58,22 @@ def int32_from_text(text: str) -> np.ndarray:
     >>> int32_from_text('AAAAAAUAAAAGAAAACQAAAA==').tolist()
     [0, 5, 6, 9]
     """
-    if not isinstance(text, str):
-        raise ValueError("stored integers are not text")
-    raw = base64.b64decode(text.encode("ascii", "strict"), validate=True)
+    raw = _decoded(text, "stored integers")
     if len(raw) % 4:
         raise ValueError(f"{len(raw)} bytes are not whole int32 values")
     return np.frombuffer(raw, dtype="<i4")
+
+
+def _decoded(text: str, what: str) -> bytes:
+    """Strict base64 ``text`` as bytes; ValueError for anything else (another type, a
+    character outside the alphabet, bad padding).
+
+    >>> _decoded("AQID", "bytes")
+    b'\\x01\\x02\\x03'
+    >>> _decoded("AQ=D", "bytes")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    binascii.Error: padding in the middle
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"{what} are not text")
+    return base64.b64decode(text.encode("ascii", "strict"), validate=True)
