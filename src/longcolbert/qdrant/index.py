@@ -800,12 +800,12 @@ _DOCUMENT_FIELDS = ["doc_id", "segment", "segments", "text", "offsets", "metadat
 def _payload_offsets(payload: Mapping[str, Any]) -> np.ndarray:
     """A segment's token char spans (``[rows, 2]`` int64) from its payload: base64 of
     int32 pairs from format 5 on, a flat list of numbers before."""
-    from .payload_text import int32_from_text
+    from .payload_text import spans_from_text
 
     stored = payload_field(payload, "offsets")
     try:
         if isinstance(stored, str):
-            return int32_from_text(stored).reshape(-1, 2).astype(np.int64)
+            return spans_from_text(stored)
         return np.asarray(stored, dtype=np.int64).reshape(-1, 2)
     except (ValueError, TypeError, UnicodeError) as exc:
         raise DamagedIndexError(f"a segment of the Qdrant collection holds unreadable token "
@@ -815,12 +815,12 @@ def _payload_offsets(payload: Mapping[str, Any]) -> np.ndarray:
 def _payload_units(payload: Mapping[str, Any], text: str) -> np.ndarray:
     """A document's sentence units as its first body stores them (format 5), else,
     or where they are unreadable, computed from its text."""
-    from .payload_text import int32_from_text
+    from .payload_text import spans_from_text
 
     stored = payload.get("units")
     if isinstance(stored, str):
         try:
-            units = int32_from_text(stored).reshape(-1, 2).astype(np.int64)
+            units = spans_from_text(stored)
         except (ValueError, UnicodeError):
             units = None
         if units is not None and _units_fit(units, len(text)):

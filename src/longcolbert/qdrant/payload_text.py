@@ -64,6 +64,16 @@ def int32_from_text(text: str) -> np.ndarray:
     return np.frombuffer(raw, dtype="<i4")
 
 
+def spans_from_text(text: str) -> np.ndarray:
+    """:func:`int32_as_text`'s text of char spans back as ``[n, 2]`` int64 (token
+    offsets, sentence units); ValueError if it is not base64 of whole pairs.
+
+    >>> spans_from_text('AAAAAAUAAAAGAAAACQAAAA==').tolist()
+    [[0, 5], [6, 9]]
+    """
+    return int32_from_text(text).reshape(-1, 2).astype(np.int64)
+
+
 def _decoded(text: str, what: str) -> bytes:
     """Strict base64 ``text`` as bytes; ValueError for anything else (another type, a
     character outside the alphabet, bad padding).
