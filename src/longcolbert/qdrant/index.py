@@ -760,10 +760,11 @@ def _client(location: str | Any, api_key: str | None) -> Any:
     import os
 
     try:
+        import pybase64  # noqa: F401  (payload_text's decoder)
         from qdrant_client import QdrantClient
     except ImportError as exc:
-        raise LongColBERTError(
-            'the Qdrant backend needs qdrant-client; pip install "longcolbert[qdrant]"') from exc
+        raise LongColBERTError(f'the Qdrant backend needs {exc.name}; pip install '
+                               '"longcolbert[qdrant]"') from exc
     if not isinstance(location, str):
         return location
     key = api_key or os.environ.get("QDRANT_API_KEY")
