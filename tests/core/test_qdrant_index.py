@@ -11,7 +11,12 @@ from qdrant_client import QdrantClient, models
 from longcolbert import IncompatibleModelError, Index, InvalidInputError
 from longcolbert.plaid.codec import centroid_count
 from longcolbert.qdrant import index as qdrant_index
-from longcolbert.qdrant.centroid_codes import document_codes, query_codes
+from longcolbert.qdrant.centroid_codes import (
+    document_codes,
+    nearest_means,
+    planned_rows,
+    query_codes,
+)
 from longcolbert.qdrant.edge_client import EdgeClient
 from longcolbert.qdrant.index import QdrantIndex
 from longcolbert.qdrant.token_bytes import decode_rows
@@ -191,15 +196,15 @@ def test_qdrants_own_maxsim_orders_documents_as_exact_maxsim_does(engine, standi
 def test_the_first_stage_prefetches_only_segments_sharing_a_centroid_with_the_query(
         qdrant, monkeypatch):
     centroids = qdrant.codebook.centroids()
-    assert centroids is not None and centroids.shape[0] == centroid_count(
-        qdrant.info()["tokens"])
+    tokens = qdrant.info()["tokens"]  # sized for twice the rows (k-means: at most one a row)
+    assert centroids is not None and centroids.shape[0] == min(
+        centroid_count(planned_rows(tokens)), tokens)
     segments, _ = qdrant.client.scroll("docs", scroll_filter=_kind_filter("segment"),
                                        limit=10_000, with_payload=["doc_id"],
-                                       with_vectors=["tokens", "codes"])
+                                       with_vectors=["tokens", "codes", "sketch"])
     codes_of: dict[str, set[int]] = {}
-    for point in segments:  # each segment holds the codes of its own rows
-        assert list(point.vector["codes"].indices) == document_codes(
-            decode_rows(point.vector["tokens"]), centroids)
+    for point in segments:  # each segment holds the codes and the sketch of its own rows
+        assert_first_stage_vectors(point, centroids)
         codes_of.setdefault(point.payload["doc_id"], set()).update(point.vector["codes"].indices)
     if isinstance(qdrant.client, EdgeClient):  # the in-memory engine skips a grouped prefetch
         for query in QUERIES:
@@ -240,12 +245,21 @@ def test_the_codebook_is_trained_again_as_the_collection_grows(engine, standin_m
     centroids = other.codebook.centroids()
     assert torch.allclose(centroids, index.codebook.centroids())
     segments, _ = index.client.scroll("docs", scroll_filter=_kind_filter("segment"),
-                                      limit=10_000, with_vectors=["tokens", "codes"])
+                                      limit=10_000, with_vectors=["tokens", "codes", "sketch"])
     for point in segments:
-        assert list(point.vector["codes"].indices) == document_codes(
-            decode_rows(point.vector["tokens"]), centroids)
+        assert_first_stage_vectors(point, centroids)
     assert other.search("largest planet", k=1)[0].id == "astronomy"
     index.close()
+
+
+def assert_first_stage_vectors(point: models.Record, centroids: torch.Tensor) -> None:
+    """A segment point's codes are the centroids nearest its rows, and its sketch their
+    rows' means, each within what a byte per coordinate keeps."""
+    rows = decode_rows(point.vector["tokens"])
+    codes, means = nearest_means(rows, centroids)
+    assert list(point.vector["codes"].indices) == codes == document_codes(rows, centroids)
+    sketch = decode_rows(point.vector["sketch"])
+    assert sketch.shape == means.shape and float((sketch - means).abs().max()) < 0.05
 
 
 def _kind_filter(kind: str) -> models.Filter:
@@ -311,6 +325,41 @@ def test_a_format_4_collection_is_still_searched_and_deleted_from_but_not_added_
     assert "comets" not in older.ids()  # nothing written
     older.delete(["astronomy"])
     assert "astronomy" not in older.ids() and older.search("largest planet", k=1)
+
+
+def test_a_format_5_collection_is_searched_without_sketches_and_not_added_to(
+        standin_model, tmp_path, monkeypatch):
+    """Format 5 segments have codes and no sketch: the prefetched ones go straight to
+    the full MaxSim, as they did then."""
+    import json
+
+    def spied(index: QdrantIndex) -> list[str]:  # the multivectors MaxSim ran on
+        used: list[str] = []
+        ask = index.client.query_points_groups
+        monkeypatch.setattr(index.client, "query_points_groups",
+                            lambda *a, **kw: used.append(kw["using"]) or ask(*a, **kw))
+        return used
+
+    current = QdrantIndex(EdgeClient(tmp_path / "edge"), "docs", model=standin_model,
+                          segment_tokens=16)
+    current.codebook.train_rows = 1  # a first stage even for these few rows
+    current.add(list(DOCS.values()), ids=list(DOCS))
+    used = spied(current)
+    expected = {q: [h.id for h in current.search(q, k=3)] for q in QUERIES}
+    assert "sketch" in used  # (and "tokens" where the first stage ran dry: few documents)
+    current.close()
+    marker = tmp_path / "edge" / "qdrant-edge.json"
+    stored = json.loads(marker.read_text())
+    stored["metadata"]["longcolbert_format"] = 5
+    marker.write_text(json.dumps(stored))
+
+    older = QdrantIndex(EdgeClient(tmp_path / "edge"), "docs", model=standin_model)
+    used = spied(older)
+    assert {q: [h.id for h in older.search(q, k=3)] for q in QUERIES} == expected
+    assert used and set(used) == {"tokens"}
+    with pytest.raises(IncompatibleModelError, match="format 5.*index them again into a new"):
+        older.add(["Comets have tails."], ids=["comets"])
+    older.close()
 
 
 @pytest.mark.parametrize("units", ["not base64!", "AAAAAAA=", 7, "AAAAAP///38="],

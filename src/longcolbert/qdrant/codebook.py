@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .centroid_codes import TRAIN_ROWS, codebook_due, document_codes, sample_size, train_codebook
+from .centroid_codes import TRAIN_ROWS, codebook_due, nearest_means, sample_size, train_codebook
 from .filters import kind_is, point_field, scroll_points
 
 if TYPE_CHECKING:  # torch is imported by what computes: opening a collection needs none
@@ -135,16 +135,15 @@ class Codebook:
         return centroids
 
     def recode(self, centroids: torch.Tensor) -> None:
-        """Give every stored segment its code under ``centroids``."""
+        """Give every stored segment its code and sketch under ``centroids``."""
         from qdrant_client import models
 
         from .token_bytes import decode_rows
 
         batch: list[Any] = []
         for point in self._scroll(_kind("segment"), ["tokens"], False):
-            batch.append(models.PointVectors(id=point.id, vector={
-                "codes": sparse_code(document_codes(decode_rows(point_field(point, "tokens", vector=True)),
-                                                    centroids))}))
+            batch.append(models.PointVectors(id=point.id, vector=first_stage_vectors(
+                decode_rows(point_field(point, "tokens", vector=True)), centroids)))
             if len(batch) == _SEGMENTS_READ:
                 self.client.update_vectors(self.collection, points=batch, wait=True)
                 batch = []
@@ -162,6 +161,16 @@ class Codebook:
         ``payload``, its payload (segments' texts and offsets are not needed here)."""
         return scroll_points(self.client, self.collection, condition, _SEGMENTS_READ,
                              with_payload=payload, with_vectors=vectors)
+
+
+def first_stage_vectors(rows: torch.Tensor, centroids: torch.Tensor) -> dict[str, Any]:
+    """A segment's vectors under ``centroids``, from its token vectors ``rows``: its
+    ``codes`` (sparse) and its ``sketch`` (bytes, as its tokens are stored), both from
+    :func:`~longcolbert.qdrant.centroid_codes.nearest_means`."""
+    from .token_bytes import row_bytes
+
+    codes, means = nearest_means(rows, centroids)
+    return {"codes": sparse_code(codes), "sketch": row_bytes(means).tolist()}
 
 
 def sparse_code(codes: Sequence[int] | dict[int, float]) -> Any:

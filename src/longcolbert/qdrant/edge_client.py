@@ -239,9 +239,7 @@ class EdgeClient:
         selects, without ``prefetch``), rescored, grouped here by ``group_by``, each
         group at its best point's place (``group_size`` 1)."""
         E = self._edge
-        prefetches = None if prefetch is None else [E.Prefetch(
-            limit=prefetch.limit, filter=self._filter(prefetch.filter),
-            query=E.Query.Nearest(self._vector(prefetch.query), using=prefetch.using))]
+        prefetches = None if prefetch is None else [self._prefetch(prefetch)]
         request = E.QueryRequest(
             limit=(max(1, self.count(name, query_filter).count) if prefetch is None
                    else prefetch.limit),
@@ -283,6 +281,15 @@ class EdgeClient:
             self._shard = None
 
     # -- qdrant-client request models to Edge's -------------------------------------------
+
+    def _prefetch(self, prefetch: Any) -> Any:
+        """A ``models.Prefetch`` as Edge's, with the prefetches nested in it."""
+        inner = prefetch.prefetch
+        inner = [] if inner is None else inner if isinstance(inner, list) else [inner]
+        return self._edge.Prefetch(
+            limit=prefetch.limit, filter=self._filter(prefetch.filter),
+            query=self._edge.Query.Nearest(self._vector(prefetch.query), using=prefetch.using),
+            prefetches=[self._prefetch(p) for p in inner] or None)
 
     def _filter(self, condition: Any) -> Any:
         if condition is None:

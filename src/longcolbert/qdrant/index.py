@@ -12,6 +12,9 @@ point (``kind: "segment"``) is what a search scores, so its payload stays small:
 * ``codes``: the shared centroids nearest its rows, as a sparse vector: the first
   stage of a search (:mod:`longcolbert.qdrant.centroid_codes`; the centroids themselves are
   points of the collection, :mod:`longcolbert.qdrant.codebook`);
+* ``sketch``: for each of those centroids, the mean of the rows nearest it, as bytes
+  like ``tokens`` (about one row in five): the middle stage, MaxSim on a fifth of
+  the rows (format 6);
 * payload: ``doc_id``, ``segment``, the document's ``metadata`` (filters run on it)
   and, on segment 0, the number of segments.
 
@@ -32,12 +35,14 @@ vector (``words``, idf applied by Qdrant) that finds keyword candidates.
 
 A search prefetches the segments whose codes best match the query's (Qdrant's
 inverted index on sparse vectors; a collection of fewer than 65,536 token rows has
-no codebook yet and prefetches nothing: all its segments are scored), rescores them
-by MaxSim on their token vectors inside Qdrant and groups them by document; the
-documents of the best BM25 units join them. The best documents' segments then come back with their
-vectors, and passages, highlights and the document score are computed by the same
-code as the embedded index (:func:`longcolbert.ranking.rank.rank_documents`), query
-tokens weighted by the rarity of their words
+no codebook yet and prefetches nothing: all its segments are scored by MaxSim on
+their tokens), ranks them by MaxSim on their sketches inside Qdrant and groups them
+by document; the documents of the best BM25 units join them. Those documents come
+back with their token bytes, the best by exact MaxSim are kept as candidates (as
+many as the embedded index keeps), and passages, highlights and the document score
+are computed by the same code as the embedded index
+(:func:`longcolbert.ranking.rank.rank_documents`), query tokens weighted by the
+rarity of their words
 (:func:`longcolbert.ranking.rank.lexical_evidence`). Nothing lives outside Qdrant, so any
 number of stateless clients can search one collection.
 
@@ -63,6 +68,7 @@ points, is never used for one. Requires ``pip install "longcolbert[qdrant]"``.
 
 from __future__ import annotations
 
+import math
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -91,7 +97,7 @@ from ..ranking.lexical import KEYWORD_UNITS_READ, bm25_vector, shared_words, ter
 from ..ranking.passages import sentence_unit_array
 from ..ranking.rank import lexical_evidence, rank_documents
 from ..results import Hits, StoredDocument
-from .codebook import Codebook, sparse_code
+from .codebook import Codebook, first_stage_vectors, sparse_code
 from .filters import kind_is, payload_field, point_field, qdrant_filter, scroll_points
 
 if TYPE_CHECKING:  # torch is imported by what computes: info and delete need none
@@ -106,12 +112,19 @@ if TYPE_CHECKING:  # torch is imported by what computes: info and delete need no
 # Qdrant's limit of about a million per point.
 SEGMENT_TOKENS = 2048
 _POINT_FLOATS = 1_000_000  # Qdrant's per-point multivector limit, about: wider models get fewer rows
-PREFETCH = 150  # segments the first stage (centroid codes) hands to MaxSim (0.956-0.98 of the exact top 10 in 9 builds; 200: 0.98-0.99 for 18% more time; benchmarks/qdrant_path.py)
+# The first stage (benchmarks/qdrant_path.py): segments found by their centroid codes,
+# then (format 6) ranked by MaxSim on their sketches, SKETCH_READS documents read back
+# per candidate asked. 200 and 1.5: 0.962-0.978 of the exact top 10 in three builds,
+# 41-43 ms; before format 6, PREFETCH_UNSKETCHED go straight to the full MaxSim.
+PREFETCH = 200
+SKETCH_READS = 1.5
+PREFETCH_UNSKETCHED = 150
 ADD_BATCH = 64  # documents encoded, then written, at a time
-FORMAT = 5  # what a collection records: 3 = uint8 token rows, unit words, centroid codes;
+FORMAT = 6  # what a collection records: 3 = uint8 token rows, unit words, centroid codes;
 # 4 = those rows also as base64 in each segment's payload (``rows``), read back 20x faster;
-# 5 = what is read back (text, offsets, rows, units) in a body point beside each segment
-READS_FORMATS = (3, 4, 5)
+# 5 = what is read back (text, offsets, rows, units) in a body point beside each segment;
+# 6 = each segment's sketch (``sketch``), a middle stage between codes and tokens
+READS_FORMATS = (3, 4, 5, 6)
 _NAMESPACE = uuid.UUID("5d1c7a52-3f0e-4c56-9a55-6c6f6e67636f")
 
 
@@ -323,7 +336,6 @@ class QdrantIndex(IndexBackend):
                centroids: torch.Tensor | None) -> None:
         from qdrant_client import models
 
-        from .centroid_codes import document_codes
         from .payload_text import bytes_as_text, int32_as_text
         from .token_bytes import row_bytes
 
@@ -352,8 +364,8 @@ class QdrantIndex(IndexBackend):
                 body["units"] = int32_as_text(units)
             points.append(models.PointStruct(
                 id=str(uuid.uuid5(_NAMESPACE, f"{document.id}\x00{write}\x00{number}")),
-                vector={"tokens": stored.tolist(), **({} if centroids is None else {
-                    "codes": sparse_code(document_codes(vectors, centroids))})},
+                vector={"tokens": stored.tolist(),
+                        **({} if centroids is None else first_stage_vectors(vectors, centroids))},
                 payload=payload))
             points.append(models.PointStruct(
                 id=str(uuid.uuid5(_NAMESPACE, f"{document.id}\x00{write}\x00body {number}")),
@@ -514,15 +526,19 @@ class QdrantIndex(IndexBackend):
         encoded = self._model.encoder.encode_query(query)
         query_rows = encoded.embeddings.float()
         lexical = lexical_evidence(self, encoded) if settings.hybrid else None
-        ids = self.candidate_ids(query_rows, max(k, settings.candidates), scope)
+        depth = max(k, settings.candidates)
+        ids = self.candidate_ids(query_rows, depth, scope)
+        keyword: list[str] = []
         if lexical is not None:
-            ids += [i for i in self.keyword_candidates(lexical.keywords, KEYWORD_CANDIDATES)
-                    if i not in ids]
-        found = self._documents(ids, with_rows=True, scope=scope)
+            keyword = [i for i in self.keyword_candidates(lexical.keywords, KEYWORD_CANDIDATES)
+                       if i not in ids]
+        found = self._documents(ids + keyword, with_rows=True, scope=scope)
         if not found:
             return Hits()
-        documents = [doc for doc, _ in found]
         similarities = byte_similarities(query_rows, [stored for _, stored in found])
+        kept = best_by_maxsim(similarities, depth, also=[doc.id in keyword for doc, _ in found])
+        documents = [found[i][0] for i in kept]
+        similarities = [similarities[i] for i in kept]
         return rank_documents(documents, similarities, encoded, passages, self.passage_tokens,
                               self.document_score, k, lexical,
                               reader=self._model.encoder if settings.reread else None,
@@ -565,9 +581,11 @@ class QdrantIndex(IndexBackend):
 
     def candidate_ids(self, query_rows: torch.Tensor, depth: int, scope: Any = None
                       ) -> list[str]:
-        """The ``depth`` best documents' ids for these query token vectors: segments
-        prefetched by centroid codes (all segments while the collection has no
-        codebook), rescored by MaxSim in Qdrant, grouped by document.
+        """The ids of the documents to score exactly for the ``depth`` best, best
+        first: segments prefetched by centroid codes, then grouped by document and
+        ranked by MaxSim in Qdrant on their sketches (format 6: ``SKETCH_READS`` times
+        ``depth`` of them) or on their tokens (before format 6: ``depth``); every
+        segment by its tokens while the collection has no codebook.
         ``scope`` is a Qdrant filter (:func:`~longcolbert.qdrant.filters.qdrant_filter`)."""
         from qdrant_client import models
 
@@ -577,8 +595,12 @@ class QdrantIndex(IndexBackend):
         centroids = self.codebook.centroids()
         prefetch = None if centroids is None else models.Prefetch(
             query=sparse_code(query_codes(query_rows, centroids)), using="codes",
-            limit=PREFETCH, filter=condition)
-        found = self._best_documents(query_rows, prefetch, condition, depth)
+            limit=PREFETCH if self._format >= 6 else PREFETCH_UNSKETCHED, filter=condition)
+        if prefetch is not None and self._format >= 6:
+            found = self._best_documents(query_rows, prefetch, condition,
+                                         math.ceil(SKETCH_READS * depth), using="sketch")
+        else:
+            found = self._best_documents(query_rows, prefetch, condition, depth)
         if prefetch is not None and len(found) < depth and self._first_stage_ran_dry(prefetch):
             # fewer segments share a centroid with the query than the first stage takes
             # (a narrow filter, a small collection): the others the filter allows are
@@ -596,13 +618,14 @@ class QdrantIndex(IndexBackend):
             query_filter=prefetch.filter, limit=prefetch.limit).points) < prefetch.limit
 
     def _best_documents(self, query_rows: torch.Tensor, prefetch: Any, condition: Any,
-                        depth: int) -> list[str]:
+                        depth: int, using: str = "tokens") -> list[str]:
         """Ids of the ``depth`` documents whose best segment (among ``prefetch``'s, or
-        all that ``condition`` selects) has the highest MaxSim in Qdrant."""
+        all that ``condition`` selects) has the highest MaxSim in Qdrant on its
+        ``using`` multivector (``tokens`` or ``sketch``)."""
         from .token_bytes import encode_queries
 
         groups = self.client.query_points_groups(
-            self.collection, query=encode_queries(query_rows), using="tokens", group_by="doc_id",
+            self.collection, query=encode_queries(query_rows), using=using, group_by="doc_id",
             prefetch=prefetch, query_filter=condition, limit=depth, group_size=1,
             with_payload=False,
         ).groups
@@ -657,6 +680,22 @@ class QdrantIndex(IndexBackend):
         return out
 
 
+def best_by_maxsim(similarities: Sequence[np.ndarray], depth: int, also: Sequence[bool]
+                   ) -> list[int]:
+    """Which of the documents read back are candidates, in their order: the ``depth``
+    best by exact MaxSim (``similarities``: ``[query tokens, rows]`` each), and those
+    marked in ``also`` (keyword candidates) wherever they rank, as the embedded
+    index keeps its PLAID candidates.
+
+    >>> sims = [np.array([[0.1, 0.2]]), np.array([[0.9]]), np.array([[0.5]])]
+    >>> best_by_maxsim(sims, 1, also=[True, False, False])
+    [0, 1]
+    """
+    scores = np.array([float(s.max(axis=1).sum()) if s.size else -np.inf for s in similarities])
+    best = set(np.argsort(-scores, kind="stable")[:depth].tolist())
+    return [i for i in range(len(similarities)) if i in best or also[i]]
+
+
 def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
                       shard_number: int | None = None,
                       replication_factor: int | None = None) -> None:
@@ -680,6 +719,13 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
                 multivector_config=models.MultiVectorConfig(
                     comparator=models.MultiVectorComparator.MAX_SIM),
                 hnsw_config=models.HnswConfigDiff(m=0),  # rescoring only
+            ),
+            "sketch": models.VectorParams(  # a middle stage: centroid_codes.nearest_means
+                size=stored_dim(dim), distance=models.Distance.DOT,
+                datatype=models.Datatype.UINT8,
+                multivector_config=models.MultiVectorConfig(
+                    comparator=models.MultiVectorComparator.MAX_SIM),
+                hnsw_config=models.HnswConfigDiff(m=0),
             ),
             "centroids": models.VectorParams(  # the codebook's parts: read, never searched
                 size=dim, distance=models.Distance.DOT,
