@@ -72,6 +72,27 @@ def test_the_same_ranking_passages_and_highlights_as_the_embedded_index(
                     for h in ours[0].passages[0].highlights)
 
 
+def test_candidates_are_as_many_as_asked_whatever_the_first_stage_reads_back(
+        qdrant, monkeypatch):
+    """Format 6 reads back more documents than asked for (chosen by their sketches)
+    and ranks only the best by exact MaxSim: ``candidates`` means what it means in
+    the embedded index."""
+    ranked: list[list[str]] = []
+    rank = qdrant_index.rank_documents
+    monkeypatch.setattr(qdrant_index, "rank_documents", lambda documents, *a, **kw: (
+        ranked.append([d.id for d in documents]) or rank(documents, *a, **kw)))
+    for query in QUERIES:
+        rows = qdrant._model.encoder.encode_query(query).embeddings.float()
+        exact = {doc.id: float((rows @ vectors.T).max(dim=1).values.sum())
+                 for doc, vectors in qdrant.stored_rows(list(DOCS)).values()}
+        best = sorted(exact, key=exact.get, reverse=True)
+        for depth in (1, 2):  # k and candidates: a search ranks max(k, candidates)
+            read_back = qdrant.candidate_ids(rows, depth)
+            assert len(read_back) > depth  # more are read back than ranked
+            qdrant.search(query, k=depth, candidates=depth, hybrid=False)
+            assert sorted(ranked[-1]) == sorted(best[:depth]), (query, depth)
+
+
 def test_word_rarity_is_counted_as_the_embedded_index_counts_it(qdrant, embedded):
     terms = sorted({t for words in shared_words().terms_of_many(list(DOCS.values()))
                     for t in words} | {"absent"})

@@ -114,8 +114,9 @@ SEGMENT_TOKENS = 2048
 _POINT_FLOATS = 1_000_000  # Qdrant's per-point multivector limit, about: wider models get fewer rows
 # The first stage (benchmarks/qdrant_path.py): segments found by their centroid codes,
 # then (format 6) ranked by MaxSim on their sketches, SKETCH_READS documents read back
-# per candidate asked. 200 and 1.5: 0.962-0.978 of the exact top 10 in three builds,
-# 41-43 ms; before format 6, PREFETCH_UNSKETCHED go straight to the full MaxSim.
+# per candidate asked. 200 and 1.5: 0.958-0.978 of the exact top 10 in five builds
+# (2 centroids per query token and 200: 0.946-0.96); before format 6,
+# PREFETCH_UNSKETCHED go straight to the full MaxSim.
 PREFETCH = 200
 SKETCH_READS = 1.5
 PREFETCH_UNSKETCHED = 150
@@ -536,7 +537,8 @@ class QdrantIndex(IndexBackend):
         if not found:
             return Hits()
         similarities = byte_similarities(query_rows, [stored for _, stored in found])
-        kept = best_by_maxsim(similarities, depth, also=[doc.id in keyword for doc, _ in found])
+        by_keyword = set(keyword)
+        kept = best_by_maxsim(similarities, depth, also=[doc.id in by_keyword for doc, _ in found])
         documents = [found[i][0] for i in kept]
         similarities = [similarities[i] for i in kept]
         return rank_documents(documents, similarities, encoded, passages, self.passage_tokens,
@@ -700,8 +702,9 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
                       shard_number: int | None = None,
                       replication_factor: int | None = None) -> None:
     """A collection for one model's token vectors (``fingerprint`` as an index records
-    it; its ``dim`` sizes the vectors): a uint8 MaxSim multivector without an HNSW
-    graph, the segments' sparse centroid codes and the codebook's float32 centroids,
+    it; its ``dim`` sizes the vectors): two uint8 MaxSim multivectors without an HNSW
+    graph (the segments' tokens and sketches), their sparse centroid codes and the
+    codebook's float32 centroids,
     the units' sparse BM25 vector (idf by Qdrant), and payload indexes for the fields
     searched;
     ``shard_number`` and ``replication_factor`` as Qdrant takes them (None: its default)."""
@@ -710,23 +713,16 @@ def create_collection(client: Any, name: str, fingerprint: Mapping[str, Any], *,
     from .token_bytes import stored_dim
 
     dim = int(fingerprint["dim"])
+    byte_rows = models.VectorParams(  # rows as token_bytes codes them; rescoring only: no graph
+        size=stored_dim(dim), distance=models.Distance.DOT, datatype=models.Datatype.UINT8,
+        multivector_config=models.MultiVectorConfig(
+            comparator=models.MultiVectorComparator.MAX_SIM),
+        hnsw_config=models.HnswConfigDiff(m=0))
     client.create_collection(
         name,
         vectors_config={
-            "tokens": models.VectorParams(
-                size=stored_dim(dim), distance=models.Distance.DOT,
-                datatype=models.Datatype.UINT8,
-                multivector_config=models.MultiVectorConfig(
-                    comparator=models.MultiVectorComparator.MAX_SIM),
-                hnsw_config=models.HnswConfigDiff(m=0),  # rescoring only
-            ),
-            "sketch": models.VectorParams(  # a middle stage: centroid_codes.nearest_means
-                size=stored_dim(dim), distance=models.Distance.DOT,
-                datatype=models.Datatype.UINT8,
-                multivector_config=models.MultiVectorConfig(
-                    comparator=models.MultiVectorComparator.MAX_SIM),
-                hnsw_config=models.HnswConfigDiff(m=0),
-            ),
+            "tokens": byte_rows,
+            "sketch": byte_rows,  # a middle stage: centroid_codes.nearest_means
             "centroids": models.VectorParams(  # the codebook's parts: read, never searched
                 size=dim, distance=models.Distance.DOT,
                 multivector_config=models.MultiVectorConfig(
