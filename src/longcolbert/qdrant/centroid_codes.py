@@ -15,7 +15,7 @@ prefetched, those worth reading back.
 
 >>> import torch
 >>> centroids = torch.eye(4)
->>> document_codes(torch.tensor([[0.9, 0.1, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]), centroids)
+>>> nearest_means(torch.tensor([[0.9, 0.1, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]]), centroids)[0]
 [0, 2]
 >>> query_codes(torch.tensor([[0.8, 0.6, 0.0, 0.0], [0.6, 0.0, 0.8, 0.0]]), centroids, nprobe=2)
 {0: 1.4, 1: 0.6, 2: 0.8}
@@ -84,11 +84,6 @@ def sample_size(written_rows: int) -> int:
     131072
     """
     return centroid_count(planned_rows(written_rows)) * POINTS_PER_CENTROID
-
-
-def document_codes(rows: torch.Tensor, centroids: torch.Tensor) -> list[int]:
-    """The ids of the centroids nearest ``rows`` ([n, dim]), each once, ascending."""
-    return nearest_means(rows, centroids)[0]
 
 
 def nearest_means(rows: torch.Tensor, centroids: torch.Tensor) -> tuple[list[int], torch.Tensor]:

@@ -94,7 +94,7 @@ from ..encoding.model import DEFAULT_MODEL, ModelFingerprint, fingerprint
 from ..errors import DamagedIndexError, IncompatibleModelError, InvalidInputError, LongColBERTError
 from ..progress import toward, tqdm
 from ..ranking.lexical import KEYWORD_UNITS_READ, bm25_vector, shared_words, term_id, unit_texts
-from ..ranking.passages import sentence_unit_array
+from ..ranking.passages import maxsim, sentence_unit_array
 from ..ranking.rank import lexical_evidence, rank_documents
 from ..results import Hits, StoredDocument
 from .codebook import Codebook, first_stage_vectors, sparse_code
@@ -595,10 +595,11 @@ class QdrantIndex(IndexBackend):
 
         condition = self._visible(*([scope] if scope is not None else []))
         centroids = self.codebook.centroids()
+        sketched = centroids is not None and self._format >= 6
         prefetch = None if centroids is None else models.Prefetch(
             query=sparse_code(query_codes(query_rows, centroids)), using="codes",
-            limit=PREFETCH if self._format >= 6 else PREFETCH_UNSKETCHED, filter=condition)
-        if prefetch is not None and self._format >= 6:
+            limit=PREFETCH if sketched else PREFETCH_UNSKETCHED, filter=condition)
+        if sketched:
             found = self._best_documents(query_rows, prefetch, condition,
                                          math.ceil(SKETCH_READS * depth), using="sketch")
         else:
@@ -693,7 +694,7 @@ def best_by_maxsim(similarities: Sequence[np.ndarray], depth: int, also: Sequenc
     >>> best_by_maxsim(sims, 1, also=[True, False, False])
     [0, 1]
     """
-    scores = np.array([float(s.max(axis=1).sum()) if s.size else -np.inf for s in similarities])
+    scores = np.array([maxsim(s) for s in similarities])
     best = set(np.argsort(-scores, kind="stable")[:depth].tolist())
     return [i for i in range(len(similarities)) if i in best or also[i]]
 
