@@ -58,10 +58,11 @@ def folder(tmp_path, standin_model):
 
 
 def standalone(index: Index, query: str, texts: list[str]) -> list[float]:
-    """MaxSim of the query against each text encoded on its own (no hybrid weights)."""
+    """MaxSim of the query against each text encoded on its own, as re-reading encodes
+    it (:meth:`Encoder.read_passages`: bfloat16 on a CPU with AMX), no hybrid weights."""
     rows = index.encoder.encode_query(query).embeddings
     return [maxsim((rows @ e.embeddings.T).numpy())
-            for e in index.encoder.encode_documents(texts, show_progress=False)]
+            for e in index.encoder.read_passages(texts)]
 
 
 @pytest.fixture()
@@ -213,7 +214,7 @@ def test_the_reranker_rereads_too_and_can_be_told_not_to(standin_model):
         old = before[hit.id]
         rows = plain.encoder.encode_query(query).embeddings
         alone = [maxsim((rows @ e.embeddings.T).numpy())
-                 for e in plain.encoder.encode_documents([p.text for p in old.passages])]
+                 for e in plain.encoder.read_passages([p.text for p in old.passages])]
         assert hit.score == pytest.approx(old.score + max(alone), abs=1e-3)
 
 

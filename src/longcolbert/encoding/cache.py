@@ -64,11 +64,15 @@ class EncodingCache:
                     "max_bytes": self.max_bytes, "hits": self.hits, "misses": self.misses}
 
     def encode(self, encoder: Encoder, texts: Sequence[str], *,
-               show_progress: bool | None = None) -> list[EncodedDocument]:
-        """``encoder.encode_documents(texts)``, encoding only the texts not kept yet."""
+               show_progress: bool | None = None, reading: bool = False) -> list[EncodedDocument]:
+        """``encoder.encode_documents(texts)``, encoding only the texts not kept yet;
+        with ``reading``, ``encoder.read_passages(texts)`` (re-reading), kept apart
+        when it runs in another precision."""
         from .encoder import EncodedDocument
 
         model = model_key(encoder)
+        if reading and encoder.reading_dtype is not None:
+            model += "/" + encoder.reading_dtype
         keys = [_key(model, text) for text in texts]
         found: list[EncodedDocument | None] = []
         for key in keys:
@@ -80,8 +84,9 @@ class EncodingCache:
             self.hits += len(texts) - len(missing)
             self.misses += len(missing)
         if missing:
-            fresh = encoder.encode_documents([texts[i] for i in missing],
-                                             show_progress=show_progress)
+            wanted = [texts[i] for i in missing]
+            fresh = (encoder.read_passages(wanted) if reading
+                     else encoder.encode_documents(wanted, show_progress=show_progress))
             for i, encoded in zip(missing, fresh):
                 self._put(keys[i], encoded.embeddings.numpy(), encoded.offsets)
                 found[i] = encoded

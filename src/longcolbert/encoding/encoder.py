@@ -35,6 +35,7 @@ from .attention import (
     packed_forward,
     supports_packing,
 )
+from .precision import bfloat16_linear_copy, cpu_has_amx, reading_dtype
 from .windows import alone_chunks, owned_ranges, plan_windows
 
 if TYPE_CHECKING:
@@ -130,11 +131,13 @@ class Encoder:
 
     ``token_budget`` bounds the padded tokens of one forward batch; a window
     longer than the budget runs alone. ``overlap`` is the token overlap of
-    consecutive windows of a long document.
+    consecutive windows of a long document. ``dtype`` is the precision asked for
+    when the model was loaded; with ``"auto"``, :meth:`read_passages` may multiply
+    in bfloat16 (:mod:`longcolbert.encoding.precision`).
     """
 
     def __init__(self, model: ColBERT, *, token_budget: int = TOKEN_BUDGET,
-                 overlap: int | None = None):
+                 overlap: int | None = None, dtype: str = "auto"):
         self.model = model
         self.tokenizer = model.tokenizer
         if not getattr(self.tokenizer, "is_fast", False):
@@ -159,6 +162,7 @@ class Encoder:
         self._turn = threading.Lock()  # the model and its tokenizer: one user at a time
         self._twin: Any = None  # a copy for queries while documents encode (see encode_query)
         self._twin_turn = threading.Lock()
+        self._reader: Any = None  # the model with bfloat16 linear layers (see read_passages)
         # ModernBERT runs packed (no padding, banded local attention); others pad.
         self.packed = supports_packing(model)
         weights = next(model.parameters())
@@ -167,6 +171,10 @@ class Encoder:
             if self.packed
             else TORCH
         )
+        self.on_cpu = weights.device.type == "cpu"
+        self.reading_dtype = reading_dtype(dtype, weights.device.type,
+                                           str(weights.dtype).removeprefix("torch."),
+                                           cpu_has_amx())
 
     # -- documents -------------------------------------------------------------------
 
@@ -280,6 +288,38 @@ class Encoder:
             return [self._assemble(doc, group, rows, alone[d], alone_rows)
                     for d, (doc, group) in enumerate(zip(prepared, groups))]
 
+    def read_passages(self, texts: Sequence[str]) -> list[EncodedDocument]:
+        """Short texts encoded alone at search time (re-reading), as :meth:`encode_documents`
+        encodes them; where :attr:`reading_dtype` is set (a CPU with AMX), on a copy of
+        the model whose linear layers multiply in bfloat16, made the first time (about
+        twice as fast; one more copy of the weights, mostly bfloat16). On a CPU each text runs in
+        its own forward: no padding, which is faster there, and a text's rows depend
+        on it alone, not on the texts read with it. Rows come back float32, unit length.
+
+        >>> encoder.read_passages(["A passage read on its own."])[0].embeddings.dtype  # doctest: +SKIP
+        torch.float32
+        """
+        with torch.inference_mode():
+            prepared = [self._prepare(text) for text in texts]
+            groups = [list(self._windows(d, doc)) for d, doc in enumerate(prepared)]
+            model = self._reading_model()
+            items = [item for group in groups for item in group]
+            rows: dict[tuple[int, int], torch.Tensor] = {}
+            for batch in ([[item] for item in items] if self.on_cpu else [items]):
+                rows.update(self._run(batch, None, model))
+            return [self._assemble(doc, group, rows) for doc, group in zip(prepared, groups)]
+
+    def _reading_model(self) -> ColBERT:
+        """The model :meth:`read_passages` runs: this one, or its copy with bfloat16
+        linear layers (:func:`~longcolbert.encoding.precision.bfloat16_linear_copy`)."""
+        if self.reading_dtype is None:
+            return self.model
+        if self._reader is None:
+            with self._turn:  # copied between two forwards
+                if self._reader is None:
+                    self._reader = bfloat16_linear_copy(self.model)
+        return self._reader
+
     def encode_in_pieces(
         self, text: str, piece_tokens: int, progress: Callable[[int], Any] | None = None,
         *, units: np.ndarray | None = None, alone_tokens: int = 0,
@@ -355,12 +395,13 @@ class Encoder:
                                    (first + start, first + end)))
         return windows
 
-    def _run(self, items: Sequence[_Window], progress: Callable[[int], Any] | None
-             ) -> dict[tuple[int, int], torch.Tensor]:
-        """The kept rows of each window, by (document, window)."""
+    def _run(self, items: Sequence[_Window], progress: Callable[[int], Any] | None,
+             model: ColBERT | None = None) -> dict[tuple[int, int], torch.Tensor]:
+        """The kept rows of each window, by (document, window), from ``model`` (this one
+        if not given)."""
         rows: dict[tuple[int, int], torch.Tensor] = {}
         for batch in self._batches(list(items)):
-            embeddings = self._forward([item.ids for item in batch])
+            embeddings = self._forward([item.ids for item in batch], model)
             for item, matrix in zip(batch, embeddings):
                 positions = torch.tensor([p for p, _ in item.keep], dtype=torch.long)
                 rows[(item.document, item.number)] = matrix[positions].float().cpu()
@@ -411,15 +452,17 @@ class Encoder:
             batches.append(current)
         return batches
 
-    def _forward(self, sequences: list[list[int]]) -> list[torch.Tensor] | torch.Tensor:
+    def _forward(self, sequences: list[list[int]], model: ColBERT | None = None
+                 ) -> list[torch.Tensor] | torch.Tensor:
         with self._turn:  # one forward at a time: a packed one switches the attention
-            return self._forward_alone(sequences)
+            return self._forward_alone(sequences, self.model if model is None else model)
 
-    def _forward_alone(self, sequences: list[list[int]]) -> list[torch.Tensor] | torch.Tensor:
+    def _forward_alone(self, sequences: list[list[int]], model: ColBERT
+                       ) -> list[torch.Tensor] | torch.Tensor:
         if self.packed:
             return [
                 torch.nn.functional.normalize(rows.float(), p=2, dim=-1)
-                for rows in packed_forward(self.model, sequences, self.kernel)
+                for rows in packed_forward(model, sequences, self.kernel)
             ]
         width = max(len(s) for s in sequences)
         ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
@@ -427,9 +470,9 @@ class Encoder:
         for i, seq in enumerate(sequences):
             ids[i, : len(seq)] = torch.tensor(seq)
             mask[i, : len(seq)] = 1
-        device = self.model.device
+        device = model.device
         features = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
-        out = self.model(features)
+        out = model(features)
         return torch.nn.functional.normalize(out["token_embeddings"].float(), p=2, dim=-1)
 
     # -- queries ---------------------------------------------------------------------

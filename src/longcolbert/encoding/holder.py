@@ -64,5 +64,5 @@ class ModelHolder:
                                    trust_remote_code=self._trust_remote_code)
             from .encoder import Encoder
 
-            self._encoder = Encoder(model, token_budget=self._token_budget)
+            self._encoder = Encoder(model, token_budget=self._token_budget, dtype=self._dtype)
         return self._encoder

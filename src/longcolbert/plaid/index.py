@@ -64,7 +64,9 @@ class Index(IndexBackend):
     default the one the index was built with (``mixedbread-ai/mxbai-edge-colbert-v0-32m``
     for a new index). ``document_length`` overrides the model context per window.
     ``device`` and ``dtype`` place the model (see :func:`~longcolbert.load_model`:
-    on a CUDA GPU with flash-attn installed it runs bfloat16 with FlashAttention-2).
+    on a CUDA GPU with flash-attn installed it runs bfloat16 with FlashAttention-2;
+    with ``dtype="auto"`` on a CPU with AMX, re-reads multiply in bfloat16, see
+    :mod:`longcolbert.encoding.precision`).
     ``passage_tokens`` is the target passage length. A document is ranked by the
     MaxSim of the query against its best window of sentences plus its special
     tokens (``document_score="passage"``; ``"maxsim"`` uses every token; see the

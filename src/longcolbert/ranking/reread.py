@@ -15,8 +15,10 @@ by MaxSim against the query. Then:
 
 Both views are MaxSim sums over the same (weighted) query tokens, so the sum
 needs no tuning weight and scores stay comparable between queries. The cost is
-one encoding of ``READ_DOCUMENTS x READ_PASSAGES`` passages per query (measured
-in benchmarks/passage_quality.py).
+one encoding of ``READ_DOCUMENTS x READ_PASSAGES`` passages per query
+(:meth:`~longcolbert.encoding.encoder.Encoder.read_passages`: on a CPU each
+passage in its own forward, in bfloat16 where the CPU has AMX; measured in
+benchmarks/passage_quality.py).
 
 >>> from longcolbert.results import Hit, Passage
 >>> hit = Hit("a", 1.0, {}, [Passage("x", 0, 1, 0.5), Passage("y", 2, 3, 0.4)])
@@ -54,8 +56,8 @@ def standalone_scores(
     texts = [text for document in passages for text in document]
     readable = [i for i, text in enumerate(texts) if text.strip()]
     wanted = [texts[i] for i in readable]
-    encoded = iter(cache.encode(encoder, wanted, show_progress=False) if cache is not None
-                   else encoder.encode_documents(wanted, show_progress=False))
+    encoded = iter(cache.encode(encoder, wanted, reading=True) if cache is not None
+                   else encoder.read_passages(wanted))
     rows = query.embeddings.float()
     if weights is not None:
         rows = rows * rows.new_tensor(weights)[:, None]
