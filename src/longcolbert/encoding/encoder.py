@@ -290,11 +290,12 @@ class Encoder:
 
     def read_passages(self, texts: Sequence[str]) -> list[EncodedDocument]:
         """Short texts encoded alone at search time (re-reading), as :meth:`encode_documents`
-        encodes them; where :attr:`reading_dtype` is set (a CPU with AMX), on a copy of
-        the model whose linear layers multiply in bfloat16, made the first time (about
-        twice as fast; one more copy of the weights, mostly bfloat16). On a CPU each text runs in
-        its own forward: no padding, which is faster there, and a text's rows depend
-        on it alone, not on the texts read with it. Rows come back float32, unit length.
+        encodes them; where :attr:`reading_dtype` is set (a CPU with AMX), by a copy of
+        the model whose linear layers multiply in bfloat16, made the first time (the
+        re-reads about 1.7x as fast, for one more copy of the model's memory). On a
+        CPU each text runs in its own forward: no padding, which is faster there, and
+        a text's rows depend on it alone, not on the texts read with it. Rows come
+        back float32 and unit length.
 
         >>> encoder.read_passages(["A passage read on its own."])[0].embeddings.dtype  # doctest: +SKIP
         torch.float32
