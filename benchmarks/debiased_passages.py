@@ -20,16 +20,12 @@ Results go to ``benchmarks/results/debiased_passages.json``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import torch
-from common import docs_folder
-from passage_quality import HERE, evaluate, load_questions, longcolbert, summarise
+from passage_quality import what_if_run, what_if_setup
 
 import longcolbert.plaid.index as plaid_index
 from longcolbert import Index
@@ -50,17 +46,7 @@ def debiased(rows: torch.Tensor, alpha: float) -> torch.Tensor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--index", default=str(HERE / "work" / "python-docs-index-384"))
-    parser.add_argument("--model", default=str(HERE / "work" / "standin-384"))
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "debiased_passages.json")
-    args = parser.parse_args()
-    if not (Path(args.index) / "store.sqlite").exists():
-        sys.exit(f"no index at {args.index}: run benchmarks/passage_quality.py first")
-    torch.set_num_threads(2)
-
-    pages = {p.name: p.read_text(encoding="utf-8") for p in sorted(docs_folder().glob("*.txt"))}
-    questions = load_questions(pages, None)
+    args, questions = what_if_setup(__doc__.splitlines()[0], "debiased_passages.json")
     rank = plaid_index.rank_documents
     setting = {"alpha": 0.0}
     rows: dict[str, torch.Tensor] = {}
@@ -80,19 +66,12 @@ def main() -> None:
         return Hits(replace(h, passages=chosen[h.id].passages) for h in ranked)
 
     plaid_index.rank_documents = with_debiased_passages  # type: ignore[assignment]
-    report: dict = {"command": " ".join(["python"] + sys.argv), "alphas": {}}
+    report: dict = {"command": " ".join(["python"] + sys.argv)}
     with Index(args.index, model=load_model(args.model), create=False, reread=False) as index:
         rows.update({i: r.float() for i, (_, r) in index.stored_rows(index.ids()).items()})
         for alpha in ALPHAS:
             setting["alpha"] = alpha
-            result = evaluate(longcolbert(index), questions)
-            summary = summarise(result["per_question"], questions)
-            report["alphas"][str(alpha)] = {"summary": summary,
-                                            "p50_seconds": result["p50_seconds"]}
-            print(alpha, json.dumps({s: summary[s] for s in ("held_out", "tuning")}),
-                  f"p50 {result['p50_seconds']:.3f} s", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+            what_if_run(f"alpha {alpha}", index, questions, args.out, report)
 
 
 if __name__ == "__main__":

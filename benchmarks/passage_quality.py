@@ -97,6 +97,36 @@ def load_questions(pages: dict[str, str], split: str | None) -> list[Question]:
     return questions
 
 
+def what_if_setup(description: str, results_name: str) -> tuple[argparse.Namespace,
+                                                                list[Question]]:
+    """The arguments (``--index``, ``--model``, ``--out``) and all 103 questions of a
+    what-if script run on this benchmark's index, which must exist; 2 torch threads."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--index", default=str(HERE / "work" / "python-docs-index-384"))
+    parser.add_argument("--model", default=str(HERE / "work" / "standin-384"))
+    parser.add_argument("--out", type=Path, default=HERE / "results" / results_name)
+    args = parser.parse_args()
+    if not (Path(args.index) / "store.sqlite").exists():
+        sys.exit(f"no index at {args.index}: run benchmarks/passage_quality.py first")
+    torch.set_num_threads(2)
+    pages = {p.name: p.read_text(encoding="utf-8") for p in sorted(docs_folder().glob("*.txt"))}
+    return args, load_questions(pages, None)
+
+
+def what_if_run(label: str, index: Index, questions: list[Question], out: Path,
+                report: dict) -> dict:
+    """``index``'s default answers to ``questions``, summarised, printed after ``label``
+    with their p50, and kept in ``report`` (written to ``out`` again after each run)."""
+    result = evaluate(longcolbert(index), questions)
+    measured = {"summary": summarise(result["per_question"], questions), **result}
+    print(label, json.dumps({s: measured["summary"][s] for s in ("held_out", "tuning")}),
+          f"p50 {result['p50_seconds']:.3f} s", flush=True)
+    report.setdefault("methods", {})[label] = measured
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    return measured
+
+
 def shared_words(questions: list[dict]) -> dict:
     """How many questions share a content word (same FTS5 term, function words aside)
     with their gold span: the check behind each question's ``paraphrased`` flag."""

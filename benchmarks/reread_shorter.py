@@ -18,15 +18,10 @@ Results go to ``benchmarks/results/reread_shorter.json``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-from pathlib import Path
 from typing import Any
 
-import torch
-from common import docs_folder
-from passage_quality import HERE, evaluate, load_questions, longcolbert, summarise
+from passage_quality import what_if_run, what_if_setup
 
 import longcolbert.ranking.rank as rank
 from longcolbert import Index
@@ -60,20 +55,10 @@ def middle(text: str, share: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--index", default=str(HERE / "work" / "python-docs-index-384"))
-    parser.add_argument("--model", default=str(HERE / "work" / "standin-384"))
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "reread_shorter.json")
-    args = parser.parse_args()
-    if not (Path(args.index) / "store.sqlite").exists():
-        sys.exit(f"no index at {args.index}: run benchmarks/passage_quality.py first")
-    torch.set_num_threads(2)
-    folder = docs_folder()
-    pages = {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.txt"))}
-    questions = load_questions(pages, None)
+    args, questions = what_if_setup(__doc__.splitlines()[0], "reread_shorter.json")
     model = load_model(args.model)
     reread = rank.standalone_scores
-    report: dict[str, Any] = {"command": " ".join(["python"] + sys.argv), "methods": {}}
+    report: dict[str, Any] = {"command": " ".join(["python"] + sys.argv)}
     runs: list[tuple[str, dict, float]] = [(f"re-read share {s}", {}, s) for s in SHARES]
     runs.append(("reread=False", {"reread": False}, 1.0))
     for name, setting, share in runs:
@@ -83,15 +68,8 @@ def main() -> None:
 
         rank.standalone_scores = shorter  # type: ignore[assignment]
         with Index(args.index, model=model, create=False, **setting) as index:
-            result = evaluate(longcolbert(index), questions)
+            what_if_run(name, index, questions, args.out, report)
         rank.standalone_scores = reread
-        report["methods"][name] = {"summary": summarise(result["per_question"], questions),
-                                   **result}
-        summary = report["methods"][name]["summary"]
-        print(name, json.dumps({k: summary[k] for k in ("held_out", "tuning")}),
-              f"p50 {result['p50_seconds']:.3f} s", flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":
