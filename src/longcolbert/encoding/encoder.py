@@ -300,10 +300,10 @@ class Encoder:
         >>> encoder.read_passages(["A passage read on its own."])[0].embeddings.dtype  # doctest: +SKIP
         torch.float32
         """
+        model = self._reading_model()  # copied outside inference mode: plain parameters
         with torch.inference_mode():
             prepared = [self._prepare(text) for text in texts]
             groups = [list(self._windows(d, doc)) for d, doc in enumerate(prepared)]
-            model = self._reading_model()
             items = [item for group in groups for item in group]
             rows: dict[tuple[int, int], torch.Tensor] = {}
             for batch in ([[item] for item in items] if self.on_cpu else [items]):

@@ -599,11 +599,8 @@ class QdrantIndex(IndexBackend):
         prefetch = None if centroids is None else models.Prefetch(
             query=sparse_code(query_codes(query_rows, centroids)), using="codes",
             limit=PREFETCH if sketched else PREFETCH_UNSKETCHED, filter=condition)
-        if sketched:
-            found = self._best_documents(query_rows, prefetch, condition,
-                                         math.ceil(SKETCH_READS * depth), using="sketch")
-        else:
-            found = self._best_documents(query_rows, prefetch, condition, depth)
+        reads, using = (math.ceil(SKETCH_READS * depth), "sketch") if sketched else (depth, "tokens")
+        found = self._best_documents(query_rows, prefetch, condition, reads, using=using)
         if prefetch is not None and len(found) < depth and self._first_stage_ran_dry(prefetch):
             # fewer segments share a centroid with the query than the first stage takes
             # (a narrow filter, a small collection): the others the filter allows are
