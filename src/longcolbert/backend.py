@@ -25,8 +25,10 @@ from .results import Hit, Hits, Passage, StoredDocument
 if TYPE_CHECKING:
     import torch
 
+    from .encoding.encoder import EncodedQuery
     from .encoding.holder import ModelHolder
     from .encoding.model import ModelFingerprint
+    from .ranking.rank import LexicalEvidence
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,13 @@ class IndexBackend(ABC):
         """The stored documents among ``ids``, each with its token vectors as the index
         keeps them (``[tokens, dim]``, row for row with the document's offsets): what a
         :class:`~longcolbert.Reranker` given this index scores instead of encoding."""
+
+    @abstractmethod
+    def lexical_evidence_for(self, query: EncodedQuery) -> LexicalEvidence | None:
+        """What hybrid search adds for ``query``, from this index's term counts (as its
+        own search weighs query tokens): what a :class:`~longcolbert.Reranker` given
+        this index uses for texts that came from it. None where the index cannot count
+        terms (then the reranker counts them over its texts)."""
 
     @abstractmethod
     def stored_model(self) -> ModelFingerprint | None:

@@ -40,8 +40,9 @@ SETTING_HELP = {
 """What each search and model setting does, worded once for every adapter's fields."""
 
 RERANK_HELP = {
-    "hybrid": "Weight query words by their rarity among the candidates' sentences and mark "
-              "keywords in highlights (on by default).",
+    "hybrid": "Weight query words by their rarity among the candidates' sentences (the "
+              "index's, for candidates from the reranker's index) and mark keywords in "
+              "highlights (on by default).",
     "reread": "Score each candidate's best passages again, each encoded alone (on by "
               "default; off is faster).",
     "cache": "Bytes of encoded texts kept in memory for the next rerank (least recently "

@@ -37,7 +37,8 @@ class Reranker:
     """Orders candidate texts by MaxSim of their best window of sentences, no index needed.
 
     ``hybrid`` (on by default) weights query tokens by term rarity, counted
-    over the sentences of the texts being reranked, and marks the query's
+    over the sentences of the texts being reranked (the index's counts for texts
+    that came from an ``index``, below), and marks the query's
     keywords in highlights, as :class:`Index` does; ``reread`` too. Encoded texts
     (candidates and the passages re-read) are kept in ``cache`` (an
     :class:`~longcolbert.encoding.cache.EncodingCache`: by default 256 MiB in
@@ -51,8 +52,9 @@ class Reranker:
     built with the same model (the one the candidates came from), a candidate that is a document of that index, or a span of one, is scored from
     the index's stored vectors and not encoded at all (say where each text sits:
     ``rerank(..., sources=[(doc_id, start), ...])``); its tokens keep the context
-    of the whole document, as in a search. ``reranker.stored`` counts the texts
-    scored so.
+    of the whole document, as in a search, and hybrid term rarity is the index's
+    (its search's), not counted over the texts. ``reranker.stored`` counts the
+    texts scored so.
 
     >>> reranker = Reranker()                                   # doctest: +SKIP
     >>> hits = reranker.rerank("notice period", ["...", "..."])  # doctest: +SKIP
@@ -154,13 +156,16 @@ class Reranker:
         metas = [checked_metadata(ids[i], metadatas[i] if metadatas else {})
                  for i in range(len(texts))]
         encoded_query = self.encoder.encode_query(query)
-        encoded = self._encoded(list(texts), sources, show_progress)
+        encoded, from_index = self._encoded(list(texts), sources, show_progress)
         documents = [
             StoredDocument(doc_id, text, meta, [], e.offsets, sentence_unit_array(text))
             for doc_id, text, meta, e in zip(ids, texts, metas, encoded)
         ]
         lexical = None
-        if self.hybrid:  # term rarity over the sentences of the texts themselves
+        if self.hybrid and from_index:  # texts from the index: its term rarity, as its search
+            assert self.index is not None
+            lexical = self.index.lexical_evidence_for(encoded_query)
+        if self.hybrid and lexical is None:  # term rarity over the sentences of the texts
             counted = CountedTerms([self._unit_terms(document) for document in documents])
             lexical = lexical_evidence(counted, encoded_query)
         similarities = [(encoded_query.embeddings @ e.embeddings.T).numpy() for e in encoded]
@@ -170,9 +175,10 @@ class Reranker:
                               cache=self.cache)
 
     def _encoded(self, texts: list[str], sources: Sequence[StoredSpan | None] | None,
-                 show_progress: bool | None) -> list[EncodedDocument]:
+                 show_progress: bool | None) -> tuple[list[EncodedDocument], bool]:
         """Each text's token vectors: the index's stored ones where the text is a span
-        of a document it holds, else encoded (through the cache)."""
+        of a document it holds, else encoded (through the cache); and whether any
+        came from the index."""
         found: dict[int, EncodedDocument] = {}
         if self.index is not None and sources is not None:
             self._check_index_model()
@@ -184,12 +190,13 @@ class Reranker:
                     if span is not None:
                         found[position] = span
         missing = [i for i in range(len(texts)) if i not in found]
+        from_index = bool(found)
         self.stored += len(found)
         if missing:
             fresh = self.cache.encode(self.encoder, [texts[i] for i in missing],
                                       show_progress=show_progress)
             found.update(zip(missing, fresh))
-        return [found[i] for i in range(len(texts))]
+        return [found[i] for i in range(len(texts))], from_index
 
     def _unit_terms(self, document: StoredDocument) -> list[frozenset[str]]:
         """The FTS5 terms of each sentence unit of a text (what hybrid rarity counts),

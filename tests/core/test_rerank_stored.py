@@ -84,3 +84,25 @@ def test_without_a_model_a_reranker_shares_the_index_s(index, standin_model):
     with pytest.raises(InvalidInputError, match="name it"):
         Reranker(index=index, device="cpu")  # a placement of its own needs its own model
     assert Reranker(standin_model, index=index).encoder is not index.model_holder.encoder
+
+
+FILLERS = ["The trial period lasts six months. Each period ends with a review.",
+           "A period of rest follows every period of work in the schedule.",
+           "The billing period is one month; the grace period is ten days."]
+
+
+def test_texts_from_the_index_weigh_query_words_by_its_term_counts(index, standin_model):
+    """Hybrid term rarity for texts that came from the index is the index's, as its own
+    search counts it, not counted over the few texts given: "period" is common in this
+    index, rare among the two texts reranked. So they score as the search scores them."""
+    index.add(FILLERS, ids=[f"filler{i}" for i in range(len(FILLERS))])
+    query = "notice period for termination"
+    searched = {h.id: h.score for h in index.search(query, k=len(index), passages=1, reread=False)}
+    ids = ["contract", "garden"]
+    texts = [DOCS[i] for i in ids]
+    stored = Reranker(standin_model, index=index, reread=False)
+    for hit in stored.rerank(query, texts, ids=ids, sources=[(i, 0) for i in ids]):
+        assert hit.score == pytest.approx(searched[hit.id], rel=1e-3), hit.id
+    # the same texts with no index: rarity counted over them, other weights
+    fresh = Reranker(standin_model, reread=False).rerank(query, texts, ids=ids)
+    assert {h.id: h.score for h in fresh} != pytest.approx({i: searched[i] for i in ids}, rel=1e-2)

@@ -41,7 +41,7 @@ from ..filters import where as filter_condition
 from ..folders import check_folder
 from ..progress import toward, tqdm
 from ..ranking.passages import sentence_unit_array
-from ..ranking.rank import lexical_evidence, rank_documents
+from ..ranking.rank import LexicalEvidence, lexical_evidence, rank_documents
 from ..results import Hits, StoredDocument
 from .format import document_runs
 from .reader import PlaidIndex
@@ -455,6 +455,11 @@ class Index(IndexBackend):
             documents = self.store.by_plaid_ids(positions)
             rows = self.plaid.embeddings(positions)
         return {doc.id: (doc, vectors) for doc, vectors in zip(documents, rows)}
+
+    def lexical_evidence_for(self, query: EncodedQuery) -> LexicalEvidence | None:
+        """:meth:`IndexBackend.lexical_evidence_for`, from the store's FTS5 counts."""
+        with self._thread_lock, self.store.reading():
+            return lexical_evidence(self.store, query)
 
     def stored_model(self) -> ModelFingerprint | None:
         return self.stored_fingerprint

@@ -95,7 +95,7 @@ from ..errors import DamagedIndexError, IncompatibleModelError, InvalidInputErro
 from ..progress import toward, tqdm
 from ..ranking.lexical import KEYWORD_UNITS_READ, bm25_vector, shared_words, term_id, unit_texts
 from ..ranking.passages import maxsim, sentence_unit_array
-from ..ranking.rank import lexical_evidence, rank_documents
+from ..ranking.rank import LexicalEvidence, lexical_evidence, rank_documents
 from ..results import Hits, StoredDocument
 from .codebook import Codebook, first_stage_vectors, sparse_code
 from .filters import kind_is, payload_field, point_field, qdrant_filter, scroll_points
@@ -103,7 +103,7 @@ from .filters import kind_is, payload_field, point_field, qdrant_filter, scroll_
 if TYPE_CHECKING:  # torch is imported by what computes: info and delete need none
     import torch
 
-    from ..encoding.encoder import EncodedDocument
+    from ..encoding.encoder import EncodedDocument, EncodedQuery
 
 # Rows per point. A document is ranked first by its best point's MaxSim, so a point
 # should hold much of a document: with every point scored by MaxSim, the query-path
@@ -481,6 +481,10 @@ class QdrantIndex(IndexBackend):
             return {}
         return {doc.id: (doc, decode_rows(stored))
                 for doc, stored in self._documents([str(i) for i in ids], with_rows=True)}
+
+    def lexical_evidence_for(self, query: EncodedQuery) -> LexicalEvidence | None:
+        """:meth:`IndexBackend.lexical_evidence_for`, from the collection's units."""
+        return lexical_evidence(self, query) if self._exists() else None
 
     def count_matching(self, filter: Mapping[str, Any]) -> int:
         scope = qdrant_filter(filter)  # a bad filter is a one-line error
